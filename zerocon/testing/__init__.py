@@ -1,0 +1,22 @@
+"""Tiny, randomly initialised components for tests and unit-level research.
+
+Everything here is built from configs in code: no download, no weights on disk.
+"""
+
+from zerocon.testing.tiny_models import (
+    TinyComponents,
+    build_word_tokenizer,
+    tiny_components,
+    tiny_text_encoder,
+    tiny_unet,
+    tiny_vae,
+)
+
+__all__ = [
+    "TinyComponents",
+    "build_word_tokenizer",
+    "tiny_components",
+    "tiny_text_encoder",
+    "tiny_unet",
+    "tiny_vae",
+]

@@ -1,0 +1,190 @@
+"""Builders for tiny diffusers / transformers components (random weights, CPU friendly)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+_BYTE_CHARS: list[str] | None = None
+
+
+def _byte_level_chars() -> list[str]:
+    """The 256 printable stand-ins GPT-2/CLIP byte-level BPE uses for raw bytes."""
+    global _BYTE_CHARS
+    if _BYTE_CHARS is None:
+        bs = list(range(ord("!"), ord("~") + 1))
+        bs += list(range(ord("¡"), ord("¬") + 1))
+        bs += list(range(ord("®"), ord("ÿ") + 1))
+        cs = bs[:]
+        n = 0
+        for b in range(256):
+            if b not in bs:
+                bs.append(b)
+                cs.append(256 + n)
+                n += 1
+        _BYTE_CHARS = [chr(c) for c in cs]
+    return _BYTE_CHARS
+
+
+def build_word_tokenizer(
+    words: Iterable[str],
+    directory: str | Path | None = None,
+    model_max_length: int = 16,
+) -> CLIPTokenizer:
+    """Build a real CLIP BPE tokenizer whose merges spell each given word as one token.
+
+    Unknown words still tokenize (character by character), exactly as CLIP does.
+
+    Args:
+        words: lower-case words that should become single tokens.
+        directory: where to write ``vocab.json``/``merges.txt`` (a temporary folder if ``None``).
+            Use :meth:`CLIPTokenizer.save_pretrained` to ship the result.
+        model_max_length: the padded sequence length ``L``.
+
+    Returns:
+        A ``CLIPTokenizer`` (fast backend in transformers 5).
+
+    Example:
+        >>> tok = build_word_tokenizer(["red", "circle"])
+        >>> len(tok("a red circle").input_ids) <= 16
+        True
+    """
+    chars = _byte_level_chars()
+    vocab: dict[str, int] = {}
+    for c in chars:
+        vocab.setdefault(c, len(vocab))
+    for c in chars:
+        vocab.setdefault(c + "</w>", len(vocab))
+    merges: list[tuple[str, str]] = []
+    seen_merges: set[tuple[str, str]] = set()
+    for word in sorted({w.strip().lower() for w in words if w.strip()}):
+        if any(ch.isspace() for ch in word):
+            raise ValueError(f"words must not contain whitespace, got {word!r}")
+        symbols = [*word[:-1], word[-1] + "</w>"]
+        current = symbols[0]
+        for nxt in symbols[1:]:
+            pair = (current, nxt)
+            if pair not in seen_merges:
+                seen_merges.add(pair)
+                merges.append(pair)
+            current = current + nxt
+            vocab.setdefault(current, len(vocab))
+    for special in ("<|startoftext|>", "<|endoftext|>"):
+        vocab.setdefault(special, len(vocab))
+
+    tmp: tempfile.TemporaryDirectory[str] | None = None
+    if directory is None:
+        tmp = tempfile.TemporaryDirectory()
+        directory = tmp.name
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    (folder / "merges.txt").write_text(
+        "#version: 0.2\n" + "\n".join(f"{a} {b}" for a, b in merges) + "\n", encoding="utf-8"
+    )
+    tokenizer = CLIPTokenizer(
+        vocab=str(folder / "vocab.json"),
+        merges=str(folder / "merges.txt"),
+        model_max_length=model_max_length,
+    )
+    if tmp is not None:
+        tmp.cleanup()
+    return tokenizer
+
+
+def tiny_text_encoder(vocab_size: int, hidden_size: int = 32, max_length: int = 16, seed: int = 0) -> CLIPTextModel:
+    """A 2-layer CLIP text encoder with random weights; output ``(b, max_length, hidden_size)``."""
+    config = CLIPTextConfig(
+        vocab_size=vocab_size,
+        hidden_size=hidden_size,
+        intermediate_size=hidden_size * 2,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        max_position_embeddings=max_length,
+        bos_token_id=vocab_size - 2,
+        eos_token_id=vocab_size - 1,
+        pad_token_id=vocab_size - 1,
+    )
+    torch.manual_seed(seed)
+    return CLIPTextModel(config).eval()
+
+
+def tiny_unet(cross_attention_dim: int = 32, sample_size: int = 8, seed: int = 0) -> UNet2DConditionModel:
+    """A tiny SD-style UNet: 2 resolutions, cross-attention down and up, 4 latent channels.
+
+    Processor names look like ``down_blocks.0.attentions.0.transformer_blocks.0.attn1.processor``.
+    """
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=sample_size,
+        in_channels=4,
+        out_channels=4,
+        layers_per_block=1,
+        block_out_channels=(32, 64),
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=cross_attention_dim,
+        attention_head_dim=2,
+        norm_num_groups=8,
+    )
+    return unet.eval()
+
+
+def tiny_vae(seed: int = 0) -> AutoencoderKL:
+    """A tiny ``AutoencoderKL`` with a spatial factor of 2 and 4 latent channels."""
+    torch.manual_seed(seed)
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=4,
+        sample_size=16,
+        scaling_factor=0.5,
+    )
+    return vae.eval()
+
+
+@dataclass
+class TinyComponents:
+    """The five Stable Diffusion components, tiny and random."""
+
+    vae: AutoencoderKL
+    text_encoder: CLIPTextModel
+    tokenizer: CLIPTokenizer
+    unet: UNet2DConditionModel
+    scheduler: DDIMScheduler
+
+
+TINY_WORDS = (
+    "a an the photo of on in with background red green blue yellow white black gray "
+    "circle square triangle cat dog"
+).split()
+
+
+def tiny_components(seed: int = 0) -> TinyComponents:
+    """All SD components, tiny, sharing one small word vocabulary (see ``TINY_WORDS``)."""
+    tokenizer = build_word_tokenizer(TINY_WORDS, model_max_length=16)
+    text_encoder = tiny_text_encoder(len(tokenizer), hidden_size=32, max_length=16, seed=seed)
+    unet = tiny_unet(cross_attention_dim=32, sample_size=8, seed=seed)
+    vae = tiny_vae(seed=seed)
+    scheduler = DDIMScheduler(
+        num_train_timesteps=1000,
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+    )
+    return TinyComponents(vae, text_encoder, tokenizer, unet, scheduler)
