@@ -1,0 +1,47 @@
+"""Words and sentence banks of the shapes world (for the tokenizer and edit directions)."""
+
+from __future__ import annotations
+
+import re
+
+from zerocon.shapes.palette import BACKGROUND_COLORS, OBJECT_COLORS, SHAPES, all_captions
+
+#: Sentence templates for edit-direction banks; ``{}`` is replaced by a word of the world.
+SENTENCE_TEMPLATES: tuple[str, ...] = (
+    "a {}",
+    "a photo of a {}",
+    "a picture of a {}",
+    "an image of a {}",
+    "a drawing of a {}",
+    "a {} shape",
+    "a small {}",
+    "a large {}",
+    "a {} object",
+    "the {}",
+)
+
+
+def world_words() -> list[str]:
+    """Every word used by the world's captions and templates (sorted, unique)."""
+    words: set[str] = set()
+    for sentence in [*all_captions(), *(t.format("") for t in SENTENCE_TEMPLATES)]:
+        words.update(w for w in re.findall(r"[a-z]+", sentence.lower()))
+    words.update(OBJECT_COLORS, SHAPES, BACKGROUND_COLORS)
+    return sorted(words)
+
+
+def sentence_bank(word: str) -> list[str]:
+    """Sentences of the world that contain ``word``: every caption with it, plus the templates.
+
+    Raises:
+        ValueError: if ``word`` is not a colour, shape or background of the world.
+    """
+    word = word.strip().lower()
+    if word not in {*OBJECT_COLORS, *SHAPES, *BACKGROUND_COLORS}:
+        raise ValueError(
+            f"{word!r} is not a word of the shapes world; known: "
+            f"{sorted({*OBJECT_COLORS, *SHAPES, *BACKGROUND_COLORS})}"
+        )
+    pattern = re.compile(rf"\b{re.escape(word)}\b")
+    captions = [c for c in all_captions() if pattern.search(c)]
+    return captions + [t.format(word) for t in SENTENCE_TEMPLATES]
