@@ -3,6 +3,7 @@
 Everything here is built from configs in code: no download, no weights on disk.
 """
 
+from zerocon.testing.gaussian_denoiser import GaussianDenoiser
 from zerocon.testing.tiny_models import (
     TinyComponents,
     build_word_tokenizer,
@@ -13,6 +14,7 @@ from zerocon.testing.tiny_models import (
 )
 
 __all__ = [
+    "GaussianDenoiser",
     "TinyComponents",
     "build_word_tokenizer",
     "tiny_components",

@@ -1,0 +1,33 @@
+"""Record attention maps and features of diffusers UNets.
+
+- :class:`LayerSelector` — which layers (name pattern, cross/self, resolution).
+- :class:`AttentionStore` — ``with store.attach(unet): ...`` records the selected layers.
+- :class:`AttentionRecords` — a snapshot of one forward's records.
+- :class:`RecordingAttnProcessor` — the diffusers processor that does the recording.
+- :func:`attention_layers` — a model's attention layers and their kinds.
+- :func:`take_batch_rows` — pick batch rows of a ``(batch heads)`` tensor.
+
+Records are keyed by layer name: the diffusers processor name without ``".processor"``.
+"""
+
+from zerocon.attention.layers import attention_layers, layer_name, processor_registry
+from zerocon.attention.processor import AttentionSink, RecordingAttnProcessor
+from zerocon.attention.records import AttentionRecords
+from zerocon.attention.rows import BatchRows, normalize_batch_rows, take_batch_rows
+from zerocon.attention.selector import LayerKind, LayerSelector
+from zerocon.attention.store import AttentionStore
+
+__all__ = [
+    "AttentionRecords",
+    "AttentionSink",
+    "AttentionStore",
+    "BatchRows",
+    "LayerKind",
+    "LayerSelector",
+    "RecordingAttnProcessor",
+    "attention_layers",
+    "layer_name",
+    "normalize_batch_rows",
+    "processor_registry",
+    "take_batch_rows",
+]

@@ -1,0 +1,121 @@
+"""``AttentionRecords``: one forward pass's recorded attention maps and features."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+
+@dataclass
+class AttentionRecords:
+    """Recorded attention of one UNet forward pass, keyed by layer name.
+
+    Layer names are diffusers processor names without ``".processor"``, e.g.
+    ``"up_blocks.1.attentions.0.transformer_blocks.0.attn2"``.
+
+    Args:
+        cross_attention: layer name → cross-attention probabilities ``softmax(QKᵀ/√d)``.
+        self_attention: layer name → self-attention output after ``to_out`` (before any
+            residual connection and output rescaling of the attention module).
+
+    Shape:
+        - cross_attention values: ``(rows·heads, H·W, L)``, rows-major (row ``r``, head ``h``
+          at index ``r·heads + h``), summing to 1 over the last axis.
+        - self_attention values: ``(rows, H·W, C)``.
+
+    Example:
+        >>> rec = AttentionRecords({"a.attn2": torch.full((2, 4, 3), 1 / 3)}, {})
+        >>> len(rec), rec.layer_names
+        (1, ('a.attn2',))
+    """
+
+    cross_attention: dict[str, Float[Tensor, "rh p t"]] = field(default_factory=dict)
+    self_attention: dict[str, Float[Tensor, "r p c"]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        """Number of recorded tensors (cross plus self)."""
+        return len(self.cross_attention) + len(self.self_attention)
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        """Names of all recorded layers: cross-attention layers first, then self-attention.
+
+        Returns:
+            A tuple of layer names in recording order.
+        """
+        return (*self.cross_attention, *self.self_attention)
+
+    def detach(self) -> AttentionRecords:
+        """Return records whose tensors are detached from the autograd graph.
+
+        Returns:
+            A new ``AttentionRecords`` (tensors share storage with these ones).
+
+        Example:
+            >>> AttentionRecords({"x": torch.ones(1, 1, 1, requires_grad=True)}).detach()[
+            ...     "x"].requires_grad
+            False
+        """
+        return AttentionRecords(
+            {k: v.detach() for k, v in self.cross_attention.items()},
+            {k: v.detach() for k, v in self.self_attention.items()},
+        )
+
+    def clone(self) -> AttentionRecords:
+        """Return records with copied tensors (``Tensor.clone``; the graph is kept).
+
+        Returns:
+            A new ``AttentionRecords`` that shares no storage with this one.
+
+        Example:
+            >>> rec = AttentionRecords({"x": torch.zeros(1, 1, 1)})
+            >>> rec.clone()["x"] is rec["x"]
+            False
+        """
+        return AttentionRecords(
+            {k: v.clone() for k, v in self.cross_attention.items()},
+            {k: v.clone() for k, v in self.self_attention.items()},
+        )
+
+    def to(
+        self, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> AttentionRecords:
+        """Move / cast every tensor (``Tensor.to``; differentiable).
+
+        Args:
+            device: target device, or ``None`` to keep each tensor's device.
+            dtype: target floating dtype, or ``None`` to keep each tensor's dtype.
+
+        Returns:
+            A new ``AttentionRecords``.
+
+        Example:
+            >>> AttentionRecords({"x": torch.zeros(1, 1, 1)}).to(dtype=torch.float64)["x"].dtype
+            torch.float64
+        """
+        return AttentionRecords(
+            {k: v.to(device=device, dtype=dtype) for k, v in self.cross_attention.items()},
+            {k: v.to(device=device, dtype=dtype) for k, v in self.self_attention.items()},
+        )
+
+    def __getitem__(self, name: str) -> Tensor:
+        """Look a layer up in ``cross_attention`` first, then in ``self_attention``.
+
+        Args:
+            name: a layer name (``".processor"`` suffix tolerated).
+
+        Returns:
+            The recorded tensor.
+
+        Raises:
+            KeyError: if no record has this name.
+        """
+        key = name.removesuffix(".processor")
+        if key in self.cross_attention:
+            return self.cross_attention[key]
+        if key in self.self_attention:
+            return self.self_attention[key]
+        raise KeyError(f"no record for layer {key!r}; recorded: {list(self.layer_names)}")

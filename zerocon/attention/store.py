@@ -1,0 +1,368 @@
+"""``AttentionStore``: record a UNet's attention through diffusers' processor registry."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from types import MappingProxyType, TracebackType
+from typing import Any
+
+from diffusers.models import attention_processor as _dap
+from jaxtyping import Float
+from torch import Tensor
+
+from zerocon.attention.layers import PROCESSOR_SUFFIX, attention_layers, processor_registry
+from zerocon.attention.processor import RecordingAttnProcessor
+from zerocon.attention.records import AttentionRecords
+from zerocon.attention.rows import BatchRows, normalize_batch_rows, take_batch_rows
+from zerocon.attention.selector import LayerSelector
+
+# Processors that compute plain softmax attention, i.e. what RecordingAttnProcessor reproduces.
+_PLAIN_PROCESSORS: tuple[type, ...] = tuple(
+    cls
+    for cls in (
+        getattr(_dap, name, None)
+        for name in (
+            "AttnProcessor",
+            "AttnProcessor2_0",
+            "FusedAttnProcessor2_0",
+            "XFormersAttnProcessor",
+            "SlicedAttnProcessor",
+            "AttnProcessorNPU",
+        )
+    )
+    if isinstance(cls, type)
+)
+
+
+class AttentionStore:
+    """Record cross-attention maps and self-attention outputs of selected UNet layers.
+
+    ``attach(unet)`` swaps the processors of the selected layers (only those) for
+    :class:`RecordingAttnProcessor` s through ``unet.set_attn_processor`` and puts the original
+    processor objects back on exit, also on exceptions. Each UNet forward overwrites each
+    layer's entry, so the store holds one forward's records at a time.
+
+    Records are keyed by layer name: the diffusers processor name without ``".processor"``.
+    A layer is hooked if ``selector`` matches it and its kind is recorded (``record_cross`` for
+    cross-attention layers, ``record_self`` for self-attention layers).
+
+    Args:
+        selector: which layers to record; ``None`` selects every layer.
+        record_cross: record cross-attention probabilities ``softmax(QKᵀ/√d)``.
+        record_self: record self-attention outputs (after ``to_out``).
+        batch_rows: which batch rows to keep (e.g. ``[1]`` for the conditional half of a
+            ``[uncond, cond]`` CFG batch); ``None`` keeps all. For cross maps all heads of
+            each chosen row are kept, in diffusers' batch-major ``(batch heads)`` layout.
+        keep_graph: keep the autograd graph in records (for losses that backpropagate to
+            the latent); otherwise records are detached.
+
+    Shape:
+        - ``cross_attention[name]``: ``(rows·heads, H·W, L)``; index ``r·heads + h`` is
+          the ``r``-th kept row, head ``h``.
+        - ``self_attention[name]``: ``(rows, H·W, C)``.
+
+    Raises:
+        ValueError: if neither ``record_cross`` nor ``record_self`` is set, or on bad
+            ``batch_rows``.
+        TypeError: if ``selector`` is not a :class:`LayerSelector` or ``batch_rows`` has the
+            wrong type.
+
+    Example:
+        >>> import torch
+        >>> from zerocon.testing import tiny_unet
+        >>> unet = tiny_unet()
+        >>> store = AttentionStore(LayerSelector(pattern="mid_block"))
+        >>> with store.attach(unet), torch.no_grad():
+        ...     _ = unet(torch.randn(1, 4, 8, 8), 10, torch.randn(1, 16, 32))
+        >>> tuple(store.cross_attention["mid_block.attentions.0.transformer_blocks.0.attn2"].shape)
+        (2, 16, 16)
+    """
+
+    def __init__(
+        self,
+        selector: LayerSelector | None = None,
+        record_cross: bool = True,
+        record_self: bool = False,
+        batch_rows: BatchRows = None,
+        keep_graph: bool = False,
+    ) -> None:
+        if selector is None:
+            selector = LayerSelector()
+        if not isinstance(selector, LayerSelector):
+            raise TypeError(f"selector must be a LayerSelector, got {type(selector).__name__}")
+        if not (record_cross or record_self):
+            raise ValueError("record_cross and record_self are both False: nothing to record")
+        self.selector = selector
+        self.record_cross = bool(record_cross)
+        self.record_self = bool(record_self)
+        self.batch_rows = normalize_batch_rows(batch_rows)
+        self.keep_graph = bool(keep_graph)
+        self.enabled = True
+        self._cross: dict[str, Tensor] = {}
+        self._self: dict[str, Tensor] = {}
+        self._model: Any | None = None
+        self._hooked: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(selector={self.selector!r}, record_cross={self.record_cross}, "
+            f"record_self={self.record_self}, batch_rows={self.batch_rows!r}, "
+            f"keep_graph={self.keep_graph}, attached={self.attached})"
+        )
+
+    # ----------------------------------------------------------------- selection
+    def layers_to_hook(self, model: Any) -> list[str]:
+        """The layer names of ``model`` that :meth:`attach` would hook, in registry order.
+
+        Args:
+            model: a diffusers model with a processor registry.
+
+        Returns:
+            Names of the layers the selector matches whose kind is recorded.
+
+        Raises:
+            TypeError: if ``model`` has no processor registry.
+
+        Example:
+            >>> from zerocon.testing import tiny_unet
+            >>> len(AttentionStore(record_cross=True).layers_to_hook(tiny_unet()))
+            4
+        """
+        return [
+            name
+            for name, is_cross in attention_layers(model).items()
+            if (self.record_cross if is_cross else self.record_self)
+            and self.selector.matches(name, is_cross)
+        ]
+
+    # ----------------------------------------------------------------- attaching
+    def attach(self, model: Any) -> _Attachment:
+        """Hook the selected layers of ``model`` for the duration of a ``with`` block.
+
+        Validation happens now; processors are swapped on entering the block and the
+        original processor objects are restored on leaving it (also on exceptions).
+        Processors of layers that are not hooked are never touched.
+
+        Args:
+            model: a diffusers model with ``attn_processors`` / ``set_attn_processor``.
+
+        Returns:
+            A context manager whose ``__enter__`` returns this store.
+
+        Raises:
+            TypeError: if ``model`` has no processor registry.
+            ValueError: if the selection hooks no layer (listing the available names).
+            RuntimeError: (on entering) if this store is already attached, or ``model``
+                already carries another store's recording processors.
+
+        Example:
+            >>> from zerocon.testing import tiny_unet
+            >>> unet, store = tiny_unet(), AttentionStore()
+            >>> with store.attach(unet):
+            ...     store.attached
+            True
+        """
+        names = self.layers_to_hook(model)
+        if not names:
+            available = ", ".join(
+                f"{n} ({'cross' if c else 'self'})" for n, c in attention_layers(model).items()
+            )
+            raise ValueError(
+                f"{self.selector!r} with record_cross={self.record_cross}, "
+                f"record_self={self.record_self} selects no attention layer of "
+                f"{type(model).__name__}; available layers: {available or 'none'}"
+            )
+        return _Attachment(self, model, tuple(names))
+
+    def _hook(self, model: Any, names: tuple[str, ...]) -> dict[str, Any]:
+        if self._model is not None:
+            raise RuntimeError(
+                f"this AttentionStore is already attached to a {type(self._model).__name__}; "
+                "leave the first `with store.attach(...)` block before attaching again"
+            )
+        registry = processor_registry(model)
+        if any(isinstance(p, RecordingAttnProcessor) for p in registry.values()):
+            raise RuntimeError(
+                f"{type(model).__name__} already carries recording processors of another "
+                "AttentionStore; attach one store at a time"
+            )
+        originals: dict[str, Any] = {}
+        replacement = dict(registry)
+        for name in names:
+            key = name + PROCESSOR_SUFFIX
+            if key not in registry:
+                raise RuntimeError(f"attention layer {name!r} vanished from the model's registry")
+            original = registry[key]
+            if not isinstance(original, _PLAIN_PROCESSORS):
+                warnings.warn(
+                    f"layer {name!r} uses {type(original).__name__}; while recording, "
+                    "RecordingAttnProcessor computes plain softmax attention instead",
+                    UserWarning,
+                    stacklevel=3,
+                )
+            originals[key] = original
+            replacement[key] = RecordingAttnProcessor(name, self, fallback=original)
+        model.set_attn_processor(replacement)
+        self._model = model
+        self._hooked = names
+        return originals
+
+    def _unhook(self, model: Any, originals: dict[str, Any]) -> None:
+        try:
+            restored = processor_registry(model)
+            restored.update(originals)
+            model.set_attn_processor(restored)
+        finally:
+            self._model = None
+            self._hooked = ()
+
+    @property
+    def attached(self) -> bool:
+        """Whether the store is currently attached to a model."""
+        return self._model is not None
+
+    @property
+    def hooked_layers(self) -> tuple[str, ...]:
+        """Names of the layers hooked by the current attachment (empty when detached)."""
+        return self._hooked
+
+    # ----------------------------------------------------------------- recording
+    @property
+    def cross_attention(self) -> Mapping[str, Float[Tensor, "rh p t"]]:
+        """Read-only view: layer name → cross-attention probabilities of the last forward."""
+        return MappingProxyType(self._cross)
+
+    @property
+    def self_attention(self) -> Mapping[str, Float[Tensor, "r p c"]]:
+        """Read-only view: layer name → self-attention output (after ``to_out``), last forward."""
+        return MappingProxyType(self._self)
+
+    @property
+    def recorded_layers(self) -> tuple[str, ...]:
+        """Names of the layers that currently have a record (cross first, then self)."""
+        return (*self._cross, *self._self)
+
+    def wants(self, layer: str, is_cross: bool, num_pixels: int) -> bool:
+        """Whether a call of ``layer`` should be recorded (the :class:`AttentionSink` hook).
+
+        Args:
+            layer: the layer name.
+            is_cross: whether the call has ``encoder_hidden_states``.
+            num_pixels: the query length ``H·W`` of the call.
+
+        Returns:
+            ``True`` if enabled, the kind is recorded, and selector and resolution match.
+        """
+        return (
+            self.enabled
+            and (self.record_cross if is_cross else self.record_self)
+            and self.selector.allows_resolution(num_pixels)
+            and self.selector.matches(layer, is_cross)
+        )
+
+    def receive_cross(self, layer: str, probs: Float[Tensor, "bh p t"], heads: int) -> None:
+        """Store cross-attention probabilities (the :class:`AttentionSink` hook).
+
+        Args:
+            layer: the layer name.
+            probs: probabilities in diffusers' ``(batch heads)`` batch-major layout.
+            heads: the number of heads.
+
+        Shape:
+            - probs: ``(batch·heads, H·W, L)``; stored as ``(rows·heads, H·W, L)``.
+
+        Raises:
+            ValueError: if ``batch_rows`` does not fit the batch.
+        """
+        kept = take_batch_rows(probs, self.batch_rows, group=heads)
+        self._cross[layer] = kept if self.keep_graph else kept.detach()
+
+    def receive_self(self, layer: str, output: Float[Tensor, "b p c"]) -> None:
+        """Store a self-attention output (the :class:`AttentionSink` hook).
+
+        Args:
+            layer: the layer name.
+            output: the attention output after ``to_out``.
+
+        Shape:
+            - output: ``(batch, H·W, C)``; stored as ``(rows, H·W, C)``.
+
+        Raises:
+            ValueError: if ``batch_rows`` does not fit the batch.
+        """
+        kept = take_batch_rows(output, self.batch_rows, group=1)
+        self._self[layer] = kept if self.keep_graph else kept.detach()
+
+    def snapshot(self, detach: bool | None = None) -> AttentionRecords:
+        """Copy the current records into an :class:`AttentionRecords`.
+
+        The dictionaries are new, so later forwards do not change the snapshot (the store
+        replaces tensors rather than writing into them; tensor storage is shared).
+
+        Args:
+            detach: detach the tensors; ``None`` means ``not keep_graph``.
+
+        Returns:
+            The records of the last forward.
+
+        Example:
+            >>> AttentionStore().snapshot().layer_names
+            ()
+        """
+        records = AttentionRecords(dict(self._cross), dict(self._self))
+        if detach is None:
+            detach = not self.keep_graph
+        return records.detach() if detach else records
+
+    def reset(self) -> None:
+        """Drop every record (the attachment, if any, stays)."""
+        self._cross.clear()
+        self._self.clear()
+
+    @contextmanager
+    def paused(self) -> Iterator[AttentionStore]:
+        """Run forwards inside the block without recording (existing records are kept).
+
+        Returns:
+            A context manager yielding this store; ``enabled`` is restored on exit.
+
+        Example:
+            >>> store = AttentionStore()
+            >>> with store.paused():
+            ...     store.enabled
+            False
+        """
+        previous = self.enabled
+        self.enabled = False
+        try:
+            yield self
+        finally:
+            self.enabled = previous
+
+
+class _Attachment:
+    """Context manager returned by :meth:`AttentionStore.attach`."""
+
+    def __init__(self, store: AttentionStore, model: Any, names: tuple[str, ...]) -> None:
+        self._store = store
+        self._model = model
+        self._names = names
+        self._originals: dict[str, Any] | None = None
+
+    def __enter__(self) -> AttentionStore:
+        if self._originals is not None:
+            raise RuntimeError("this attachment is already active; call store.attach() again")
+        self._originals = self._store._hook(self._model, self._names)
+        return self._store
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._originals is not None:
+            originals, self._originals = self._originals, None
+            self._store._unhook(self._model, originals)

@@ -1,0 +1,206 @@
+"""``GuidedScheduler``: any diffusers scheduler plus a gradient-guided move of the latent."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from jaxtyping import Float
+from torch import Tensor, nn
+
+from zerocon.guidance.guidance_term import GuidanceInputs, GuidanceTerm
+
+#: ``forward_fn(latents) -> inputs``: runs the UNet (gradients on) and returns what terms read.
+GuidanceForward = Callable[[Tensor], GuidanceInputs]
+#: ``noise_fn(latents) -> model_output``: the (no-grad, CFG) UNet call used for the scheduler step.
+NoiseForward = Callable[[Tensor], Tensor]
+
+
+class NonFiniteGuidanceWarning(RuntimeWarning):
+    """A guidance loss or gradient was NaN/Inf; the latent was not moved at that step."""
+
+
+@dataclass
+class GuidanceResult:
+    """Outcome of :meth:`GuidedScheduler.guide`.
+
+    Shape:
+        latents: ``(b, c, h, w)`` — the moved latent (detached); unchanged when ``skipped``.
+    """
+
+    latents: Tensor
+    loss: float
+    losses: dict[str, float] = field(default_factory=dict)
+    grad_norm: float = 0.0
+    skipped: bool = False
+
+
+@dataclass
+class GuidedStepOutput:
+    """Outcome of :meth:`GuidedScheduler.guided_step`: the scheduler's ``prev_sample`` and guidance."""
+
+    prev_sample: Tensor
+    guidance: GuidanceResult
+    scheduler_output: Any = None
+
+
+class GuidedScheduler(nn.Module):
+    """Wraps a diffusers scheduler and adds a guided step (Lightning-callback-style terms).
+
+    ``set_timesteps``, ``timesteps``, ``step``, ``scale_model_input``, ``init_noise_sigma`` and
+    ``config`` pass through to the wrapped scheduler. :meth:`guided_step` =
+    :meth:`guide` (move ``x_t ← x_t − η·clip(∇ Σ_k w_k L_k)``) then the scheduler's ``step``
+    at the moved latent.
+
+    Args:
+        scheduler: any diffusers scheduler (DDIM is the method's choice).
+        terms: guidance terms (``nn.Module``s returning a weighted scalar loss).
+        step_size: η (default 0.1, pix2pix-zero's rate for real images; ≤ 0.01 for v-prediction).
+        max_grad_norm: clip the latent gradient's norm (per sample) to this value (default: off).
+
+    Raises:
+        ValueError: for a negative step size or non-positive ``max_grad_norm``.
+
+    Example:
+        >>> from diffusers import DDIMScheduler
+        >>> guided = GuidedScheduler(DDIMScheduler(), step_size=0.5)
+        >>> guided.set_timesteps(10)
+        >>> len(guided.timesteps)
+        10
+    """
+
+    def __init__(
+        self,
+        scheduler: Any,
+        terms: Iterable[GuidanceTerm] = (),
+        step_size: float = 0.1,
+        max_grad_norm: float | None = None,
+    ) -> None:
+        super().__init__()
+        if not callable(getattr(scheduler, "step", None)):
+            raise TypeError(f"scheduler must have a step() method, got {type(scheduler).__name__}")
+        if step_size < 0:
+            raise ValueError(f"step_size must be >= 0, got {step_size}")
+        if max_grad_norm is not None and max_grad_norm <= 0:
+            raise ValueError(f"max_grad_norm must be > 0 or None, got {max_grad_norm}")
+        self.scheduler = scheduler
+        self.terms = nn.ModuleList(terms)
+        self.step_size = float(step_size)
+        self.max_grad_norm = max_grad_norm
+
+    # -- pass-through -------------------------------------------------------------------------
+    def set_timesteps(self, *args: Any, **kwargs: Any) -> None:
+        self.scheduler.set_timesteps(*args, **kwargs)
+
+    @property
+    def timesteps(self) -> Tensor:
+        return self.scheduler.timesteps
+
+    @property
+    def config(self) -> Any:
+        return self.scheduler.config
+
+    @property
+    def init_noise_sigma(self) -> float:
+        return getattr(self.scheduler, "init_noise_sigma", 1.0)
+
+    def scale_model_input(self, sample: Tensor, timestep: int | Tensor | None = None) -> Tensor:
+        fn = getattr(self.scheduler, "scale_model_input", None)
+        return fn(sample, timestep) if fn is not None else sample
+
+    def step(self, model_output: Tensor, timestep: int | Tensor, sample: Tensor, **kwargs: Any) -> Any:
+        """The wrapped scheduler's own ``step`` (unguided)."""
+        return self.scheduler.step(model_output, timestep, sample, **kwargs)
+
+    # -- terms --------------------------------------------------------------------------------
+    def add_term(self, term: GuidanceTerm) -> GuidedScheduler:
+        """Append a term (returns ``self`` for chaining)."""
+        if not isinstance(term, nn.Module):
+            raise TypeError(f"a guidance term must be an nn.Module, got {type(term).__name__}")
+        self.terms.append(term)
+        return self
+
+    # -- guidance -----------------------------------------------------------------------------
+    def guide(
+        self,
+        latents: Float[Tensor, "b c h w"],
+        forward_fn: GuidanceForward,
+    ) -> GuidanceResult:
+        """Move ``latents`` one step down the gradient of the weighted sum of the terms.
+
+        Args:
+            latents: the current latent ``x_t`` (any grad state; it is detached first).
+            forward_fn: ``forward_fn(x) -> GuidanceInputs``, run with gradients on ``x``.
+
+        Returns:
+            The moved latent and the loss values. A NaN/Inf loss or gradient skips the move and
+            warns with :class:`NonFiniteGuidanceWarning`.
+        """
+        if len(self.terms) == 0 or self.step_size == 0:
+            return GuidanceResult(latents=latents.detach(), loss=0.0)
+        x = latents.detach().requires_grad_(True)
+        with torch.enable_grad():
+            inputs = forward_fn(x)
+            if inputs.latents is None:
+                inputs.latents = x
+            values = {}
+            total: Tensor | None = None
+            for term in self.terms:
+                value = term(inputs)
+                if value.ndim != 0:
+                    raise ValueError(f"guidance term {term!r} returned shape {tuple(value.shape)}, expected a scalar")
+                values[getattr(term, "term_name", type(term).__name__)] = float(value.detach())
+                total = value if total is None else total + value
+            assert total is not None
+            if not total.requires_grad:
+                raise ValueError(
+                    "the guidance loss does not depend on the latent: forward_fn must run the "
+                    "model on the latent it receives, with gradients enabled"
+                )
+            (grad,) = torch.autograd.grad(total, x)
+        loss_value = float(total.detach())
+        grad_norm = float(grad.flatten(1).norm(dim=1).max())
+        if not (math.isfinite(loss_value) and torch.isfinite(grad).all()):
+            warnings.warn(
+                f"non-finite guidance (loss={loss_value}); the latent was not moved at this step",
+                NonFiniteGuidanceWarning,
+                stacklevel=2,
+            )
+            return GuidanceResult(latents.detach(), loss_value, values, grad_norm, skipped=True)
+        if self.max_grad_norm is not None:
+            norms = grad.flatten(1).norm(dim=1).clamp_min(1e-12)
+            scale = (self.max_grad_norm / norms).clamp(max=1.0)
+            grad = grad * scale.view(-1, *([1] * (grad.ndim - 1)))
+        moved = (x - self.step_size * grad).detach()
+        return GuidanceResult(moved, loss_value, values, grad_norm)
+
+    def guided_step(
+        self,
+        latents: Float[Tensor, "b c h w"],
+        timestep: int | Tensor,
+        forward_fn: GuidanceForward,
+        noise_fn: NoiseForward,
+        **step_kwargs: Any,
+    ) -> GuidedStepOutput:
+        """:meth:`guide`, then the wrapped scheduler's ``step`` at the moved latent.
+
+        Args:
+            latents: ``x_t``.
+            timestep: the current timestep.
+            forward_fn: differentiable forward returning :class:`GuidanceInputs`.
+            noise_fn: ``noise_fn(x) -> model_output`` for the scheduler step (run under no-grad).
+            **step_kwargs: passed to the scheduler's ``step`` (e.g. ``eta``, ``generator``).
+        """
+        guidance = self.guide(latents, forward_fn)
+        with torch.no_grad():
+            model_output = noise_fn(guidance.latents)
+            out = self.scheduler.step(model_output, timestep, guidance.latents, **step_kwargs)
+        prev = out.prev_sample if hasattr(out, "prev_sample") else out[0]
+        return GuidedStepOutput(prev_sample=prev, guidance=guidance, scheduler_output=out)
+
+    def extra_repr(self) -> str:
+        return f"scheduler={type(self.scheduler).__name__}, step_size={self.step_size}, max_grad_norm={self.max_grad_norm}"

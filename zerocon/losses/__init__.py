@@ -1,0 +1,30 @@
+"""Losses of zero-shot image translation: PatchNCE, cross-attention and noise regularisation.
+
+- :func:`patch_nce_loss`, :class:`PatchSampler`, :class:`PatchNCELoss` — CUT's
+  patch-wise contrastive loss (with CDS's multi-scale option).
+- :func:`cross_attention_loss`, :class:`CrossAttentionLoss` — pix2pix-zero's L2 between
+  edit and reference cross-attention maps.
+- :func:`auto_correlation_loss`, :func:`sample_roll_shift`, :func:`kl_divergence_loss` —
+  pix2pix-zero's regularisers of the predicted noise during DDIM inversion.
+"""
+
+from zerocon.losses.cross_attention import CrossAttentionLoss, cross_attention_loss
+from zerocon.losses.noise_regularization import (
+    auto_correlation_loss,
+    kl_divergence_loss,
+    sample_roll_shift,
+)
+from zerocon.losses.patch_nce import patch_nce_loss
+from zerocon.losses.patch_nce_module import PatchNCELoss
+from zerocon.losses.patch_sampler import PatchSampler
+
+__all__ = [
+    "CrossAttentionLoss",
+    "PatchNCELoss",
+    "PatchSampler",
+    "auto_correlation_loss",
+    "cross_attention_loss",
+    "kl_divergence_loss",
+    "patch_nce_loss",
+    "sample_roll_shift",
+]

@@ -1,0 +1,170 @@
+"""Noise regularisation of pix2pix-zero's DDIM inversion: auto-correlation and KL losses."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from jaxtyping import Float
+from torch import Tensor
+
+from zerocon.losses._checks import at_least_float32, check_floating
+
+__all__ = ["auto_correlation_loss", "kl_divergence_loss", "sample_roll_shift"]
+
+_VAR_EPS = 1e-7
+
+
+def _draw_roll_shifts(
+    size: int, count: int, generator: torch.Generator | None, device: torch.device
+) -> Tensor:
+    """``count`` roll shifts for a side of ``size``, uniform on ``{1, …, size//2 − 1}``.
+
+    When ``size // 2 <= 1`` every shift is 1 and nothing is drawn. Otherwise one
+    ``torch.randint`` call draws all ``count`` shifts on the generator's device (or
+    on ``device`` with torch's default generator when ``generator`` is ``None``).
+    """
+    high = size // 2
+    if high <= 1:
+        return torch.ones(count, dtype=torch.long, device=device)
+    draw_device = generator.device if generator is not None else device
+    shifts = torch.randint(1, high, (count,), generator=generator, device=draw_device)
+    return shifts.to(device)
+
+
+def sample_roll_shift(size: int, generator: torch.Generator | None = None) -> int:
+    """Draw one roll shift ``δ`` for a map side of ``size``: uniform on ``[1, size/2)``, never 0.
+
+    Concretely ``δ ∈ {1, …, ⌊size/2⌋ − 1}``, or ``δ = 1`` when ``⌊size/2⌋ ≤ 1`` (then
+    nothing is drawn). pix2pix-zero draws from ``[0, size/2)``; a shift of 0 turns
+    the auto-correlation term into ``mean(ε²)²``, which is why 0 is excluded here.
+
+    Args:
+        size: the side of the map (>= 1).
+        generator: source of randomness; ``None`` uses torch's default CPU generator.
+
+    Returns:
+        The shift, a Python ``int``.
+
+    Raises:
+        ValueError: if ``size`` is not an integer >= 1.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> 1 <= sample_roll_shift(64, g) < 32
+        True
+        >>> sample_roll_shift(3)
+        1
+    """
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"size must be an integer >= 1, got {size!r}")
+    device = generator.device if generator is not None else torch.device("cpu")
+    return int(_draw_roll_shifts(size, 1, generator, device).item())
+
+
+def _roll_per_row(maps: Tensor, shifts: Tensor, dim: int) -> Tensor:
+    """``torch.roll(maps[r], shifts[r], dim)`` for every row ``r`` of ``(m, h, w)`` maps."""
+    length = maps.shape[dim]
+    positions = torch.arange(length, device=maps.device)
+    source = (positions.unsqueeze(0) - shifts.unsqueeze(1)) % length  # (m, length)
+    index = source[:, :, None] if dim == 1 else source[:, None, :]
+    return torch.gather(maps, dim, index.expand_as(maps))
+
+
+def auto_correlation_loss(
+    noise: Float[Tensor, "b c h w"],
+    generator: torch.Generator | None = None,
+    min_size: int = 8,
+) -> Tensor:
+    """Pyramid auto-correlation penalty of pix2pix-zero (method.md §2).
+
+    Every ``(b, c)`` map is treated on its own. At each pyramid level, one shift
+    ``δ`` per map is drawn as in :func:`sample_roll_shift` from the level's side
+    ``s = min(h, w)`` (all ``b·c`` shifts of a level in one ``torch.randint`` call,
+    in row-major ``(b, c)`` order), and the map adds
+    ``mean(ε · roll(ε, δ, H))² + mean(ε · roll(ε, δ, W))²``. Then, if ``s > min_size``,
+    the maps are 2×2 average-pooled and the next level follows; otherwise the pyramid
+    stops (a 64×64 map gives levels 64, 32, 16, 8). The result is the **sum** over
+    maps and levels (pix2pix-zero sums over channels; here also over the batch).
+    Half-precision inputs are computed in float32.
+
+    Args:
+        noise: the noise prediction ``ε``.
+        generator: source of randomness for the shifts, used on its own device; ``None``
+            uses torch's default generator of ``noise``'s device.
+        min_size: the pyramid stops at the first level whose side is ``<= min_size``.
+
+    Shape:
+        - noise: ``(b, c, h, w)``.
+        - output: scalar.
+
+    Returns:
+        The loss (0 for an uncorrelated map in expectation, larger when neighbouring
+        values are correlated).
+
+    Raises:
+        ValueError: if ``noise`` is not a 4-D floating tensor with non-empty maps, or
+            ``min_size < 1``.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> white = torch.randn(1, 4, 64, 64, generator=g)
+        >>> smooth = torch.ones(1, 4, 64, 64)
+        >>> bool(auto_correlation_loss(white, g) < auto_correlation_loss(smooth, g))
+        True
+    """
+    check_floating(noise, "noise")
+    if noise.ndim != 4:
+        raise ValueError(f"noise must have shape (b, c, h, w), got {tuple(noise.shape)}")
+    if noise.numel() == 0:
+        raise ValueError(f"noise must be non-empty, got shape {tuple(noise.shape)}")
+    if isinstance(min_size, bool) or not isinstance(min_size, int) or min_size < 1:
+        raise ValueError(f"min_size must be an integer >= 1, got {min_size!r}")
+
+    maps = rearrange(at_least_float32(noise), "b c h w -> (b c) h w")
+    total = maps.new_zeros(())
+    while True:
+        side = min(maps.shape[1], maps.shape[2])
+        shifts = _draw_roll_shifts(side, maps.shape[0], generator, maps.device)
+        along_h = (maps * _roll_per_row(maps, shifts, dim=1)).mean(dim=(1, 2))
+        along_w = (maps * _roll_per_row(maps, shifts, dim=2)).mean(dim=(1, 2))
+        total = total + along_h.pow(2).sum() + along_w.pow(2).sum()
+        if side <= min_size:
+            break
+        maps = F.avg_pool2d(maps.unsqueeze(1), kernel_size=2).squeeze(1)
+    return total
+
+
+def kl_divergence_loss(noise: Float[Tensor, "..."]) -> Tensor:
+    """KL-style penalty pulling ``noise`` towards N(0, 1) (pix2pix-zero).
+
+    ``var + mean² − 1 − log(var + 1e-7)`` with the mean and the (unbiased) variance
+    taken over the whole tensor. It is 0 exactly at mean 0, variance 1 (up to the
+    1e-7), and grows as the statistics move away. Half-precision inputs are computed
+    in float32.
+
+    Args:
+        noise: any floating tensor with at least two elements.
+
+    Shape:
+        - noise: ``(*)``.
+        - output: scalar.
+
+    Returns:
+        The loss.
+
+    Raises:
+        ValueError: if ``noise`` is not a floating tensor with at least two elements.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> abs(float(kl_divergence_loss(torch.randn(4, 64, 64, generator=g)))) < 1e-3
+        True
+    """
+    check_floating(noise, "noise")
+    if noise.numel() < 2:
+        raise ValueError(f"noise needs at least 2 elements for a variance, got {noise.numel()}")
+    values = at_least_float32(noise)
+    var = values.var()
+    mean = values.mean()
+    return var + mean.pow(2) - 1 - torch.log(var + _VAR_EPS)
