@@ -1,0 +1,42 @@
+# The README's two commands: `make demo` (main job on the embedded model) and `make test`.
+# Both create the virtual environment on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.zerocon-installed
+# CPU build of torch that these machines keep on disk; any torch>=2.1 works for the library.
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: demo test test-all lint typecheck check benchmark train clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/zerocon demo --out zerocon-demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" -q -p no:cacheprovider
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(BIN)/ruff check zerocon tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy zerocon
+
+check: lint typecheck test
+
+benchmark: $(STAMP)
+	$(BIN)/python benchmarks/embedded_model_gates.py
+
+train: $(STAMP)
+	$(BIN)/python -m zerocon.shapes.train --out runs/shapes --export zerocon/shapes/weights
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache zerocon-demo

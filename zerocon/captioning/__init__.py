@@ -1,0 +1,17 @@
+"""Source-image captioners (method §1): anything with ``images -> list[str]``.
+
+- :class:`Captioner` — the protocol.
+- :class:`BlipCaptioner` — BLIP, greedy decoding, optional prefix such as ``"a photography of"``.
+- :class:`ClipRetrievalCaptioner` — the candidate caption CLIP finds most similar.
+
+Example:
+    >>> captioner = BlipCaptioner.from_pretrained(prefix="a photography of")  # doctest: +SKIP
+    >>> isinstance(captioner, Captioner)  # doctest: +SKIP
+    True
+"""
+
+from zerocon.captioning.blip import DEFAULT_BLIP, BlipCaptioner
+from zerocon.captioning.captioner import Captioner
+from zerocon.captioning.clip_retrieval import ClipRetrievalCaptioner
+
+__all__ = ["DEFAULT_BLIP", "BlipCaptioner", "Captioner", "ClipRetrievalCaptioner"]

@@ -1,0 +1,36 @@
+"""The protocol every captioner follows: images in, one caption per image out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from PIL import Image
+
+
+@runtime_checkable
+class Captioner(Protocol):
+    """Anything that turns images into captions (method §1: the source caption).
+
+    Implementations: :class:`~zerocon.captioning.BlipCaptioner`,
+    :class:`~zerocon.captioning.ClipRetrievalCaptioner`; a plain function with the same
+    signature works wherever a ``Captioner`` is expected.
+
+    Example:
+        >>> class Constant:
+        ...     def __call__(self, images):
+        ...         return ["a photo" for _ in images]
+        >>> isinstance(Constant(), Captioner)
+        True
+    """
+
+    def __call__(self, images: Sequence[Image.Image]) -> list[str]:
+        """Caption each image.
+
+        Args:
+            images: PIL images of any mode and size.
+
+        Returns:
+            One caption per image, in order.
+        """
+        ...

@@ -1,0 +1,43 @@
+"""Edit directions in text-embedding space (method §3).
+
+Δc = mean E(target sentences) − mean E(source sentences), over the full ``(L, D)`` hidden-state
+sequence of the pipeline's own text encoder; the edit conditions on ``c + Δc``.
+
+- :func:`encode_prompts` — batched, padded encoding of prompts.
+- :class:`EditDirection` — Δc as an ``nn.Module`` buffer, with ``apply``, ``save``/``load``.
+- :class:`SentenceSource` and its implementations :class:`TemplateSentences`,
+  :class:`FileSentences`, :class:`LanguageModelSentences`.
+- :func:`contains_word`, :func:`split_sentences` — the text helpers the sources use.
+
+Example:
+    >>> from zerocon.testing import build_word_tokenizer, tiny_text_encoder
+    >>> tok = build_word_tokenizer(["cat", "dog"], model_max_length=16)
+    >>> enc = tiny_text_encoder(len(tok), hidden_size=32, max_length=16)
+    >>> direction = EditDirection.from_words(enc, tok, "cat", "dog")
+    >>> c = encode_prompts(enc, tok, ["a photo of a cat"])
+    >>> direction.apply(c).shape
+    torch.Size([1, 16, 32])
+"""
+
+from zerocon.direction.edit_direction import EditDirection
+from zerocon.direction.encoding import check_encoder_tokenizer, encode_prompts
+from zerocon.direction.file_sentences import FileSentences
+from zerocon.direction.language_model_sentences import DEFAULT_PROMPT, LanguageModelSentences
+from zerocon.direction.sentence_source import SentenceSource
+from zerocon.direction.sentence_text import contains_word, dedupe, split_sentences
+from zerocon.direction.template_sentences import DEFAULT_TEMPLATES, TemplateSentences
+
+__all__ = [
+    "DEFAULT_PROMPT",
+    "DEFAULT_TEMPLATES",
+    "EditDirection",
+    "FileSentences",
+    "LanguageModelSentences",
+    "SentenceSource",
+    "TemplateSentences",
+    "check_encoder_tokenizer",
+    "contains_word",
+    "dedupe",
+    "encode_prompts",
+    "split_sentences",
+]

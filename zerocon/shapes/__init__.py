@@ -1,0 +1,58 @@
+"""The shapes world: a seeded renderer with exact ground truth, an analytic checker, and the
+small text-to-image model trained on it that ships with zerocon (the embedded default).
+"""
+
+from zerocon.shapes.checker import ShapeReading, read_shape
+from zerocon.shapes.embedded import (
+    WEIGHTS_DIR,
+    embedded_clip_path,
+    embedded_model_path,
+    load_embedded_clip,
+    load_embedded_pipeline,
+)
+from zerocon.shapes.palette import (
+    BACKGROUND_COLORS,
+    OBJECT_COLORS,
+    SHAPES,
+    all_captions,
+    caption_for,
+    parse_caption,
+)
+from zerocon.shapes.render import (
+    IMAGE_SIZE,
+    RenderedShape,
+    ShapeSpec,
+    images_to_tensor,
+    render,
+    render_random,
+    sample_spec,
+    tensor_to_images,
+)
+from zerocon.shapes.vocabulary import SENTENCE_TEMPLATES, sentence_bank, world_words
+
+__all__ = [
+    "BACKGROUND_COLORS",
+    "IMAGE_SIZE",
+    "OBJECT_COLORS",
+    "SENTENCE_TEMPLATES",
+    "SHAPES",
+    "WEIGHTS_DIR",
+    "RenderedShape",
+    "ShapeReading",
+    "ShapeSpec",
+    "all_captions",
+    "caption_for",
+    "embedded_clip_path",
+    "embedded_model_path",
+    "images_to_tensor",
+    "load_embedded_clip",
+    "load_embedded_pipeline",
+    "parse_caption",
+    "read_shape",
+    "render",
+    "render_random",
+    "sample_spec",
+    "sentence_bank",
+    "tensor_to_images",
+    "world_words",
+]
