@@ -142,7 +142,7 @@ def main() -> None:
     clip = CLIPModel.from_pretrained(root / "clip").eval()
     processor = CLIPProcessor.from_pretrained(root / "clip")
     results: dict = {"model": str(root), "torch_threads": torch.get_num_threads()}
-    samples, images, prompts = gate_samples(pipe, args.samples_per_combo, args.steps, args.guidance_scale, args.seed)
+    samples, images, _prompts = gate_samples(pipe, args.samples_per_combo, args.steps, args.guidance_scale, args.seed)
     results["samples"] = samples
     print("samples", samples, flush=True)
     args.figures.mkdir(parents=True, exist_ok=True)

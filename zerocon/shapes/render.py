@@ -120,9 +120,22 @@ def sample_spec(
     return ShapeSpec(color, shape, background, center, radius)
 
 
-def render_random(generator: torch.Generator, size: int = IMAGE_SIZE, **fixed: str) -> RenderedShape:
-    """``render(sample_spec(generator, ...))``."""
-    return render(sample_spec(generator, size=size, **fixed), size=size)
+def render_random(
+    generator: torch.Generator,
+    size: int = IMAGE_SIZE,
+    color: str | None = None,
+    shape: str | None = None,
+    background: str | None = None,
+) -> RenderedShape:
+    """``render(sample_spec(generator, ...))``: a random render; given fields stay fixed.
+
+    Example:
+        >>> shape = render_random(torch.Generator().manual_seed(0), color="red")
+        >>> shape.spec.color, shape.image.shape
+        ('red', (64, 64, 3))
+    """
+    spec = sample_spec(generator, size=size, color=color, shape=shape, background=background)
+    return render(spec, size=size)
 
 
 def images_to_tensor(images: list[np.ndarray]) -> torch.Tensor:

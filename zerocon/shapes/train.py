@@ -183,7 +183,8 @@ def cache_latents(cfg: TrainConfig, out: Path, vae_dir: Path) -> Path:
 
     vae = AutoencoderKL.from_pretrained(vae_dir).eval()
     data = torch.Generator().manual_seed(cfg.seed + 3)
-    latents, captions = [], []
+    latents: list[torch.Tensor] = []
+    captions: list[str] = []
     for _ in tqdm(range(0, cfg.cache_size, 256), desc="cache latents", dynamic_ncols=True):
         n = min(256, cfg.cache_size - len(captions))
         images, caps = _render_batch(data, n, cfg.sizes.image_size)
@@ -209,7 +210,7 @@ def train_unet(cfg: TrainConfig, out: Path, log: _Log, cache_path: Path) -> Path
     cache = torch.load(cache_path, weights_only=False)
     latents: torch.Tensor = cache["latents"]
     tokenizer = build_tokenizer(cfg.sizes)
-    unique = sorted(set(cache["captions"])) + [""]
+    unique = [*sorted(set(cache["captions"])), ""]
     ids_of = {c: i for i, c in enumerate(unique)}
     token_ids = tokenizer(unique, padding="max_length", max_length=cfg.sizes.max_length, truncation=True, return_tensors="pt").input_ids
     caption_index = torch.tensor([ids_of[c] for c in cache["captions"]])

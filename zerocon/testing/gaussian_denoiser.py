@@ -5,7 +5,6 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
@@ -32,6 +31,7 @@ class GaussianDenoiser(nn.Module):
 
     def __init__(self, alphas_cumprod: Float[Tensor, " n"], data_variance: float = 1.0) -> None:
         super().__init__()
+        self.alphas_cumprod: Tensor
         self.register_buffer("alphas_cumprod", alphas_cumprod.detach().clone().float())
         self.data_variance = data_variance
 

@@ -166,10 +166,7 @@ class TinyComponents:
     scheduler: DDIMScheduler
 
 
-TINY_WORDS = (
-    "a an the photo of on in with background red green blue yellow white black gray "
-    "circle square triangle cat dog"
-).split()
+TINY_WORDS = ["a", "an", "the", "photo", "of", "on", "in", "with", "background", "red", "green", "blue", "yellow", "white", "black", "gray", "circle", "square", "triangle", "cat", "dog"]
 
 
 def tiny_components(seed: int = 0) -> TinyComponents:
