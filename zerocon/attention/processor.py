@@ -13,7 +13,19 @@ from torch import Tensor
 
 @runtime_checkable
 class AttentionSink(Protocol):
-    """Receiver of what a :class:`RecordingAttnProcessor` records (e.g. an ``AttentionStore``)."""
+    """Receiver of what a :class:`RecordingAttnProcessor` records (e.g. an ``AttentionStore``).
+
+    A runtime-checkable protocol: any object with these three methods is a sink.
+
+    Shape:
+        - receive_cross ``probs``: ``(B·heads, H·W, L)``, batch-major (row ``b·heads + h``).
+        - receive_self ``output``: ``(B, H·W, C)``.
+
+    Example:
+        >>> from zerocon.attention import AttentionStore
+        >>> isinstance(AttentionStore(), AttentionSink)
+        True
+    """
 
     def wants(self, layer: str, is_cross: bool, num_pixels: int) -> bool:
         """Whether this call of ``layer`` (query length ``num_pixels``) should be recorded."""

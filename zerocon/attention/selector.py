@@ -31,6 +31,10 @@ class LayerSelector:
         resolutions: allowed query lengths ``H·W`` (e.g. ``{64, 256}``), or ``None`` for all.
             Any iterable of positive ints is accepted and stored as a ``frozenset``.
 
+    Shape:
+        No tensors: ``resolutions`` are query lengths ``H·W`` of the ``(B, H·W, C)`` inputs
+        of attention calls (a layer on an ``8×8`` feature map has ``H·W = 64``).
+
     Raises:
         ValueError: on an invalid regular expression, an unknown ``kind``, or a resolution
             that is not a positive integer.

@@ -34,13 +34,21 @@ class BlipCaptioner:
         batch_size: images per ``generate`` call.
         show_progress: show a tqdm bar over the batches.
 
+    Shape:
+        ``n`` PIL images (any size and mode) → ``list[str]`` of length ``n``; internally
+        ``pixel_values`` ``(min(n, batch_size), 3, H, W)`` per ``generate`` call (``H, W`` set by
+        the processor, 384 for the default checkpoint).
+
     Raises:
         ValueError: if ``max_new_tokens`` or ``batch_size`` is below 1.
 
     Example:
+        >>> from PIL import Image
+        >>> image = Image.new("RGB", (64, 64), "white")
         >>> captioner = BlipCaptioner.from_pretrained(prefix="a photography of")  # doctest: +SKIP
-        >>> captioner([image])  # doctest: +SKIP
-        ['a photography of a cat sitting on a couch']
+        >>> captions = captioner([image, image])  # doctest: +SKIP
+        >>> len(captions), captions[0].startswith("a photography of")  # doctest: +SKIP
+        (2, True)
     """
 
     def __init__(

@@ -16,6 +16,9 @@ class Captioner(Protocol):
     :class:`~zerocon.captioning.ClipRetrievalCaptioner`; a plain function with the same
     signature works wherever a ``Captioner`` is expected.
 
+    Shape:
+        No tensors: ``n`` PIL images (any size and mode) → ``list[str]`` of length ``n``.
+
     Example:
         >>> class Constant:
         ...     def __call__(self, images):

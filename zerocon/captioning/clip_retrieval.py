@@ -33,15 +33,23 @@ class ClipRetrievalCaptioner:
         device: moves ``model`` there if given; otherwise the model's own device is used.
         show_progress: show tqdm bars over the batches.
 
+    Shape:
+        - ``__call__``: ``n`` PIL images → ``list[str]`` of length ``n`` (each a candidate).
+        - ``scores``: ``(n, len(candidates))``; ``candidate_embeddings``: ``(len(candidates), E)``.
+
     Raises:
         ValueError: for no candidates, a blank candidate, or ``batch_size`` below 1.
 
     Example:
+        >>> from PIL import Image
+        >>> image = Image.new("RGB", (64, 64), "white")
         >>> captioner = ClipRetrievalCaptioner.from_pretrained(
         ...     "openai/clip-vit-base-patch32", ["a photo of a cat", "a photo of a dog"]
         ... )  # doctest: +SKIP
-        >>> captioner([image])  # doctest: +SKIP
-        ['a photo of a cat']
+        >>> captioner.scores([image]).shape  # doctest: +SKIP
+        torch.Size([1, 2])
+        >>> captioner([image])[0] in captioner.candidates  # doctest: +SKIP
+        True
     """
 
     def __init__(

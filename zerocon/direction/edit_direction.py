@@ -64,6 +64,11 @@ class EditDirection(nn.Module):
         num_target_sentences: how many sentences were averaged for the target.
         encoder_name: which text encoder produced it (e.g. its ``_name_or_path``).
 
+    Shape:
+        - delta: ``(1, L, D)`` (``L`` the tokenizer's ``model_max_length``, ``D`` the
+          encoder's hidden size).
+        - apply / forward: prompt embeddings ``(B, L, D)`` → ``(B, L, D)``.
+
     Attributes:
         delta: ``Float[Tensor, "1 l d"]``.
 
@@ -357,10 +362,12 @@ class EditDirection(nn.Module):
 
         Example:
             >>> import torch, tempfile, os
-            >>> path = os.path.join(tempfile.mkdtemp(), "cat2dog.safetensors")
+            >>> tmp = tempfile.TemporaryDirectory()
+            >>> path = os.path.join(tmp.name, "cat2dog.safetensors")
             >>> EditDirection(torch.ones(1, 2, 2), source_word="cat").save(path)
             >>> EditDirection.load(path).source_word
             'cat'
+            >>> tmp.cleanup()
         """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -387,10 +394,12 @@ class EditDirection(nn.Module):
 
         Example:
             >>> import torch, tempfile, os
-            >>> path = os.path.join(tempfile.mkdtemp(), "d.safetensors")
+            >>> tmp = tempfile.TemporaryDirectory()
+            >>> path = os.path.join(tmp.name, "d.safetensors")
             >>> EditDirection(torch.zeros(1, 4, 8)).save(path)
             >>> EditDirection.load(path).shape
             torch.Size([1, 4, 8])
+            >>> tmp.cleanup()
         """
         path = Path(path)
         if not path.is_file():

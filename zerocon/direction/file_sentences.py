@@ -22,15 +22,21 @@ class FileSentences:
     Args:
         path: the folder or the file (UTF-8 text).
 
+    Shape:
+        No tensors: ``sentences(word)`` returns a non-empty ``list[str]``, one entry per
+        distinct matching line.
+
     Raises:
         FileNotFoundError: if ``path`` does not exist.
 
     Example:
         >>> import tempfile, pathlib
-        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> folder = pathlib.Path(tmp.name)
         >>> _ = (folder / "cat.txt").write_text("a cat on a sofa\\n\\na black cat\\n")
         >>> FileSentences(folder).sentences("cat")
         ['a cat on a sofa', 'a black cat']
+        >>> tmp.cleanup()
     """
 
     def __init__(self, path: str | Path) -> None:

@@ -46,15 +46,31 @@ class LanguageModelSentences:
             re-runs the whole sequence every step.
         show_progress: show a tqdm bar over the batches.
 
+    Shape:
+        - model logits: ``(B, T, vocab)`` with ``B ≤ batch_size``.
+        - ``generate_texts(word)``: ``list[str]`` of length ``num_sentences``;
+          ``sentences(word)``: a non-empty ``list[str]`` (its length varies, see above).
+
     Raises:
         ValueError: for a non-positive count, length, batch size, temperature or ``top_k``, or a
             prompt without a placeholder.
 
     Example:
-        >>> from transformers import AutoModelForCausalLM, AutoTokenizer  # doctest: +SKIP
+        >>> from transformers import GPT2Config, GPT2LMHeadModel
+        >>> from zerocon.testing import build_word_tokenizer
+        >>> tok = build_word_tokenizer(["cat"])
+        >>> config = GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=len(tok),
+        ...                     bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+        >>> gen = torch.Generator().manual_seed(0)
+        >>> source = LanguageModelSentences(GPT2LMHeadModel(config), tok, num_sentences=3,
+        ...                                 max_new_tokens=4, generator=gen)
+        >>> source.prompt_for("cat")
+        'Provide many captions for images containing cat.'
+        >>> len(source.generate_texts("cat"))  # a random LM: gibberish continuations
+        3
+        >>> from transformers import AutoModelForCausalLM, AutoTokenizer
         >>> lm = AutoModelForCausalLM.from_pretrained("gpt2")  # doctest: +SKIP
         >>> tok = AutoTokenizer.from_pretrained("gpt2")  # doctest: +SKIP
-        >>> gen = torch.Generator().manual_seed(0)
         >>> source = LanguageModelSentences(lm, tok, 50, generator=gen)  # doctest: +SKIP
         >>> source.sentences("cat")[:2]  # doctest: +SKIP
         ['A cat sitting on a window sill.', 'A black cat looking at the camera.']

@@ -13,6 +13,9 @@ class SentenceSource(Protocol):
     :class:`~zerocon.direction.FileSentences`,
     :class:`~zerocon.direction.LanguageModelSentences`.
 
+    Shape:
+        No tensors: ``sentences(word)`` maps a ``str`` to a non-empty ``list[str]``.
+
     Example:
         >>> class Fixed:
         ...     def sentences(self, word: str) -> list[str]:

@@ -41,6 +41,10 @@ class TemplateSentences:
         templates: strings holding ``{}`` or ``{word}`` where the word goes (every occurrence is
             replaced; other braces are left alone). Defaults to :data:`DEFAULT_TEMPLATES`.
 
+    Shape:
+        No tensors: ``sentences(word)`` returns a ``list[str]`` of at most
+        ``len(templates)`` sentences (one per distinct filled template).
+
     Raises:
         ValueError: if no template is given, or one lacks a placeholder.
 

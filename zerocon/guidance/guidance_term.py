@@ -24,6 +24,16 @@ class GuidanceInputs:
         timestep: the current timestep.
         generator: randomness for terms that sample (e.g. PatchNCE locations).
         extras: anything else a custom term needs.
+
+    Shape:
+        - latents: ``(B, C, H, W)``.
+        - edit / reference records: ``cross_attention[name]`` ``(B·heads, H·W, L)``,
+          ``self_attention[name]`` ``(B, H·W, C)`` (see :class:`~zerocon.attention.AttentionRecords`).
+
+    Example:
+        >>> inputs = GuidanceInputs(edit=None, latents=torch.zeros(1, 4, 8, 8), timestep=500)
+        >>> inputs.reference is None, inputs.extras
+        (True, {})
     """
 
     edit: Any
@@ -43,6 +53,10 @@ class GuidanceTerm(nn.Module, ABC):
     Args:
         weight: the term's weight (a plain float, not a parameter).
         name: key of this term in the reported losses (default: the class name).
+
+    Shape:
+        - inputs: a :class:`GuidanceInputs` (latents ``(B, C, H, W)``).
+        - output: a scalar ``()`` tensor, differentiable w.r.t. ``inputs.latents``.
 
     Example:
         >>> class PullToZero(GuidanceTerm):

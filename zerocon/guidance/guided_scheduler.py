@@ -28,8 +28,25 @@ class NonFiniteGuidanceWarning(RuntimeWarning):
 class GuidanceResult:
     """Outcome of :meth:`GuidedScheduler.guide`.
 
+    Args:
+        latents: the moved latent (detached); unchanged when ``skipped``.
+        loss: the weighted total loss before the move.
+        losses: each term's weighted loss, keyed by its ``term_name``.
+        grad_norm: the largest per-sample norm of the latent gradient (before clipping).
+        skipped: whether a NaN/Inf loss or gradient stopped the move.
+
     Shape:
-        latents: ``(b, c, h, w)`` — the moved latent (detached); unchanged when ``skipped``.
+        latents: ``(b, c, h, w)``, like the input latent.
+
+    Example:
+        >>> from diffusers import DDIMScheduler
+        >>> class PullToZero(GuidanceTerm):
+        ...     def loss(self, inputs):
+        ...         return inputs.latents.pow(2).sum()
+        >>> guided = GuidedScheduler(DDIMScheduler(), [PullToZero()], step_size=0.25)
+        >>> result = guided.guide(torch.ones(1, 4, 8, 8), lambda x: GuidanceInputs(None, latents=x))
+        >>> result.latents[0, 0, 0, 0].item(), result.loss, result.losses, result.skipped
+        (0.5, 256.0, {'PullToZero': 256.0}, False)
     """
 
     latents: Tensor
@@ -41,7 +58,27 @@ class GuidanceResult:
 
 @dataclass
 class GuidedStepOutput:
-    """Outcome of :meth:`GuidedScheduler.guided_step`: the scheduler's ``prev_sample`` and guidance."""
+    """Outcome of :meth:`GuidedScheduler.guided_step`: the scheduler's ``prev_sample`` and guidance.
+
+    Args:
+        prev_sample: ``x_{t-1}`` from the wrapped scheduler's ``step`` at the moved latent.
+        guidance: the :class:`GuidanceResult` of the move.
+        scheduler_output: the wrapped scheduler's raw ``step`` output.
+
+    Shape:
+        prev_sample: ``(b, c, h, w)``, like the input latent.
+
+    Example:
+        >>> from diffusers import DDIMScheduler
+        >>> guided = GuidedScheduler(DDIMScheduler())
+        >>> guided.set_timesteps(10)
+        >>> out = guided.guided_step(
+        ...     torch.randn(1, 4, 8, 8), guided.timesteps[0],
+        ...     forward_fn=lambda x: GuidanceInputs(None, latents=x),
+        ...     noise_fn=lambda x: torch.zeros_like(x))
+        >>> out.prev_sample.shape, out.guidance.skipped
+        (torch.Size([1, 4, 8, 8]), False)
+    """
 
     prev_sample: Tensor
     guidance: GuidanceResult
@@ -61,6 +98,11 @@ class GuidedScheduler(nn.Module):
         terms: guidance terms (``nn.Module``s returning a weighted scalar loss).
         step_size: η (default 0.1, pix2pix-zero's rate for real images; ≤ 0.01 for v-prediction).
         max_grad_norm: clip the latent gradient's norm (per sample) to this value (default: off).
+
+    Shape:
+        - guide: latents ``(B, C, H, W)`` → ``GuidanceResult.latents`` ``(B, C, H, W)``.
+        - guided_step: latents ``(B, C, H, W)``; ``noise_fn`` returns ``(B, C, H, W)``
+          → ``GuidedStepOutput.prev_sample`` ``(B, C, H, W)``.
 
     Raises:
         ValueError: for a negative step size or non-positive ``max_grad_norm``.

@@ -27,6 +27,16 @@ class InversionOutput:
         - latents: ``(b, c, h, w)`` — the inverted noise ``x_T``.
         - trajectory: ``(steps + 1, b, c, h, w)`` — ``x_0`` first, ``x_T`` last.
         - timesteps: ``(steps,)`` — the sampling timesteps, descending (as ``scheduler.timesteps``).
+
+    Example:
+        >>> from diffusers import DDIMScheduler
+        >>> from zerocon.testing import GaussianDenoiser
+        >>> scheduler = DDIMScheduler()
+        >>> inverter = DDIMInverter(GaussianDenoiser(scheduler.alphas_cumprod), scheduler)
+        >>> out = inverter.invert(torch.randn(2, 4, 8, 8), torch.zeros(2, 1, 1),
+        ...                       num_inference_steps=5, show_progress=False)
+        >>> out.latents.shape, out.trajectory.shape, out.timesteps.tolist()
+        (torch.Size([2, 4, 8, 8]), torch.Size([6, 2, 4, 8, 8]), [800, 600, 400, 200, 0])
     """
 
     latents: Tensor
@@ -46,6 +56,11 @@ class DDIMInverter:
             ``num_train_timesteps`` and ``prediction_type`` (DDIM's is the natural choice).
         regularizer: ε regularisation (default: :class:`NoiseRegularizer` with method.md's
             defaults); pass ``NoiseRegularizer(num_iterations=0)`` to turn it off.
+
+    Shape:
+        - latents: ``(B, C, H, W)`` (clean, VAE-scaled); prompt_embeds: ``(B, L, D)``.
+        - output: :class:`InversionOutput` — latents ``(B, C, H, W)``, trajectory
+          ``(steps + 1, B, C, H, W)``, timesteps ``(steps,)``.
 
     Example:
         >>> from zerocon.testing import tiny_components

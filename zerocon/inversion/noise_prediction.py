@@ -20,6 +20,10 @@ def to_epsilon(
         alpha_prod: ``ᾱ_t`` of the scheduler at that timestep.
         prediction_type: the scheduler's ``config.prediction_type``.
 
+    Shape:
+        - model_output, sample: ``(B, C, H, W)``; alpha_prod: scalar or broadcastable.
+        - output: ``(B, C, H, W)``.
+
     Raises:
         ValueError: for an unknown ``prediction_type``.
 

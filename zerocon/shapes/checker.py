@@ -22,6 +22,13 @@ class ShapeReading:
         mask: ``(h, w)`` bool — the object's pixels (largest connected component).
 
     ``*_confidence`` are margins in ``[0, 1]``: 0 means a tie with the runner-up.
+    ``color`` and ``shape`` are ``"none"`` when no object was found.
+
+    Example:
+        >>> from zerocon.shapes import ShapeSpec, render
+        >>> reading = read_shape(render(ShapeSpec("red", "circle", "white", (32.0, 32.0), 12.0)).image)
+        >>> reading.color, reading.shape, reading.background, reading.found_object
+        ('red', 'circle', 'white', True)
     """
 
     background: str
@@ -96,8 +103,19 @@ def read_shape(image: np.ndarray | Image.Image) -> ShapeReading:
     Args:
         image: ``(h, w, 3)`` uint8 array or an RGB PIL image.
 
+    Shape:
+        - image: ``(H, W, 3)`` uint8 (or a PIL image of size ``W × H``).
+        - output: a :class:`ShapeReading` with ``mask`` ``(H, W)`` bool.
+
     Raises:
         ValueError: if the image is not ``(h, w, 3)``.
+
+    Example:
+        >>> from zerocon.shapes import ShapeSpec, render
+        >>> image = render(ShapeSpec("blue", "square", "black", (20.0, 40.0), 10.0)).to_pil()
+        >>> reading = read_shape(image)
+        >>> reading.color, reading.shape, reading.background, reading.mask.shape
+        ('blue', 'square', 'black', (64, 64))
     """
     arr = np.asarray(image.convert("RGB") if isinstance(image, Image.Image) else image)
     if arr.ndim != 3 or arr.shape[2] != 3:

@@ -20,6 +20,11 @@ def embedded_model_path() -> Path:
 
     Raises:
         FileNotFoundError: if the package was installed without its weights.
+
+    Example:
+        >>> path = embedded_model_path()  # doctest: +SKIP
+        >>> (path.name, (path / "model_index.json").is_file())  # doctest: +SKIP
+        ('pipeline', True)
     """
     path = WEIGHTS_DIR / "pipeline"
     if not (path / "model_index.json").exists():
@@ -31,7 +36,15 @@ def embedded_model_path() -> Path:
 
 
 def embedded_clip_path() -> Path:
-    """The folder of the embedded ``CLIPModel`` + ``CLIPProcessor``."""
+    """The folder of the embedded ``CLIPModel`` + ``CLIPProcessor``.
+
+    Raises:
+        FileNotFoundError: if the package was installed without its weights.
+
+    Example:
+        >>> embedded_clip_path().name  # doctest: +SKIP
+        'clip'
+    """
     path = WEIGHTS_DIR / "clip"
     if not (path / "config.json").exists():
         raise FileNotFoundError(f"the embedded CLIP model is missing at {path}")
@@ -43,9 +56,18 @@ def load_embedded_pipeline(
 ) -> StableDiffusionPipeline:
     """``StableDiffusionPipeline.from_pretrained(embedded_model_path())``, offline, on ``device``.
 
+    Shape:
+        The pipeline makes ``64 × 64`` RGB images (PIL, or ``(n, 3, 64, 64)`` tensors with
+        ``output_type="pt"``), one per prompt.
+
+    Raises:
+        FileNotFoundError: if the package was installed without its weights.
+
     Example:
         >>> pipe = load_embedded_pipeline()  # doctest: +SKIP
-        >>> pipe("a red circle on a white background", height=64, width=64).images[0]  # doctest: +SKIP
+        >>> image = pipe("a red circle on a white background").images[0]  # doctest: +SKIP
+        >>> image.size  # doctest: +SKIP
+        (64, 64)
     """
     from diffusers import StableDiffusionPipeline
 
@@ -57,7 +79,24 @@ def load_embedded_pipeline(
 
 
 def load_embedded_clip(device: str | torch.device = "cpu") -> tuple[CLIPModel, CLIPProcessor]:
-    """The embedded ``CLIPModel`` (eval mode) and its ``CLIPProcessor``."""
+    """The embedded ``CLIPModel`` (eval mode) and its ``CLIPProcessor``.
+
+    Shape:
+        ``model(**processor(text=..., images=..., ...)).logits_per_image``:
+        ``(n_images, n_texts)``.
+
+    Raises:
+        FileNotFoundError: if the package was installed without its weights.
+
+    Example:
+        >>> from zerocon.shapes import all_captions, render_random
+        >>> image = render_random(torch.Generator().manual_seed(0)).to_pil()
+        >>> model, processor = load_embedded_clip()  # doctest: +SKIP
+        >>> inputs = processor(text=all_captions(), images=[image], return_tensors="pt",
+        ...                    padding=True)  # doctest: +SKIP
+        >>> model(**inputs).logits_per_image.shape  # doctest: +SKIP
+        torch.Size([1, 36])
+    """
     from transformers import CLIPModel, CLIPProcessor
 
     path = embedded_clip_path()

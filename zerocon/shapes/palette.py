@@ -26,12 +26,23 @@ CAPTION_TEMPLATE: Final[str] = "a {color} {shape} on a {background} background"
 
 
 def caption_for(color: str, shape: str, background: str) -> str:
-    """The world's canonical caption, e.g. ``"a red circle on a white background"``."""
+    """The world's canonical caption, e.g. ``"a red circle on a white background"``.
+
+    Example:
+        >>> caption_for("blue", "square", "black")
+        'a blue square on a black background'
+    """
     return CAPTION_TEMPLATE.format(color=color, shape=shape, background=background)
 
 
 def all_captions() -> list[str]:
-    """Every caption of the world (``len(OBJECT_COLORS) * len(SHAPES) * len(BACKGROUND_COLORS)``)."""
+    """Every caption of the world (``len(OBJECT_COLORS) * len(SHAPES) * len(BACKGROUND_COLORS)``).
+
+    Example:
+        >>> captions = all_captions()
+        >>> len(captions), captions[0]
+        (36, 'a red circle on a white background')
+    """
     return [
         caption_for(c, s, b) for c in OBJECT_COLORS for s in SHAPES for b in BACKGROUND_COLORS
     ]
@@ -40,8 +51,15 @@ def all_captions() -> list[str]:
 def parse_caption(caption: str) -> tuple[str, str, str]:
     """Inverse of :func:`caption_for`.
 
+    Returns:
+        ``(color, shape, background)``.
+
     Raises:
         ValueError: if ``caption`` is not one of the world's captions.
+
+    Example:
+        >>> parse_caption("a red circle on a white background")
+        ('red', 'circle', 'white')
     """
     words = caption.strip().lower().split()
     if (

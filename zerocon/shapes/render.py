@@ -16,7 +16,24 @@ _SUPERSAMPLE = 4
 
 @dataclass(frozen=True)
 class ShapeSpec:
-    """What to draw. ``radius`` is half the object's extent in pixels; centre in pixels."""
+    """What to draw. ``radius`` is half the object's extent in pixels; centre in pixels.
+
+    Args:
+        color: a key of ``OBJECT_COLORS``.
+        shape: one of ``SHAPES``.
+        background: a key of ``BACKGROUND_COLORS``.
+        center: ``(x, y)`` of the object's centre, in pixels.
+        radius: half the object's extent, in pixels.
+
+    Shape:
+        No arrays: :func:`render` turns it into a ``(size, size, 3)`` uint8 image and a
+        ``(size, size)`` bool mask.
+
+    Example:
+        >>> spec = ShapeSpec("red", "circle", "white", center=(32.0, 32.0), radius=12.0)
+        >>> spec.caption
+        'a red circle on a white background'
+    """
 
     color: str
     shape: str
@@ -36,6 +53,13 @@ class RenderedShape:
 
     Shape:
         image: ``(size, size, 3)`` uint8; mask: ``(size, size)`` bool (object coverage ≥ 0.5).
+
+    Example:
+        >>> shape = render(ShapeSpec("red", "circle", "white", (32.0, 32.0), 12.0))
+        >>> shape.image.shape, shape.mask.shape, shape.caption
+        ((64, 64, 3), (64, 64), 'a red circle on a white background')
+        >>> shape.to_pil().size
+        (64, 64)
     """
 
     image: np.ndarray
@@ -63,8 +87,20 @@ def _polygon(spec: ShapeSpec, scale: float) -> list[tuple[float, float]] | None:
 def render(spec: ShapeSpec, size: int = IMAGE_SIZE) -> RenderedShape:
     """Draw ``spec`` antialiased (4× supersampling) and return image + exact mask.
 
+    Args:
+        spec: what to draw.
+        size: the side of the square image, in pixels.
+
+    Shape:
+        - image: ``(size, size, 3)`` uint8; mask: ``(size, size)`` bool.
+
     Raises:
         ValueError: for unknown vocabulary or an object that is not fully inside the frame.
+
+    Example:
+        >>> shape = render(ShapeSpec("red", "circle", "white", (32.0, 32.0), 12.0))
+        >>> shape.image[32, 32].tolist(), shape.image[0, 0].tolist()
+        ([215, 38, 38], [245, 245, 245])
     """
     if spec.color not in OBJECT_COLORS:
         raise ValueError(f"unknown colour {spec.color!r}; known: {sorted(OBJECT_COLORS)}")
@@ -103,7 +139,16 @@ def sample_spec(
     shape: str | None = None,
     background: str | None = None,
 ) -> ShapeSpec:
-    """Draw a random spec (vocabulary, position, size) from ``generator``; fixed fields stay fixed."""
+    """Draw a random spec (vocabulary, position, size) from ``generator``; fixed fields stay fixed.
+
+    Shape:
+        No arrays: returns a :class:`ShapeSpec` whose object fits inside ``size × size``.
+
+    Example:
+        >>> spec = sample_spec(torch.Generator().manual_seed(0), shape="square")
+        >>> spec.shape, 8.0 <= spec.radius <= 16.0
+        ('square', True)
+    """
 
     def pick(options: list[str] | tuple[str, ...]) -> str:
         return options[int(torch.randint(len(options), (1,), generator=generator))]
@@ -129,6 +174,9 @@ def render_random(
 ) -> RenderedShape:
     """``render(sample_spec(generator, ...))``: a random render; given fields stay fixed.
 
+    Shape:
+        - image: ``(size, size, 3)`` uint8; mask: ``(size, size)`` bool.
+
     Example:
         >>> shape = render_random(torch.Generator().manual_seed(0), color="red")
         >>> shape.spec.color, shape.image.shape
@@ -139,13 +187,32 @@ def render_random(
 
 
 def images_to_tensor(images: list[np.ndarray]) -> torch.Tensor:
-    """uint8 ``(h, w, 3)`` images → float ``(n, 3, h, w)`` in [-1, 1]."""
+    """uint8 ``(h, w, 3)`` images → float ``(n, 3, h, w)`` in [-1, 1].
+
+    Shape:
+        - images: ``n`` arrays ``(H, W, 3)`` uint8.
+        - output: ``(n, 3, H, W)`` float32.
+
+    Example:
+        >>> images_to_tensor([np.zeros((64, 64, 3), np.uint8)]).shape
+        torch.Size([1, 3, 64, 64])
+    """
     arr = np.stack(images).astype(np.float32) / 127.5 - 1.0
     return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
 
 
 def tensor_to_images(tensor: torch.Tensor) -> list[np.ndarray]:
-    """float ``(n, 3, h, w)`` in [-1, 1] → uint8 ``(h, w, 3)`` images."""
+    """float ``(n, 3, h, w)`` in [-1, 1] → uint8 ``(h, w, 3)`` images.
+
+    Shape:
+        - tensor: ``(n, 3, H, W)``, values clamped to ``[-1, 1]``.
+        - output: ``n`` arrays ``(H, W, 3)`` uint8.
+
+    Example:
+        >>> images = tensor_to_images(torch.ones(2, 3, 8, 8))
+        >>> len(images), images[0].shape, int(images[0].max())
+        (2, (8, 8, 3), 255)
+    """
     arr = ((tensor.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     return list(arr.permute(0, 2, 3, 1).cpu().numpy())
 

@@ -22,7 +22,13 @@ SENTENCE_TEMPLATES: tuple[str, ...] = (
 
 
 def world_words() -> list[str]:
-    """Every word used by the world's captions and templates (sorted, unique)."""
+    """Every word used by the world's captions and templates (sorted, unique).
+
+    Example:
+        >>> words = world_words()
+        >>> words[:4], "circle" in words
+        (['a', 'an', 'background', 'black'], True)
+    """
     words: set[str] = set()
     for sentence in [*all_captions(), *(t.format("") for t in SENTENCE_TEMPLATES)]:
         words.update(w for w in re.findall(r"[a-z]+", sentence.lower()))
@@ -35,6 +41,11 @@ def sentence_bank(word: str) -> list[str]:
 
     Raises:
         ValueError: if ``word`` is not a colour, shape or background of the world.
+
+    Example:
+        >>> bank = sentence_bank("red")
+        >>> len(bank), bank[0], bank[-1]
+        (19, 'a red circle on a white background', 'the red')
     """
     word = word.strip().lower()
     if word not in {*OBJECT_COLORS, *SHAPES, *BACKGROUND_COLORS}:

@@ -22,7 +22,12 @@ class GaussianDenoiser(nn.Module):
         alphas_cumprod: the scheduler's ``ᾱ`` table, ``(num_train_timesteps,)``.
         data_variance: σ² of the clean latents (default 1.0).
 
+    Shape:
+        - sample: ``(B, C, H, W)``; timestep: an int or 0-d tensor; encoder_hidden_states: ignored.
+        - output: an object whose ``.sample`` is ε, ``(B, C, H, W)``.
+
     Example:
+        >>> import torch
         >>> from diffusers import DDIMScheduler
         >>> model = GaussianDenoiser(DDIMScheduler().alphas_cumprod)
         >>> model(torch.zeros(1, 4, 8, 8), 10, None).sample.shape

@@ -51,6 +51,10 @@ def build_word_tokenizer(
     Returns:
         A ``CLIPTokenizer`` (fast backend in transformers 5).
 
+    Shape:
+        ``input_ids`` of one text: ``(n_tokens + 2,)`` (BOS, tokens, EOS); with
+        ``padding="max_length"``: ``(model_max_length,)``.
+
     Example:
         >>> tok = build_word_tokenizer(["red", "circle"])
         >>> len(tok("a red circle").input_ids) <= 16
@@ -100,7 +104,25 @@ def build_word_tokenizer(
 
 
 def tiny_text_encoder(vocab_size: int, hidden_size: int = 32, max_length: int = 16, seed: int = 0) -> CLIPTextModel:
-    """A 2-layer CLIP text encoder with random weights; output ``(b, max_length, hidden_size)``."""
+    """A 2-layer CLIP text encoder with random weights; output ``(b, max_length, hidden_size)``.
+
+    Args:
+        vocab_size: the tokenizer's ``len(tokenizer)``; its last two ids are BOS and EOS/pad.
+        hidden_size: ``D``.
+        max_length: ``L``, the longest input (match the tokenizer's ``model_max_length``).
+        seed: the ``torch.manual_seed`` of the random weights.
+
+    Shape:
+        - input_ids: ``(B, T)`` with ``T ≤ max_length``.
+        - ``last_hidden_state``: ``(B, T, hidden_size)``.
+
+    Example:
+        >>> tok = build_word_tokenizer(["red", "circle"], model_max_length=16)
+        >>> encoder = tiny_text_encoder(len(tok), hidden_size=32, max_length=16)
+        >>> ids = tok(["a red circle"], padding="max_length", return_tensors="pt").input_ids
+        >>> encoder(ids).last_hidden_state.shape
+        torch.Size([1, 16, 32])
+    """
     config = CLIPTextConfig(
         vocab_size=vocab_size,
         hidden_size=hidden_size,
@@ -120,6 +142,18 @@ def tiny_unet(cross_attention_dim: int = 32, sample_size: int = 8, seed: int = 0
     """A tiny SD-style UNet: 2 resolutions, cross-attention down and up, 4 latent channels.
 
     Processor names look like ``down_blocks.0.attentions.0.transformer_blocks.0.attn1.processor``.
+
+    Shape:
+        - sample: ``(B, 4, H, W)`` with ``H, W`` divisible by 2 (``sample_size`` is 8 by default);
+          encoder_hidden_states: ``(B, L, cross_attention_dim)``.
+        - ``.sample``: ``(B, 4, H, W)``.
+
+    Example:
+        >>> unet = tiny_unet()
+        >>> with torch.no_grad():
+        ...     out = unet(torch.randn(2, 4, 8, 8), 10, torch.randn(2, 16, 32)).sample
+        >>> out.shape
+        torch.Size([2, 4, 8, 8])
     """
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
@@ -138,7 +172,20 @@ def tiny_unet(cross_attention_dim: int = 32, sample_size: int = 8, seed: int = 0
 
 
 def tiny_vae(seed: int = 0) -> AutoencoderKL:
-    """A tiny ``AutoencoderKL`` with a spatial factor of 2 and 4 latent channels."""
+    """A tiny ``AutoencoderKL`` with a spatial factor of 2 and 4 latent channels.
+
+    Shape:
+        - encode: images ``(B, 3, H, W)`` → ``latent_dist`` of ``(B, 4, H/2, W/2)``.
+        - decode: latents ``(B, 4, h, w)`` → ``.sample`` ``(B, 3, 2h, 2w)``.
+
+    Example:
+        >>> vae = tiny_vae()
+        >>> with torch.no_grad():
+        ...     latents = vae.encode(torch.randn(1, 3, 16, 16)).latent_dist.mean
+        ...     images = vae.decode(latents).sample
+        >>> latents.shape, images.shape
+        (torch.Size([1, 4, 8, 8]), torch.Size([1, 3, 16, 16]))
+    """
     torch.manual_seed(seed)
     vae = AutoencoderKL(
         in_channels=3,
@@ -157,7 +204,29 @@ def tiny_vae(seed: int = 0) -> AutoencoderKL:
 
 @dataclass
 class TinyComponents:
-    """The five Stable Diffusion components, tiny and random."""
+    """The five Stable Diffusion components, tiny and random.
+
+    Args:
+        vae: :func:`tiny_vae` (spatial factor 2, 4 latent channels).
+        text_encoder: :func:`tiny_text_encoder` (``D = 32``, ``L = 16``).
+        tokenizer: :func:`build_word_tokenizer` over ``TINY_WORDS`` (``model_max_length = 16``).
+        unet: :func:`tiny_unet` (``cross_attention_dim = 32``).
+        scheduler: a ``DDIMScheduler`` with Stable Diffusion's betas.
+
+    Shape:
+        - images ``(B, 3, 16, 16)`` ↔ latents ``(B, 4, 8, 8)`` (vae).
+        - input_ids ``(B, 16)`` → prompt embeddings ``(B, 16, 32)`` (text_encoder).
+        - latents ``(B, 4, 8, 8)`` + embeddings ``(B, 16, 32)`` → noise ``(B, 4, 8, 8)`` (unet).
+
+    Example:
+        >>> c = tiny_components()
+        >>> ids = c.tokenizer(["a red circle"], padding="max_length", return_tensors="pt").input_ids
+        >>> with torch.no_grad():
+        ...     embeds = c.text_encoder(ids).last_hidden_state
+        ...     noise = c.unet(torch.randn(1, 4, 8, 8), 10, embeds).sample
+        >>> embeds.shape, noise.shape
+        (torch.Size([1, 16, 32]), torch.Size([1, 4, 8, 8]))
+    """
 
     vae: AutoencoderKL
     text_encoder: CLIPTextModel
@@ -170,7 +239,19 @@ TINY_WORDS = ["a", "an", "the", "photo", "of", "on", "in", "with", "background",
 
 
 def tiny_components(seed: int = 0) -> TinyComponents:
-    """All SD components, tiny, sharing one small word vocabulary (see ``TINY_WORDS``)."""
+    """All SD components, tiny, sharing one small word vocabulary (see ``TINY_WORDS``).
+
+    Args:
+        seed: the seed of the random weights (text encoder, UNet, VAE).
+
+    Shape:
+        See :class:`TinyComponents`: latents ``(B, 4, 8, 8)``, embeddings ``(B, 16, 32)``.
+
+    Example:
+        >>> c = tiny_components(seed=0)
+        >>> c.unet.config.sample_size, c.text_encoder.config.hidden_size, c.tokenizer.model_max_length
+        (8, 32, 16)
+    """
     tokenizer = build_word_tokenizer(TINY_WORDS, model_max_length=16)
     text_encoder = tiny_text_encoder(len(tokenizer), hidden_size=32, max_length=16, seed=seed)
     unet = tiny_unet(cross_attention_dim=32, sample_size=8, seed=seed)

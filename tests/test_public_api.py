@@ -1,0 +1,164 @@
+"""The public API: documented (Shape + Example), importable piecemeal, and its doctests pass."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import inspect
+import json
+import pkgutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from types import ModuleType
+from typing import Any
+
+import pytest
+import torch
+
+#: Subpackages whose ``__all__`` is the documented public API.
+PUBLIC_PACKAGES = (
+    "attention",
+    "losses",
+    "direction",
+    "captioning",
+    "guidance",
+    "inversion",
+    "shapes",
+    "testing",
+)
+
+#: The reusable components; each must import without the others ...
+COMPONENTS = ("attention", "losses", "direction", "captioning", "guidance", "inversion")
+
+#: ... except for these documented dependencies: guidance terms wrap the losses, and the
+#: inversion's noise regulariser is built on the noise-regularisation losses.
+COMPONENT_DEPENDENCIES: dict[str, set[str]] = {
+    "attention": set(),
+    "losses": set(),
+    "direction": set(),
+    "captioning": set(),
+    "guidance": {"losses"},
+    "inversion": {"losses"},
+}
+
+#: Modules whose doctests are not run here: pipelines and cli have their own tests, and
+#: shapes.train is a training script (importing it is not free of side effects).
+DOCTEST_EXCLUDED = ("zerocon.pipelines", "zerocon.cli", "zerocon.shapes.train")
+
+
+def _is_documented_class(obj: Any) -> bool:
+    return inspect.isclass(obj) and not issubclass(obj, Warning)
+
+
+def _public_objects(predicate: Callable[[Any], bool]) -> list[Any]:
+    """``pytest.param`` of each name in the packages' ``__all__`` that ``predicate`` accepts."""
+    params = []
+    for package in PUBLIC_PACKAGES:
+        module = importlib.import_module(f"zerocon.{package}")
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if predicate(obj):
+                params.append(pytest.param(obj, id=f"{package}.{name}"))
+    return params
+
+
+@pytest.mark.parametrize("cls", _public_objects(_is_documented_class))
+def test_public_class_documents_shapes_and_example(cls: type) -> None:
+    doc = cls.__doc__ or ""  # its own docstring, not one inherited from a base class
+    missing = [section for section in ("Shape:", "Example:") if section not in doc]
+    assert not missing, f"{cls.__module__}.{cls.__qualname__} docstring lacks {missing}"
+
+
+@pytest.mark.parametrize("fn", _public_objects(inspect.isfunction))
+def test_public_function_has_docstring_with_example(fn: Any) -> None:
+    doc = fn.__doc__ or ""
+    assert doc.strip(), f"{fn.__module__}.{fn.__qualname__} has no docstring"
+    assert "Example:" in doc, f"{fn.__module__}.{fn.__qualname__} docstring lacks Example:"
+
+
+# --------------------------------------------------------------------------- doctests
+def _doctest_modules() -> list[str]:
+    names = []
+    for package in PUBLIC_PACKAGES:
+        module = importlib.import_module(f"zerocon.{package}")
+        names.append(module.__name__)
+        for info in pkgutil.walk_packages(module.__path__, prefix=f"{module.__name__}."):
+            if not info.name.startswith(DOCTEST_EXCLUDED):
+                names.append(info.name)
+    return sorted(names)
+
+
+@pytest.mark.parametrize("module_name", _doctest_modules())
+def test_doctests(module_name: str) -> None:
+    module: ModuleType = importlib.import_module(module_name)
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    runner = doctest.DocTestRunner(
+        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False
+    )
+    report: list[str] = []
+    # Examples seed torch's global generator (the tiny-model builders do); keep that local.
+    with torch.random.fork_rng(devices=[]):
+        for test in finder.find(module, module_name):
+            runner.run(test, out=report.append)
+    assert runner.failures == 0, "".join(report)
+
+
+# --------------------------------------------------------------------------- import isolation
+# A fresh interpreter per package would cost several seconds each (torch, diffusers and
+# transformers); one fresh interpreter drops every ``zerocon`` module from ``sys.modules``
+# before each import instead, so each import runs all of zerocon's module code from scratch.
+_ISOLATION_SCRIPT = textwrap.dedent(
+    """
+    import importlib, json, sys
+
+    def fresh_import(name):
+        for module in [m for m in sys.modules if m == "zerocon" or m.startswith("zerocon.")]:
+            del sys.modules[module]
+        importlib.import_module(name)
+        return sorted({m.split(".")[1] for m in sys.modules if m.startswith("zerocon.")})
+
+    result = {name: fresh_import(name) for name in sys.argv[1:]}
+    print(json.dumps(result))
+    """
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _isolation_process() -> Iterator[subprocess.Popen[str]]:
+    """Start the import check when this module's tests start: it runs beside the doctests."""
+    names = ["zerocon", *(f"zerocon.{c}" for c in COMPONENTS)]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _ISOLATION_SCRIPT, *names],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    yield proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.communicate()
+
+
+@pytest.fixture(scope="module")
+def imported_subpackages(
+    _isolation_process: subprocess.Popen[str],
+) -> dict[str, set[str]]:
+    """``{module: zerocon subpackages in sys.modules after importing it alone}``."""
+    stdout, stderr = _isolation_process.communicate(timeout=300)
+    assert _isolation_process.returncode == 0, stderr
+    last_line = stdout.strip().splitlines()[-1]
+    return {name: set(found) for name, found in json.loads(last_line).items()}
+
+
+def test_top_level_package_imports_no_subpackage(
+    imported_subpackages: dict[str, set[str]],
+) -> None:
+    assert imported_subpackages["zerocon"] == set()
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_component_imports_alone(component: str, imported_subpackages: dict[str, set[str]]) -> None:
+    others = imported_subpackages[f"zerocon.{component}"] - {component}
+    assert others == COMPONENT_DEPENDENCIES[component]
