@@ -8,7 +8,7 @@ from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, UNet2DConditi
 from transformers import CLIPConfig, CLIPModel, CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from zerocon.shapes.vocabulary import world_words
-from zerocon.testing.tiny_models import build_word_tokenizer
+from zerocon.shapes.word_tokenizer import build_word_tokenizer
 
 #: Stable Diffusion's training noise schedule (so stock diffusers pipelines treat us like SD).
 SD_SCHEDULE = {
