@@ -1,0 +1,293 @@
+"""``zerocon edit / demo / direction`` on the embedded model at few steps."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from zerocon.cli.main import main
+from zerocon.cli.sharding import process_rank, shard
+from zerocon.direction import EditDirection
+from zerocon.shapes import render_random
+
+FAST = ["--steps", "2", "--no-progress", "--method", "sdedit"]
+
+
+def _folder(tmp_path: Path, count: int = 2) -> Path:
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    for i in range(count):
+        render_random(
+            torch.Generator().manual_seed(i), color="red", shape="circle", background="white"
+        ).to_pil().save(folder / f"img{i}.png")
+    return folder
+
+
+def _outputs(out: Path) -> list[Path]:
+    return sorted(out.glob("*.png"))
+
+
+def test_edit_folder_twice_does_the_work_once(tmp_path, capsys) -> None:
+    folder, out = _folder(tmp_path), tmp_path / "out"
+    args = [
+        "edit",
+        str(folder),
+        "--source-word",
+        "red",
+        "--target-word",
+        "blue",
+        "--out",
+        str(out),
+        "--source",
+        "a red circle on a white background",
+        *FAST,
+    ]
+    assert main([*args, "--grid", str(tmp_path / "grid.png")]) == 0
+    pngs = _outputs(out)
+    assert len(pngs) == 2 and (tmp_path / "grid.png").exists()
+    record = json.loads(pngs[0].with_suffix(".json").read_text())
+    assert record["parameters"]["method"] == "sdedit" and record["unet_evals"]["total"] > 0
+    assert record["metrics"] is not None and "structure_iou" in record["metrics"]
+    stamps = [p.stat().st_mtime_ns for p in pngs]
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "2 done already, 0 to edit" in capsys.readouterr().out
+    assert [p.stat().st_mtime_ns for p in _outputs(out)] == stamps
+    assert not list(out.glob(".*tmp"))
+    assert main([*args, "--overwrite"]) == 0
+    assert [p.stat().st_mtime_ns for p in _outputs(out)] != stamps
+
+
+def test_odd_images_are_converted_not_refused(tmp_path, capsys) -> None:
+    folder, out = tmp_path / "odd", tmp_path / "out"
+    folder.mkdir()
+    base = render_random(torch.Generator().manual_seed(0)).to_pil()
+    base.convert("L").save(folder / "gray.png")
+    base.convert("RGBA").save(folder / "rgba.png")
+    base.convert("P").save(folder / "palette.png")
+    base.resize((66, 63)).save(folder / "odd_size.png")
+    assert (
+        main(
+            [
+                "edit",
+                str(folder),
+                "--target",
+                "a blue circle on a white background",
+                "--source",
+                "a red circle on a white background",
+                "--out",
+                str(out),
+                *FAST,
+            ]
+        )
+        == 0
+    )
+    assert len(_outputs(out)) == 4
+    assert "resized 66x63 to 64x60" in capsys.readouterr().out
+
+
+def _error(capsys, argv: list[str]) -> tuple[int, str]:
+    code = main(argv)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("zerocon:")]
+    assert len(lines) == 1, lines
+    return code, lines[0]
+
+
+@pytest.mark.parametrize(
+    ("make_args", "message"),
+    [
+        (lambda f, t: ["edit", str(t / "missing.png"), "--target", "a cat"], "does not exist"),
+        (lambda f, t: ["edit", str(f), "--target", "  "], "target prompt is empty"),
+        (lambda f, t: ["edit", str(f)], "nothing to edit towards"),
+        (
+            lambda f, t: ["edit", str(f), "--target", "a cat", "--model", str(t / "no_model")],
+            "model path",
+        ),
+        (
+            lambda f, t: ["edit", str(f), "--target", "a cat", "--model", "nobody/no-such-model"],
+            "Hugging Face Hub",
+        ),
+        (
+            lambda f, t: [
+                "edit",
+                str(f),
+                "--target",
+                "a cat",
+                "--out",
+                str(f / "img0.png" / "sub"),
+            ],
+            "cannot write to output folder",
+        ),
+        (
+            lambda f, t: [
+                "edit",
+                str(f),
+                "--source-word",
+                "red",
+                "--target-word",
+                "purple",
+                "--source",
+                "a red circle on a white background",
+            ],
+            "purple",
+        ),
+        (
+            lambda f, t: [
+                "edit",
+                str(f),
+                "--target",
+                "a cat",
+                "--direction",
+                str(t / "no.safetensors"),
+            ],
+            "direction file",
+        ),
+        (
+            lambda f, t: [
+                "direction",
+                "--source",
+                "red",
+                "--target",
+                "purple",
+                "--out",
+                str(t / "d.safetensors"),
+            ],
+            "purple",
+        ),
+    ],
+)
+def test_bad_inputs_give_one_line_and_write_nothing(
+    tmp_path, capsys, monkeypatch, make_args, message
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    folder = _folder(tmp_path, 1)
+    monkeypatch.chdir(tmp_path)
+    argv = make_args(folder, tmp_path)
+    code, err = _error(capsys, [*argv, "--no-progress"] if argv[0] == "edit" else argv)
+    assert code != 0
+    assert message in err and err.startswith("zerocon: error:")
+    assert not (tmp_path / "zerocon-out").exists() or not _outputs(tmp_path / "zerocon-out")
+    assert not (tmp_path / "d.safetensors").exists()
+
+
+def test_corrupt_image_stops_before_any_output(tmp_path, capsys) -> None:
+    folder = _folder(tmp_path, 2)
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    code, err = _error(
+        capsys, ["edit", str(folder), "--target", "a cat", "--out", str(tmp_path / "o"), *FAST]
+    )
+    assert code != 0 and "cannot read image" in err and "broken.png" in err
+    assert not _outputs(tmp_path / "o")
+
+
+def test_direction_command_writes_a_loadable_file(tmp_path, capsys) -> None:
+    path = tmp_path / "red2blue.safetensors"
+    assert main(["direction", "--source", "red", "--target", "blue", "--out", str(path)]) == 0
+    direction = EditDirection.load(path)
+    assert (direction.source_word, direction.target_word) == ("red", "blue")
+    assert main(["direction", "--source", "red", "--target", "blue", "--out", str(path)]) == 0
+    assert "skipped" in capsys.readouterr().out
+    folder = _folder(tmp_path, 1)
+    assert (
+        main(
+            [
+                "edit",
+                str(folder),
+                "--direction",
+                str(path),
+                "--source",
+                "a red circle on a white background",
+                "--out",
+                str(tmp_path / "o"),
+                "--steps",
+                "2",
+                "--no-progress",
+                "--method",
+                "ddim",
+            ]
+        )
+        == 0
+    )
+    assert len(_outputs(tmp_path / "o")) == 1
+
+
+def test_demo_writes_grid_and_prints_table(tmp_path, capsys) -> None:
+    out = tmp_path / "demo"
+    assert (
+        main(
+            [
+                "demo",
+                "--out",
+                str(out),
+                "--images",
+                "1",
+                "--steps",
+                "2",
+                "--methods",
+                "ddim",
+                "sdedit",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    text = capsys.readouterr().out
+    assert "edit acc" in text and "bg PSNR" in text and "ddim" in text and "sdedit" in text
+    grid = Image.open(out / "demo-grid.png")
+    assert grid.size[0] > grid.size[1]  # one row: source + 2 methods
+    table = json.loads((out / "demo-metrics.json").read_text())["table"]
+    assert [r["method"] for r in table] == ["ddim", "sdedit"]
+    assert all(r["unet_evals_per_edit"] > 0 for r in table)
+
+
+def test_sharding_covers_every_item_once() -> None:
+    items = list(range(7))
+    parts = [shard(items, r, 3) for r in range(3)]
+    assert sorted(x for p in parts for x in p) == items
+    assert process_rank({}) == (0, 1)
+    with pytest.raises(Exception, match="invalid RANK"):
+        process_rank({"RANK": "2", "WORLD_SIZE": "2"})
+
+
+def test_two_processes_cover_every_input_exactly_once(tmp_path) -> None:
+    folder, out = _folder(tmp_path, 5), tmp_path / "out"
+    cmd = [
+        sys.executable,
+        "-m",
+        "zerocon.cli",
+        "edit",
+        str(folder),
+        "--source-word",
+        "red",
+        "--target-word",
+        "blue",
+        "--out",
+        str(out),
+        "--steps",
+        "1",
+        "--no-progress",
+        "--method",
+        "sdedit",
+    ]
+    procs = [
+        subprocess.Popen(
+            cmd,
+            env={**os.environ, "RANK": str(r), "WORLD_SIZE": "2", "OMP_NUM_THREADS": "1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for r in range(2)
+    ]
+    results = [p.communicate(timeout=240) for p in procs]
+    assert all(p.returncode == 0 for p in procs), results
+    inputs = [json.loads(j.read_text())["input"] for j in out.glob("*.json")]
+    assert sorted(inputs) == sorted(str(p.resolve()) for p in folder.iterdir())
+    assert "[rank 0/2] 3 of 5" in results[0][0] and "[rank 1/2] 2 of 5" in results[1][0]

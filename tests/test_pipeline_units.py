@@ -1,0 +1,105 @@
+"""Unit tests of the pipeline's helpers: presets, edit words, preprocessing, accounting."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+
+from zerocon.pipelines import (
+    METHODS,
+    MethodPreset,
+    PhaseTimer,
+    UNetEvalCounter,
+    derive_edit_words,
+    get_preset,
+    prepare_image,
+    swap_words,
+    tensor_to_pil,
+    to_rgb,
+    vae_scale_factor,
+)
+from zerocon.testing import tiny_unet, tiny_vae
+
+
+def test_presets_cover_the_four_methods() -> None:
+    assert set(METHODS) == {"zerocon", "pix2pix-zero", "ddim", "sdedit"}
+    assert get_preset("zerocon").patch_nce and get_preset("zerocon").cross_attention
+    assert get_preset("pix2pix_zero") is METHODS["pix2pix-zero"]
+    assert not get_preset("ddim").guided and get_preset("ddim").invert
+    assert not get_preset("sdedit").invert
+    with pytest.raises(ValueError, match="unknown method"):
+        get_preset("prompt2prompt")
+    with pytest.raises(ValueError, match="reference"):
+        MethodPreset("x", invert=True, reference=False, cross_attention=True, patch_nce=False)
+
+
+def test_derive_edit_words_finds_the_differing_words() -> None:
+    caption = "a red circle on a white background"
+    assert derive_edit_words(caption, "a blue circle on a white background") == [("red", "blue")]
+    assert derive_edit_words(caption, "A Blue square on a white background") == [
+        ("red circle", "blue square")
+    ]
+    assert derive_edit_words(caption, "a red circle on a black background") == [("white", "black")]
+    assert derive_edit_words("a circle", "a big circle") == [("", "big")]
+    with pytest.raises(ValueError, match="empty"):
+        derive_edit_words(caption, "  ")
+    with pytest.raises(ValueError, match="nothing to edit"):
+        derive_edit_words(caption, "A red circle on a white background.")
+
+
+def test_swap_words() -> None:
+    assert swap_words("a red circle", [("red", "blue")]) == "a blue circle"
+    assert swap_words("a red circle", [("green", "blue")]) is None
+    assert swap_words("a redder circle", [("red", "blue")]) is None
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "L", "P", "I;16", "1", "CMYK"])
+def test_to_rgb_converts_every_mode(mode: str) -> None:
+    image = Image.new(mode, (6, 4))
+    assert to_rgb(image).mode == "RGB"
+    assert to_rgb(image).size == (6, 4)
+
+
+def test_transparent_pixels_become_white() -> None:
+    image = Image.new("RGBA", (2, 2), (255, 0, 0, 0))
+    assert to_rgb(image).getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_prepare_image_resizes_to_the_vae_multiple_with_a_notice() -> None:
+    assert vae_scale_factor(tiny_vae()) == 2
+    prepared = prepare_image(Image.new("P", (37, 20)), 8)
+    assert prepared.image.size == (32, 16) and prepared.image.mode == "RGB"
+    assert prepared.resized and prepared.original_size == (37, 20)
+    assert any("resized 37x20 to 32x16" in n for n in prepared.notices)
+    assert any("converted P" in n for n in prepared.notices)
+    assert prepare_image(Image.new("RGB", (3, 3)), 8).image.size == (8, 8)
+    assert prepare_image(Image.new("RGB", (16, 16)), 8).notices == ()
+    with pytest.raises(ValueError, match="PIL"):
+        prepare_image("not an image", 8)  # type: ignore[arg-type]
+
+
+def test_tensor_to_pil_round_trip() -> None:
+    assert tensor_to_pil(torch.ones(2, 3, 4, 4))[1].getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_unet_eval_counter_counts_latents_per_phase() -> None:
+    unet = tiny_unet()
+    counter = UNetEvalCounter(unet)
+    with counter.watching(), torch.no_grad():
+        with counter.phase("a"):
+            unet(torch.randn(2, 4, 8, 8), 1, torch.randn(2, 16, 32))
+        with counter.phase("b"):
+            unet(
+                sample=torch.randn(1, 4, 8, 8),
+                timestep=1,
+                encoder_hidden_states=torch.randn(1, 16, 32),
+            )
+    unet(torch.randn(1, 4, 8, 8), 1, torch.randn(1, 16, 32))  # not watched
+    assert counter.as_dict() == {"a": 2, "b": 1, "total": 3}
+    timer = PhaseTimer()
+    with timer("x"):
+        pass
+    with timer("x"):
+        pass
+    assert set(timer.as_dict()) == {"x", "total"}

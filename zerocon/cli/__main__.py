@@ -1,0 +1,7 @@
+"""``python -m zerocon.cli``."""
+
+import sys
+
+from zerocon.cli.main import main
+
+sys.exit(main())

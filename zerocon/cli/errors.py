@@ -1,0 +1,20 @@
+"""The error type of the command line: one line for the user, a non-zero exit code."""
+
+from __future__ import annotations
+
+
+class CliError(Exception):
+    """A bad input or environment problem, reported as one line.
+
+    Args:
+        message: the one-line message (newlines are replaced by spaces).
+        exit_code: the process exit code (default 2, argparse's code for usage errors).
+
+    Example:
+        >>> str(CliError("no such file"))
+        'no such file'
+    """
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(" ".join(str(message).split()))
+        self.exit_code = exit_code

@@ -1,0 +1,213 @@
+"""File helpers of the command line: input discovery, image loading, atomic writes, names."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+
+from zerocon.cli.errors import CliError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+def find_inputs(paths: Sequence[str | Path]) -> list[Path]:
+    """Expand files and folders (not recursive) into a sorted, de-duplicated list of images.
+
+    Args:
+        paths: image files or folders holding images.
+
+    Returns:
+        Resolved image paths, sorted (the order every process of a multi-process run agrees on).
+
+    Raises:
+        CliError: if a path does not exist or nothing is found.
+
+    Example:
+        >>> find_inputs(["/no/such/file.png"])  # doctest: +SKIP
+    """
+    found: set[Path] = set()
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if not path.exists():
+            raise CliError(f"input {str(raw)!r} does not exist")
+        if path.is_dir():
+            found.update(
+                p.resolve()
+                for p in path.iterdir()
+                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            )
+        else:
+            found.add(path.resolve())
+    if not found:
+        raise CliError(f"no image found in {[str(p) for p in paths]}")
+    return sorted(found)
+
+
+def load_image(path: Path) -> Image.Image:
+    """Open and fully decode an image (any mode; the pipeline converts it).
+
+    Args:
+        path: the file.
+
+    Returns:
+        The decoded PIL image.
+
+    Raises:
+        CliError: if the file is unreadable, not an image, or corrupt.
+    """
+    try:
+        with Image.open(path) as handle:
+            handle.load()
+            return handle.copy()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        reason = str(error).split("\n")[0] or type(error).__name__
+        raise CliError(f"cannot read image {str(path)!r}: {reason}") from error
+
+
+def ensure_writable_dir(path: Path) -> Path:
+    """Create ``path`` if needed and check that files can be written in it.
+
+    Args:
+        path: the output folder.
+
+    Returns:
+        The resolved folder.
+
+    Raises:
+        CliError: if it cannot be created or written.
+    """
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".zerocon-probe-", delete=True):
+            pass
+    except OSError as error:
+        raise CliError(
+            f"cannot write to output folder {str(path)!r}: {error.strerror or error}"
+        ) from error
+    return path.resolve()
+
+
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+    """Write a file through a temporary name in the same folder, then rename it into place.
+
+    An interrupted write leaves no file at ``path`` (at most a hidden ``.tmp`` file).
+
+    Args:
+        path: the final file.
+        write: ``write(temporary_path)`` writes the content.
+
+    Raises:
+        OSError: if writing or renaming fails (the temporary file is removed).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def save_image(image: Image.Image, path: Path) -> None:
+    """Save a PNG atomically.
+
+    Args:
+        image: the image.
+        path: the destination (``.png``).
+    """
+    atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
+
+
+def save_json(data: Any, path: Path) -> None:
+    """Save JSON atomically (indented, NaN/Inf written as strings).
+
+    Args:
+        data: JSON-ready data.
+        path: the destination.
+    """
+    text = json.dumps(_jsonable(data), indent=2, sort_keys=False)
+    atomic_write(path, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item") and callable(value.item):
+        return _jsonable(value.item())
+    return value
+
+
+def output_stem(source: Path, method: str, settings: dict[str, Any]) -> str:
+    """A unique, stable output name for ``source`` edited with ``settings``.
+
+    ``{input stem}-{method}-{10 hex digits}``; the digits hash the input's absolute path and
+    the settings, so the same input and settings always give the same name (resumable runs)
+    and different inputs with the same stem never collide.
+
+    Args:
+        source: the input file.
+        method: the method name.
+        settings: everything that changes the result.
+
+    Returns:
+        The file stem (no suffix).
+
+    Example:
+        >>> output_stem(Path("/a/cat.png"), "zerocon", {"steps": 5})[:12]
+        'cat-zerocon-'
+    """
+    key = json.dumps({"input": str(source.resolve()), **_jsonable(settings)}, sort_keys=True)
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:10]
+    return f"{source.stem}-{method}-{digest}"
+
+
+def make_grid(
+    rows: Sequence[Sequence[Image.Image]], cell: int | None = None, pad: int = 2
+) -> Image.Image:
+    """Lay images out in a grid (rows of equal length; each cell resized to ``cell`` px).
+
+    Args:
+        rows: the images, row by row.
+        cell: the side of each cell (default: the first image's larger side).
+        pad: white padding between cells.
+
+    Returns:
+        The grid image (RGB).
+
+    Raises:
+        ValueError: for no rows or rows of different lengths.
+
+    Example:
+        >>> make_grid([[Image.new("RGB", (4, 4))] * 2]).size
+        (10, 4)
+    """
+    if not rows or not rows[0]:
+        raise ValueError("make_grid needs at least one image")
+    width = len(rows[0])
+    if any(len(r) != width for r in rows):
+        raise ValueError("make_grid: every row must have the same number of images")
+    side = cell or max(rows[0][0].size)
+    grid = Image.new(
+        "RGB", (width * side + (width - 1) * pad, len(rows) * side + (len(rows) - 1) * pad), "white"
+    )
+    for r, row in enumerate(rows):
+        for c, image in enumerate(row):
+            tile = image.convert("RGB").resize((side, side), Image.Resampling.NEAREST)
+            grid.paste(tile, (c * (side + pad), r * (side + pad)))
+    return grid

@@ -1,0 +1,98 @@
+"""Loading the pipeline and sentence sources for the command line, with one-line errors."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+
+from zerocon.cli.errors import CliError
+from zerocon.direction import FileSentences, SentenceSource, TemplateSentences
+from zerocon.pipelines import ShapesWorldSentences, ZeroConPipeline
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def load_pipeline(model: str | None, device: str = "cpu") -> ZeroConPipeline:
+    """Load the editor from a folder, a hub id, or the embedded model (``None``).
+
+    Args:
+        model: a diffusers folder, a hub id (``"org/name"``), or ``None`` for the embedded
+            shapes model.
+        device: where to run.
+
+    Returns:
+        The pipeline, progress bars of diffusers off.
+
+    Raises:
+        CliError: for a path that does not exist, a hub id that cannot be fetched, or a
+            folder that is not a Stable Diffusion pipeline.
+    """
+    from zerocon.shapes import embedded_model_path
+
+    if model is None:
+        try:
+            source: str | Path = embedded_model_path()
+        except FileNotFoundError as error:
+            raise CliError(str(error)) from error
+    else:
+        path = Path(model).expanduser()
+        if path.exists():
+            source = path
+        elif _HUB_ID.match(model) and not model.startswith((".", "/", "~")):
+            source = model
+        else:
+            raise CliError(f"model path {model!r} does not exist")
+    try:
+        pipe = ZeroConPipeline.from_pretrained(source)
+    except Exception as error:  # diffusers raises many kinds for bad folders / no network
+        first = str(error).strip().split("\n")[0][:300]
+        if isinstance(source, str):
+            raise CliError(
+                f"cannot load model {source!r} from the Hugging Face Hub (no network or unknown "
+                f"id?): {first}"
+            ) from error
+        raise CliError(f"cannot load model from {str(source)!r}: {first}") from error
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(torch.device(device))
+
+
+def sentence_source(spec: str | None, seed: int = 0) -> SentenceSource | None:
+    """Build a sentence source from a command-line value.
+
+    Args:
+        spec: ``None`` (the pipeline's default), ``"templates"``, ``"shapes"``,
+            ``"lm:MODEL"`` (a local causal LM folder or hub id) or a file/folder path.
+        seed: seeds the language model's sampling.
+
+    Returns:
+        The source, or ``None`` for the pipeline's default.
+
+    Raises:
+        CliError: for a path that does not exist or a language model that cannot be loaded.
+    """
+    if spec is None:
+        return None
+    if spec == "templates":
+        return TemplateSentences()
+    if spec == "shapes":
+        return ShapesWorldSentences()
+    if spec.startswith("lm:"):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from zerocon.direction import LanguageModelSentences
+
+        name = spec[3:]
+        try:
+            lm = AutoModelForCausalLM.from_pretrained(name)
+            tok = AutoTokenizer.from_pretrained(name)
+        except Exception as error:
+            raise CliError(
+                f"cannot load language model {name!r}: {str(error).splitlines()[0]}"
+            ) from error
+        return LanguageModelSentences(lm, tok, generator=torch.Generator().manual_seed(seed))
+    try:
+        return FileSentences(spec)
+    except FileNotFoundError as error:
+        raise CliError(str(error)) from error

@@ -1,0 +1,72 @@
+"""The ``zerocon`` command: ``edit``, ``demo`` and ``direction``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from zerocon.cli import demo_command, direction_command, edit_command
+from zerocon.cli.errors import CliError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``zerocon``.
+
+    Returns:
+        The parser, with the ``edit``, ``demo`` and ``direction`` sub-commands.
+
+    Example:
+        >>> build_parser().parse_args(["direction", "--source", "red", "--target", "blue",
+        ...                            "--out", "d.safetensors"]).source
+        'red'
+    """
+    parser = argparse.ArgumentParser(
+        prog="zerocon",
+        description="Zero-shot, text-guided image-to-image translation (pix2pix-zeroCon).",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    edit_command.add_parser(subparsers)
+    demo_command.add_parser(subparsers)
+    direction_command.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``zerocon`` with ``argv`` (default: ``sys.argv[1:]``).
+
+    Bad inputs end with one line on stderr (``zerocon: error: ...``) and a non-zero exit code.
+
+    Args:
+        argv: the arguments.
+
+    Returns:
+        The exit code.
+
+    Example:
+        >>> main(["edit", "/no/such/image.png", "--target", "a cat"])  # doctest: +SKIP
+        2
+    """
+    args = build_parser().parse_args(argv)
+    _quiet_libraries()
+    try:
+        return int(args.run(args))
+    except CliError as error:
+        print(f"zerocon: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("zerocon: interrupted", file=sys.stderr)
+        return 130
+
+
+def _quiet_libraries() -> None:
+    """Keep library chatter (warnings of transformers / diffusers loaders) off the terminal."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    diffusers_logging.set_verbosity_error()
+    transformers_logging.set_verbosity_error()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Splitting inputs across processes started by ``torchrun`` or ``accelerate launch``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import TypeVar
+
+from zerocon.cli.errors import CliError
+
+T = TypeVar("T")
+
+
+def process_rank(environ: Mapping[str, str] | None = None) -> tuple[int, int]:
+    """This process's ``(rank, world_size)`` from ``RANK`` and ``WORLD_SIZE`` (default 0, 1).
+
+    Args:
+        environ: the environment (default ``os.environ``).
+
+    Returns:
+        ``(rank, world_size)``.
+
+    Raises:
+        CliError: for non-integer values or a rank outside ``[0, world_size)``.
+
+    Example:
+        >>> process_rank({"RANK": "1", "WORLD_SIZE": "2"})
+        (1, 2)
+    """
+    env = os.environ if environ is None else environ
+    try:
+        rank = int(env.get("RANK", "0"))
+        world = int(env.get("WORLD_SIZE", "1"))
+    except ValueError as error:
+        raise CliError(f"RANK and WORLD_SIZE must be integers: {error}") from error
+    if world < 1 or not 0 <= rank < world:
+        raise CliError(f"invalid RANK={rank} for WORLD_SIZE={world}")
+    return rank, world
+
+
+def shard(items: Sequence[T], rank: int, world_size: int) -> list[T]:
+    """The items of process ``rank``: every ``world_size``-th item starting at ``rank``.
+
+    Over all ranks, every item is taken exactly once (no duplicates, no gaps).
+
+    Args:
+        items: the full, identically ordered list every process sees.
+        rank: this process's rank.
+        world_size: the number of processes.
+
+    Returns:
+        This process's share.
+
+    Example:
+        >>> shard(list(range(5)), 1, 2)
+        [1, 3]
+    """
+    return list(items[rank::world_size])
