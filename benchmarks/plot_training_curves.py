@@ -57,6 +57,9 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     args = parser.parse_args()
     records = [json.loads(line) for line in args.log.read_text().splitlines() if line.strip()]
+    # A resumed run repeats the steps after its last checkpoint: keep the last record of each step.
+    latest = {(r.get("stage"), r.get("step"), r.get("name")): r for r in records}
+    records = sorted(latest.values(), key=lambda r: (str(r.get("stage")), r.get("step", 0)))
     panels = [
         ("VAE loss (MSE + KL), log", "vae", "loss", True),
         ("VAE train PSNR (dB)", "vae", "psnr", False),

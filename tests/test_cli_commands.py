@@ -150,6 +150,10 @@ def _error(capsys, argv: list[str]) -> tuple[int, str]:
             "direction file",
         ),
         (
+            lambda f, t: ["edit", str(f), "--target", "a cat", "--device", "nonsense"],
+            "--device 'nonsense' is not a torch device",
+        ),
+        (
             lambda f, t: [
                 "direction",
                 "--source",
@@ -291,3 +295,101 @@ def test_two_processes_cover_every_input_exactly_once(tmp_path) -> None:
     inputs = [json.loads(j.read_text())["input"] for j in out.glob("*.json")]
     assert sorted(inputs) == sorted(str(p.resolve()) for p in folder.iterdir())
     assert "[rank 0/2] 3 of 5" in results[0][0] and "[rank 1/2] 2 of 5" in results[1][0]
+
+
+def test_bad_or_missing_device_is_one_line_with_exit_code_2(tmp_path, capsys) -> None:
+    folder = _folder(tmp_path, 1)
+    base = ["edit", str(folder), "--target", "a cat", "--out", str(tmp_path / "o"), *FAST]
+    code, err = _error(capsys, [*base, "--device", "nonsense"])
+    assert code == 2 and "not a torch device" in err
+    if not torch.cuda.is_available():
+        code, err = _error(capsys, [*base, "--device", "cuda:0"])
+        assert code == 2 and "not available on this machine" in err
+    code, err = _error(
+        capsys, ["demo", "--out", str(tmp_path / "d"), "--images", "1", "--device", "nonsense"]
+    )
+    assert code == 2 and "not a torch device" in err
+
+
+def test_written_files_get_the_usual_mode(tmp_path) -> None:
+    from zerocon.cli.files import save_image, save_json
+
+    old = os.umask(0o002)
+    try:
+        save_json({"a": 1}, tmp_path / "x.json")
+        save_image(Image.new("RGB", (2, 2)), tmp_path / "x.png")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "x.json").stat().st_mode & 0o777 == 0o664
+    assert (tmp_path / "x.png").stat().st_mode & 0o777 == 0o664
+
+
+def test_edit_decodes_each_input_of_its_share_only_when_editing_it(
+    tmp_path, monkeypatch
+) -> None:
+    import zerocon.cli.edit_command as edit_command
+    from zerocon.pipelines import ZeroConPipeline
+
+    folder = _folder(tmp_path, 3)  # img0, img1, img2; rank 1 of 2 owns img1
+    events: list[str] = []
+    real_load, real_call = edit_command.load_image, ZeroConPipeline.__call__
+
+    def load(path):
+        events.append(f"load {path.name}")
+        return real_load(path)
+
+    def call(self, image, *args, **kwargs):
+        events.append("edit")
+        return real_call(self, image, *args, **kwargs)
+
+    monkeypatch.setattr(edit_command, "load_image", load)
+    monkeypatch.setattr(ZeroConPipeline, "__call__", call)
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    argv = ["edit", str(folder), "--target", "a blue circle on a white background"]
+    argv += ["--source", "a red circle on a white background", "--out", str(tmp_path / "o")]
+    assert main([*argv, *FAST]) == 0
+    assert events == ["load img1.png", "edit"]
+
+
+def test_corrupt_input_of_another_rank_still_stops_this_rank(tmp_path, capsys, monkeypatch) -> None:
+    folder = _folder(tmp_path, 2)
+    (folder / "img1.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")  # rank 1's share
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    code, err = _error(
+        capsys, ["edit", str(folder), "--target", "a cat", "--out", str(tmp_path / "o"), *FAST]
+    )
+    assert code != 0 and "cannot read image" in err and "img1.png" in err
+    assert not _outputs(tmp_path / "o")
+
+
+def test_demo_reruns_edits_whose_settings_changed(tmp_path, capsys, monkeypatch) -> None:
+    import zerocon.cli.demo_command as demo_command
+
+    built: list[str | None] = []
+    real_source = demo_command.sentence_source
+
+    def counting_source(spec, seed=0):
+        built.append(spec)
+        return real_source(spec, seed)
+
+    monkeypatch.setattr(demo_command, "sentence_source", counting_source)
+    out = tmp_path / "demo"
+    base = ["demo", "--out", str(out), "--images", "1", "--steps", "2", "--no-progress"]
+    base += ["--methods", "ddim", "sdedit", "--sentences", "templates"]
+    assert main(base) == 0
+    assert built == ["templates"]  # one source for every edit, not one per edit
+    first = sorted((out / "edits").glob("*.png"))
+    assert len(first) == 2
+    stamps = [p.stat().st_mtime_ns for p in first]
+    assert main(base) == 0  # same settings: reused
+    assert [p.stat().st_mtime_ns for p in sorted((out / "edits").glob("*.png"))] == stamps
+    assert main([*base, "--strength", "0.8"]) == 0  # another setting: both edited again
+    pngs = sorted((out / "edits").glob("*.png"))
+    assert len(pngs) == 4
+    new = [json.loads(p.with_suffix(".json").read_text()) for p in pngs if p not in first]
+    sdedit = next(r for r in new if r["method"] == "sdedit")
+    assert sdedit["parameters"]["strength"] == 0.8 and sdedit["settings"]["strength"] == 0.8
+    assert main([*base, "--lambda-nce", "1.0"]) == 0
+    assert len(list((out / "edits").glob("*.png"))) == 6

@@ -210,3 +210,69 @@ def test_cross_attention_guidance_reduces_its_own_loss_on_a_tiny_unet() -> None:
         before = guided.guide(x, forward)
         after = guided.guide(before.latents, forward)
     assert after.loss < before.loss
+
+
+def _records(features: dict[str, torch.Tensor]):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(self_attention=features, cross_attention={})
+
+
+@pytest.mark.parametrize(
+    ("latent_size", "layer_sizes"),
+    [
+        ((8, 12), [(8, 12), (4, 6)]),  # not a perfect square: the square guess cannot pool it
+        ((4, 16), [(4, 16), (2, 8)]),  # 64 and 16 are squares: the guess pools wrong neighbours
+    ],
+)
+def test_patch_nce_guidance_reshapes_non_square_features_from_the_latent(
+    latent_size: tuple[int, int], layer_sizes: list[tuple[int, int]]
+) -> None:
+    from einops import rearrange
+
+    from zerocon.losses import PatchNCELoss
+
+    g = torch.Generator().manual_seed(0)
+    maps_q = [torch.randn(2, 6, h, w, generator=g) for h, w in layer_sizes]
+    maps_k = [torch.randn(2, 6, h, w, generator=g) for h, w in layer_sizes]
+    names = [f"up_blocks.{i}.attn1" for i in range(len(layer_sizes))]
+    tokens = lambda m: rearrange(m, "b c h w -> b (h w) c")  # noqa: E731
+    loss = PatchNCELoss(num_patches=8, pool_sizes=(1, 2))
+    term = PatchNCEGuidance(1.0, loss, layers=names)
+    inputs = GuidanceInputs(
+        edit=_records({n: tokens(m) for n, m in zip(names, maps_q, strict=True)}),
+        reference=_records({n: tokens(m) for n, m in zip(names, maps_k, strict=True)}),
+        latents=torch.zeros(2, 4, *latent_size),
+        generator=torch.Generator().manual_seed(5),
+    )
+    expected = loss(maps_q, maps_k, generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(term(inputs), expected, rtol=0, atol=0)
+
+
+def test_patch_nce_guidance_rejects_a_layer_that_fits_no_factor() -> None:
+    features = {"l": torch.randn(1, 7, 4)}
+    inputs = GuidanceInputs(
+        edit=_records(features), reference=_records(features), latents=torch.zeros(1, 4, 8, 12)
+    )
+    with pytest.raises(ValueError, match=r"'l'.*7 locations.*8x12"):
+        PatchNCEGuidance()(inputs)
+
+
+def test_spatial_size_exact_and_rounded_up_factors() -> None:
+    from zerocon.guidance.attention_terms import spatial_size
+
+    assert spatial_size((64, 96), 64 * 96) == (64, 96)
+    assert spatial_size((64, 96), 16 * 24) == (16, 24)
+    assert spatial_size((32, 128), 8 * 32) == (8, 32)
+    assert spatial_size((15, 23), 8 * 12) == (8, 12)  # stride-2 convolutions round odd sides up
+    with pytest.raises(ValueError, match="no downsampling factor"):
+        spatial_size((8, 12), 50)
+
+
+def test_cross_attention_guidance_names_an_unrecorded_layer() -> None:
+    from types import SimpleNamespace
+
+    records = SimpleNamespace(cross_attention={"recorded": torch.rand(2, 4, 3)})
+    term = CrossAttentionGuidance(layers=["recorded", "not_recorded"])
+    with pytest.raises(ValueError, match="not_recorded"):
+        term(GuidanceInputs(edit=records, reference=records))

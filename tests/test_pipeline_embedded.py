@@ -135,11 +135,8 @@ def _diffusers_pix2pix_zero(pipe: ZeroConPipeline, caption: str, x_T, steps: int
     ).images[0]
 
 
-@pytest.mark.parametrize("amount", [0.0, 0.1])
-def test_pix2pix_zero_preset_against_diffusers(pipe, source, amount) -> None:
-    """Same model, inversion latent, direction, steps, CFG and guidance amount as diffusers."""
-    steps = 5
-    ours = pipe(
+def _ours_pix2pix_zero(pipe, source, steps: int, amount: float):
+    return pipe(
         source.to_pil(),
         source_word="red",
         target_word="blue",
@@ -151,6 +148,13 @@ def test_pix2pix_zero_preset_against_diffusers(pipe, source, amount) -> None:
         generator=torch.Generator().manual_seed(0),
         show_progress=False,
     )
+
+
+@pytest.mark.parametrize("amount", [0.0, 0.1])
+def test_pix2pix_zero_preset_against_diffusers(pipe, source, amount) -> None:
+    """Same model, inversion latent, direction, steps, CFG and guidance amount as diffusers."""
+    steps = 5
+    ours = _ours_pix2pix_zero(pipe, source, steps, amount)
     theirs = _diffusers_pix2pix_zero(pipe, source.caption, ours.start_latents[0], steps, amount)
     diff = abs(ours.images[0] - theirs)
     print(
@@ -159,5 +163,17 @@ def test_pix2pix_zero_preset_against_diffusers(pipe, source, amount) -> None:
     )
     if amount == 0.0:
         assert diff.max() < 1e-4  # the same maths: only float summation order may differ
-    else:
-        assert diff.mean() < 0.1
+        return
+    assert diff.mean() < 0.1
+    # The guidance must do what diffusers' does, not merely stay near the unguided edit:
+    # our guided image is closer to diffusers' guided image than to our own unguided one.
+    unguided = _ours_pix2pix_zero(pipe, source, steps, 0.0).images[0]
+    to_theirs = float(diff.mean())
+    to_unguided = float(abs(ours.images[0] - unguided).mean())
+    theirs_moved = float(abs(theirs - unguided).mean())
+    print(
+        f"mean |Δ|: ours-theirs {to_theirs:.5f}, ours-unguided {to_unguided:.5f}, "
+        f"theirs-unguided {theirs_moved:.5f}"
+    )
+    assert to_unguided > 0  # guidance changed our result
+    assert to_theirs < to_unguided

@@ -193,3 +193,114 @@ def test_no_captioner_and_no_source_prompt() -> None:
         bare(_image(), "a cat", **FAST)
     with pytest.raises(FileNotFoundError):
         bare(_image(), direction="/no/such/direction.safetensors", source_prompt="a cat", **FAST)
+
+
+def test_zerocon_on_a_non_square_image(pipe: ZeroConPipeline) -> None:
+    # 24x16 pixels -> an 8x12 latent: the decoder's self-attention features have 96 locations,
+    # not a square, and PatchNCE pools them (pool sizes (1, 2)).
+    g = torch.Generator().manual_seed(0)
+    array = (torch.rand(16, 24, 3, generator=g) * 255).to(torch.uint8)
+    image = Image.fromarray(array.numpy(), mode="RGB")
+    out = pipe(
+        image,
+        "a blue circle on a white background",
+        method="zerocon",
+        generator=torch.Generator().manual_seed(0),
+        **FAST,
+    )
+    assert out.images[0].size == (24, 16)
+    assert out.parameters["nce_pool_sizes"] == [1, 2]
+    assert all(step["PatchNCEGuidance"] > 0 for step in out.guidance_losses[0])
+    assert out.skipped_guidance_steps == [[]]
+
+
+def test_direction_cache_tells_equal_looking_sources_apart(pipe: ZeroConPipeline) -> None:
+    first = TemplateSentences(["a photo of a {}", "a {} on a background"])
+    second = TemplateSentences(["the {}", "a {} with a circle"])
+    assert repr(first) == repr(second)  # what the cache used to be keyed on
+    a = pipe.build_direction([("red", "blue")], first)
+    b = pipe.build_direction([("red", "blue")], second)
+    assert not torch.allclose(a.delta, b.delta)
+    assert pipe.build_direction([("red", "blue")], first) is a  # still cached per source
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"cross_attention_layers": "nowhere"}, "selects no cross-attention"),
+        ({"patch_nce_layers": "nowhere"}, "selects no self-attention"),
+        ({"nce_num_patches": 0}, "num_patches"),
+        ({"nce_pool_sizes": (0,)}, "pool_sizes"),
+        ({"nce_temperature": 0.0}, "temperature"),
+        ({"guidance_step_size": -1.0}, "guidance_step_size"),
+        ({"max_grad_norm": 0.0}, "max_grad_norm"),
+    ],
+)
+def test_bad_guidance_settings_fail_before_any_model_runs(
+    pipe: ZeroConPipeline, monkeypatch, kwargs: dict, message: str
+) -> None:
+    unet_calls: list[int] = []
+    captions: list[int] = []
+    handle = pipe.unet.register_forward_pre_hook(lambda module, args: unet_calls.append(1))
+
+    def captioner(images):
+        captions.append(1)
+        return ["a red circle on a white background"] * len(images)
+
+    monkeypatch.setattr(pipe, "captioner", captioner)
+    try:
+        with pytest.raises(ValueError, match=message):
+            pipe(_image(), "a blue circle on a white background", **FAST, **kwargs)
+    finally:
+        handle.remove()
+    assert unet_calls == [] and captions == []
+
+
+def test_direction_reaches_only_the_conditional_branch(pipe: ZeroConPipeline) -> None:
+    caption, negative = "a red circle on a white background", "a photo"
+    seen: list[torch.Tensor] = []
+
+    def capture(module, args, kwargs):
+        states = kwargs.get("encoder_hidden_states", args[2] if len(args) > 2 else None)
+        seen.append(states.detach().clone())
+
+    handle = pipe.unet.register_forward_pre_hook(capture, with_kwargs=True)
+    try:
+        pipe(
+            _image(),
+            source_prompt=caption,
+            source_word="red",
+            target_word="blue",
+            negative_prompt=negative,
+            method="pix2pix-zero",
+            guidance_scale=5.0,
+            generator=torch.Generator().manual_seed(0),
+            **FAST,
+        )
+    finally:
+        handle.remove()
+    uncond = pipe.encode_text([negative])
+    edit_cond = pipe.build_direction([("red", "blue")]).apply(pipe.encode_text([caption]))
+    cfg_batches = [s for s in seen if s.shape[0] == 2]  # the edit pass's [uncond, cond] batch
+    assert len(cfg_batches) == STEPS
+    for states in cfg_batches:
+        torch.testing.assert_close(states[:1], uncond, rtol=0, atol=0)
+        torch.testing.assert_close(states[1:], edit_cond)
+    assert not torch.allclose(edit_cond, pipe.encode_text([caption]))
+
+
+def test_tensors_go_to_the_execution_device_not_the_unets(
+    pipe: ZeroConPipeline, monkeypatch
+) -> None:
+    # With model CPU offload the UNet's weights sit on the CPU while it runs on the
+    # accelerator; only ``_execution_device`` knows where inputs must go. Simulate a UNet that
+    # reports another device than the one the pipeline executes on.
+    from diffusers import UNet2DConditionModel
+
+    monkeypatch.setattr(UNet2DConditionModel, "device", property(lambda self: torch.device("meta")))
+    monkeypatch.setattr(
+        ZeroConPipeline, "_execution_device", property(lambda self: torch.device("cpu"))
+    )
+    assert pipe.encode_text(["a red circle"]).device == torch.device("cpu")
+    out = pipe(_image(), "a blue circle on a white background", method="ddim", **FAST)
+    assert out.images[0].size == (16, 16)

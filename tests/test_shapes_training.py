@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,18 @@ def test_training_resumes_from_its_checkpoint(tmp_path: Path) -> None:
     train_vae(cfg_short, out, _Log(out / "log.jsonl"))
     ckpt = torch.load(out / "checkpoints" / "vae.pt", weights_only=False)
     assert ckpt["step"] == 2
-    (out / "stages" / "vae" / "config.json").unlink()  # pretend the stage did not finish
+    shutil.rmtree(out / "stages" / "vae")  # pretend the stage did not finish
     train_vae(cfg, out, _Log(out / "log.jsonl"))
     steps = [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()]
     assert steps == [0, 1, 2, 3]  # resumed at 2, no step repeated
+
+
+def test_stages_are_published_atomically_and_the_global_rng_is_untouched(tmp_path: Path) -> None:
+    from zerocon.shapes.train import _Log, train_vae
+
+    cfg = TrainConfig.smoke()
+    state = torch.random.get_rng_state()
+    final = train_vae(cfg, tmp_path, _Log(tmp_path / "log.jsonl"))
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert (final / "config.json").exists() and any(final.glob("*.safetensors"))
+    assert not list(tmp_path.rglob("*.partial"))

@@ -9,6 +9,9 @@ Each subpackage is usable on its own:
 - :mod:`zerocon.guidance` — ``GuidedScheduler`` and guidance terms.
 - :mod:`zerocon.inversion` — ``DDIMInverter`` with noise regularisation.
 - :mod:`zerocon.shapes` — the synthetic shapes world and the embedded model.
+- :mod:`zerocon.pipelines` — ``ZeroConPipeline``, the editor that wires the parts together.
+- :mod:`zerocon.cli` — the ``zerocon`` command (``edit``, ``demo``, ``direction``).
+- :mod:`zerocon.testing` — tiny random components for tests and quick experiments.
 
 Importing ``zerocon`` itself imports none of them.
 """

@@ -15,7 +15,13 @@ from tqdm.auto import tqdm
 
 from zerocon.cli.edit_command import add_common_options, method_kwargs
 from zerocon.cli.errors import CliError
-from zerocon.cli.files import ensure_writable_dir, make_grid, save_image, save_json
+from zerocon.cli.files import (
+    ensure_writable_dir,
+    make_grid,
+    save_image,
+    save_json,
+    settings_digest,
+)
 from zerocon.cli.ground_truth import metrics_if_known
 from zerocon.cli.loading import load_pipeline, sentence_source
 from zerocon.pipelines import METHODS
@@ -135,6 +141,9 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 def run(args: argparse.Namespace) -> int:
     """Render, edit (resumably: finished edits are reused unless ``--overwrite``), report.
 
+    Each edit's files are named ``{index}-{method}-{digest}``, the digest hashing every
+    setting that changes the result, so a run with other settings never reuses stale files.
+
     Args:
         args: parsed arguments.
 
@@ -153,21 +162,37 @@ def run(args: argparse.Namespace) -> int:
     edits = demo_edits(args.images, args.seed)
     methods = list(dict.fromkeys(args.methods))
     pipe = None
+    sentences = None
+    common = {
+        "seed": args.seed,
+        "model": args.model,
+        "sentences": args.sentences,
+        "use_captioner": args.use_captioner,
+        **method_kwargs(args),
+    }
     records: list[dict[str, Any]] = []
     grid_rows: list[list[Image.Image]] = []
     jobs = [(i, m) for i in range(len(edits)) for m in methods]
     results: dict[tuple[int, str], Image.Image] = {}
     for i, method in tqdm(jobs, desc="demo edits", disable=args.no_progress):
         source, target = edits[i]
-        stem = f"{i:02d}-{method}-seed{args.seed}-steps{args.steps}"
+        settings = {
+            **common,
+            "method": method,
+            "source_caption": source.caption,
+            "target_caption": target,
+            "image_seed": args.seed + i,
+        }
+        stem = f"{i:02d}-{method}-{settings_digest(settings)}"
         png, sidecar = edits_dir / f"{stem}.png", edits_dir / f"{stem}.json"
         if png.exists() and sidecar.exists() and not args.overwrite:
             with Image.open(png) as handle:
                 results[(i, method)] = handle.convert("RGB")
             records.append(json.loads(sidecar.read_text(encoding="utf-8")))
             continue
-        if pipe is None:
+        if pipe is None:  # loaded once, and only when something is left to edit
             pipe = load_pipeline(args.model, args.device)
+            sentences = sentence_source(args.sentences, args.seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             out = pipe(
@@ -175,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
                 target,
                 source_prompt=None if args.use_captioner else source.caption,
                 method=method,
-                sentence_source=sentence_source(args.sentences, args.seed),
+                sentence_source=sentences,
                 generator=torch.Generator().manual_seed(args.seed + i),
                 show_progress=False,
                 **method_kwargs(args),
@@ -184,6 +209,7 @@ def run(args: argparse.Namespace) -> int:
         record = out.record(0)
         record.update(
             method=method,
+            settings=settings,
             source_caption=source.caption,
             target_caption=target,
             metrics=metrics_if_known(source, edited, target),

@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from zerocon.cli.errors import CliError
 from zerocon.cli.files import (
+    check_image,
     ensure_writable_dir,
     find_inputs,
     load_image,
@@ -123,12 +124,17 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         The exit code (0).
 
+    Every input (of every rank) is decoded once up front, so a corrupt file stops the run
+    before anything is written; the decoded pixels are dropped at once and each of this
+    rank's images is decoded again only when it is edited (memory holds one input at a time).
+
     Raises:
         CliError: for any bad input (checked before anything is written).
     """
     _check_args(args)
     inputs = find_inputs(args.inputs)
-    images = {path: load_image(path) for path in inputs}  # all readable before any work
+    for path in inputs:  # all readable before any work; nothing is kept
+        check_image(path)
     out_dir = ensure_writable_dir(args.out)
     rank, world = process_rank()
     mine = shard(inputs, rank, world)
@@ -162,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
     sentences = sentence_source(args.sentences, args.seed)
     grid_rows = []
     for path, png in tqdm(todo, desc=f"images (rank {rank})", disable=args.no_progress):
-        source_image = images[path]
+        source_image = load_image(path)
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
@@ -197,7 +203,8 @@ def run(args: argparse.Namespace) -> int:
             save_json(record, png.with_suffix(".json"))
         except OSError as error:
             raise CliError(f"cannot write {str(png)!r}: {error.strerror or error}") from error
-        grid_rows.append([source_image.convert("RGB").resize(edited.size), edited])
+        if args.grid is not None:
+            grid_rows.append([source_image.convert("RGB").resize(edited.size), edited])
     if args.grid is not None and grid_rows:
         grid_path = args.grid
         if world > 1:

@@ -71,6 +71,26 @@ def load_image(path: Path) -> Image.Image:
         raise CliError(f"cannot read image {str(path)!r}: {reason}") from error
 
 
+def check_image(path: Path) -> None:
+    """Check that an image decodes completely, without keeping it.
+
+    The pixels are decoded (``Image.verify`` alone misses truncated data in several formats)
+    and dropped at once, so checking many files holds at most one decoded image in memory.
+
+    Args:
+        path: the file.
+
+    Raises:
+        CliError: if the file is unreadable, not an image, or corrupt.
+    """
+    try:
+        with Image.open(path) as handle:
+            handle.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        reason = str(error).split("\n")[0] or type(error).__name__
+        raise CliError(f"cannot read image {str(path)!r}: {reason}") from error
+
+
 def ensure_writable_dir(path: Path) -> Path:
     """Create ``path`` if needed and check that files can be written in it.
 
@@ -94,10 +114,18 @@ def ensure_writable_dir(path: Path) -> Path:
     return path.resolve()
 
 
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     """Write a file through a temporary name in the same folder, then rename it into place.
 
-    An interrupted write leaves no file at ``path`` (at most a hidden ``.tmp`` file).
+    An interrupted write leaves no file at ``path`` (at most a hidden ``.tmp`` file). The file
+    gets the mode an ordinary ``open(path, "w")`` would give: ``0o666`` less the umask (the
+    temporary file is created ``0o600``, and the rename would keep that).
 
     Args:
         path: the final file.
@@ -112,6 +140,7 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     tmp = Path(tmp_name)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_current_umask())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -172,9 +201,27 @@ def output_stem(source: Path, method: str, settings: dict[str, Any]) -> str:
         >>> output_stem(Path("/a/cat.png"), "zerocon", {"steps": 5})[:12]
         'cat-zerocon-'
     """
-    key = json.dumps({"input": str(source.resolve()), **_jsonable(settings)}, sort_keys=True)
-    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:10]
+    digest = settings_digest({"input": str(source.resolve()), **settings})
     return f"{source.stem}-{method}-{digest}"
+
+
+def settings_digest(settings: dict[str, Any]) -> str:
+    """10 hex digits hashing ``settings`` (JSON with sorted keys): equal settings, equal digits.
+
+    Args:
+        settings: everything that changes a result (JSON-ready values, paths, tensors' items).
+
+    Returns:
+        The digest.
+
+    Example:
+        >>> settings_digest({"steps": 5}) == settings_digest({"steps": 5})
+        True
+        >>> settings_digest({"steps": 5}) == settings_digest({"steps": 6})
+        False
+    """
+    key = json.dumps(_jsonable(settings), sort_keys=True)
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:10]
 
 
 def make_grid(

@@ -14,6 +14,42 @@ from zerocon.pipelines import ShapesWorldSentences, ZeroConPipeline
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
+def resolve_device(spec: str) -> torch.device:
+    """Parse a ``--device`` value and check that a tensor can be placed there.
+
+    Args:
+        spec: a torch device string (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, ...).
+
+    Returns:
+        The device.
+
+    Raises:
+        CliError: for a string torch does not know or a device this machine does not have.
+
+    Example:
+        >>> resolve_device("cpu")
+        device(type='cpu')
+    """
+    try:
+        device = torch.device(spec)
+    except (RuntimeError, ValueError, TypeError) as error:
+        raise CliError(f"--device {spec!r} is not a torch device: {_first_line(error)}") from error
+    if device.type == "meta":
+        raise CliError("--device 'meta' holds no data; pick a device that can run the model")
+    try:
+        torch.empty(0, device=device)
+    except Exception as error:  # AssertionError (not compiled with CUDA), RuntimeError, ...
+        raise CliError(
+            f"--device {spec!r} is not available on this machine: {_first_line(error)}"
+        ) from error
+    return device
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0][:300] if lines else type(error).__name__
+
+
 def load_pipeline(model: str | None, device: str = "cpu") -> ZeroConPipeline:
     """Load the editor from a folder, a hub id, or the embedded model (``None``).
 
@@ -26,11 +62,13 @@ def load_pipeline(model: str | None, device: str = "cpu") -> ZeroConPipeline:
         The pipeline, progress bars of diffusers off.
 
     Raises:
-        CliError: for a path that does not exist, a hub id that cannot be fetched, or a
-            folder that is not a Stable Diffusion pipeline.
+        CliError: for a path that does not exist, a hub id that cannot be fetched, a
+            folder that is not a Stable Diffusion pipeline, or a device that is unknown or
+            not available (checked before the model is loaded).
     """
     from zerocon.shapes import embedded_model_path
 
+    target = resolve_device(device)
     if model is None:
         try:
             source: str | Path = embedded_model_path()
@@ -55,7 +93,10 @@ def load_pipeline(model: str | None, device: str = "cpu") -> ZeroConPipeline:
             ) from error
         raise CliError(f"cannot load model from {str(source)!r}: {first}") from error
     pipe.set_progress_bar_config(disable=True)
-    return pipe.to(torch.device(device))
+    try:
+        return pipe.to(target)
+    except Exception as error:  # e.g. out of memory on the device
+        raise CliError(f"cannot move the model to {device!r}: {_first_line(error)}") from error
 
 
 def sentence_source(spec: str | None, seed: int = 0) -> SentenceSource | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from einops import rearrange
 from torch import Tensor
 
 from zerocon.guidance.guidance_term import GuidanceInputs, GuidanceTerm
@@ -23,6 +24,55 @@ def _require_records(inputs: GuidanceInputs, field: str, term: str) -> tuple[dic
     return edit, ref
 
 
+def _layer_names(term: GuidanceTerm, layers: list[str] | None, edit: dict, ref: dict) -> list[str]:
+    names = layers if layers is not None else sorted(edit)
+    missing = [n for n in names if n not in edit or n not in ref]
+    if missing:
+        raise ValueError(f"{type(term).__name__}: layers missing from the records: {missing}")
+    return names
+
+
+def spatial_size(latent_size: tuple[int, int], pixels: int) -> tuple[int, int]:
+    """The ``(h, w)`` of a UNet feature map with ``pixels`` locations, for a latent ``(H, W)``.
+
+    A UNet layer works at ``(H/f, W/f)`` for a downsampling factor ``f``. The exact factor
+    (``H % f == W % f == 0`` and ``(H/f)·(W/f) == pixels``) is used when there is one; otherwise
+    a power of two with rounded-up sides (``ceil(H/f)·ceil(W/f)``, what stride-2 convolutions
+    give for odd sides) is tried. Either way the answer is unique: the pixel count falls
+    strictly as ``f`` grows.
+
+    Args:
+        latent_size: ``(H, W)`` of the latent.
+        pixels: the layer's number of locations.
+
+    Returns:
+        ``(h, w)`` with ``h · w == pixels``.
+
+    Raises:
+        ValueError: if no factor gives ``pixels`` locations.
+
+    Example:
+        >>> spatial_size((64, 96), 384)
+        (16, 24)
+        >>> spatial_size((15, 15), 16)
+        (4, 4)
+    """
+    height, width = latent_size
+    for f in range(1, max(height, width) + 1):
+        if height % f == 0 and width % f == 0 and (height // f) * (width // f) == pixels:
+            return height // f, width // f
+    f = 1
+    while f <= 2 * max(height, width):
+        h, w = -(-height // f), -(-width // f)
+        if h * w == pixels:
+            return h, w
+        f *= 2
+    raise ValueError(
+        f"cannot infer the spatial size of a feature map with {pixels} locations from a latent "
+        f"of size {height}x{width}: no downsampling factor f gives (H/f)*(W/f) == {pixels}"
+    )
+
+
 class CrossAttentionGuidance(GuidanceTerm):
     """pix2pix-zero's term: ``Σ_layers`` L2 between edit and reference cross-attention maps.
 
@@ -32,6 +82,9 @@ class CrossAttentionGuidance(GuidanceTerm):
 
     Shape:
         records' ``cross_attention[name]``: ``(b·heads, pixels, tokens)``.
+
+    Raises:
+        ValueError: (on call) for missing records, or a layer of ``layers`` not recorded.
 
     Example:
         >>> import torch
@@ -50,7 +103,7 @@ class CrossAttentionGuidance(GuidanceTerm):
 
     def loss(self, inputs: GuidanceInputs) -> Tensor:
         edit, ref = _require_records(inputs, "cross_attention", type(self).__name__)
-        names = self.layers if self.layers is not None else sorted(edit)
+        names = _layer_names(self, self.layers, edit, ref)
         return self.criterion({n: edit[n] for n in names}, {n: ref[n] for n in names})
 
 
@@ -58,6 +111,10 @@ class PatchNCEGuidance(GuidanceTerm):
     """zeroCon's term: PatchNCE between edit features (queries) and reference features (keys).
 
     The patch locations are drawn from ``inputs.generator`` and shared by query and key.
+    When ``inputs.latents`` is a ``(b, c, H, W)`` latent, each layer's ``(b, pixels, channels)``
+    features are reshaped to ``(b, channels, h, w)`` maps first, with ``(h, w)`` inferred from
+    the latent's size (see :func:`spatial_size`), so pooling (``pool_sizes`` > 1) works on
+    non-square images and pools true spatial neighbours.
 
     Args:
         weight: λ_nce (default 1.0).
@@ -65,7 +122,13 @@ class PatchNCEGuidance(GuidanceTerm):
         layers: restrict to these layer names (default: every recorded layer, sorted).
 
     Shape:
-        records' ``self_attention[name]``: ``(b, pixels, channels)``.
+        - records' ``self_attention[name]``: ``(b, pixels, channels)`` with
+          ``pixels = (H/f)·(W/f)`` for some downsampling factor ``f``.
+        - ``inputs.latents`` (optional): ``(b, c, H, W)``.
+
+    Raises:
+        ValueError: (on call) for missing records or layers, or a layer whose pixel count fits
+            no downsampling factor of the latent's size.
 
     Example:
         >>> import torch
@@ -90,10 +153,23 @@ class PatchNCEGuidance(GuidanceTerm):
 
     def loss(self, inputs: GuidanceInputs) -> Tensor:
         edit, ref = _require_records(inputs, "self_attention", type(self).__name__)
-        names = self.layers if self.layers is not None else sorted(edit)
-        missing = [n for n in names if n not in edit or n not in ref]
-        if missing:
-            raise ValueError(f"PatchNCEGuidance: layers missing from the records: {missing}")
-        return self.patch_nce(
-            [edit[n] for n in names], [ref[n] for n in names], generator=inputs.generator
-        )
+        names = _layer_names(self, self.layers, edit, ref)
+        queries = [edit[n] for n in names]
+        keys = [ref[n] for n in names]
+        latents = inputs.latents
+        if latents is not None and latents.ndim == 4:
+            size = (int(latents.shape[-2]), int(latents.shape[-1]))
+            queries = [self._as_map(q, size, n) for q, n in zip(queries, names, strict=True)]
+            keys = [self._as_map(k, size, n) for k, n in zip(keys, names, strict=True)]
+        return self.patch_nce(queries, keys, generator=inputs.generator)
+
+    @staticmethod
+    def _as_map(feature: Tensor, latent_size: tuple[int, int], name: str) -> Tensor:
+        """``(b, h·w, c)`` → ``(b, c, h, w)`` with ``(h, w)`` inferred from the latent's size."""
+        if feature.ndim != 3:
+            return feature
+        try:
+            h, w = spatial_size(latent_size, int(feature.shape[1]))
+        except ValueError as error:
+            raise ValueError(f"PatchNCEGuidance: layer {name!r}: {error}") from error
+        return rearrange(feature, "b (h w) c -> b c h w", h=h, w=w)

@@ -58,7 +58,8 @@ class ZeroConPipelineOutput(BaseOutput):
 
         Returns:
             caption, target prompt, words, parameters, timings, UNet evals, skipped steps,
-            notices and the last step's guidance losses.
+            notices and the guidance losses of every step (a list of ``{term: loss}`` dicts,
+            one per edit step; empty for unguided methods).
 
         Raises:
             IndexError: if ``index`` is out of range.

@@ -150,7 +150,9 @@ class ZeroConPipeline(DiffusionPipeline):
         )
         self.captioner = captioner
         self.sentence_source = sentence_source
-        self._direction_cache: dict[tuple[str, str], EditDirection] = {}
+        # (words, id(source)) -> (source, direction); the entry holds the source, so its id
+        # cannot be reused by another object while the entry exists.
+        self._direction_cache: dict[tuple[str, int], tuple[SentenceSource, EditDirection]] = {}
 
     # ----------------------------------------------------------------------- construction
     @classmethod
@@ -223,13 +225,13 @@ class ZeroConPipeline(DiffusionPipeline):
             prompts: texts.
 
         Returns:
-            ``(n, L, D)`` embeddings in the UNet's dtype, on its device.
+            ``(n, L, D)`` embeddings in the UNet's dtype, on the pipeline's execution device.
 
         Raises:
             ValueError: for no prompts or a tokenizer that does not fit the encoder.
         """
         embeds = encode_prompts(self.text_encoder, self.tokenizer, list(prompts))
-        return embeds.to(device=self.unet.device, dtype=self.unet.dtype)
+        return embeds.to(device=self._execution_device, dtype=self.unet.dtype)
 
     def build_direction(
         self,
@@ -243,7 +245,7 @@ class ZeroConPipeline(DiffusionPipeline):
             sentence_source: the sentence source (default: the pipeline's, else templates).
 
         Returns:
-            The direction (cached per pair and source within this pipeline).
+            The direction (cached per pair and per source object within this pipeline).
 
         Raises:
             ValueError: if a word is empty or the source cannot give sentences for it.
@@ -256,17 +258,18 @@ class ZeroConPipeline(DiffusionPipeline):
         for src, tgt in pairs:
             if not src.strip() or not tgt.strip():
                 raise ValueError(f"cannot build a direction for the word pair {(src, tgt)!r}")
-            key = (f"{src}\x00{tgt}", repr(source))
+            key = (f"{src}\x00{tgt}", id(source))
             if key not in self._direction_cache:
                 try:
-                    self._direction_cache[key] = EditDirection.from_words(
+                    built = EditDirection.from_words(
                         self.text_encoder, self.tokenizer, src, tgt, source
                     )
                 except (ValueError, FileNotFoundError) as error:
                     raise ValueError(
                         f"cannot build the direction {src!r} -> {tgt!r}: {error}"
                     ) from error
-            directions.append(self._direction_cache[key])
+                self._direction_cache[key] = (source, built)
+            directions.append(self._direction_cache[key][1])
         if len(directions) == 1:
             return directions[0]
         delta = torch.stack([d.delta for d in directions]).sum(0)
@@ -286,12 +289,35 @@ class ZeroConPipeline(DiffusionPipeline):
             raise ValueError(f"{what}={pattern!r} selects no {kind}-attention layer of the UNet")
         return names
 
+    def _guidance_terms(
+        self,
+        preset: MethodPreset,
+        *,
+        lambda_xa: float,
+        lambda_nce: float,
+        cross_attention_layers: str,
+        patch_nce_layers: str,
+        patch_nce: PatchNCELoss,
+    ) -> tuple[list[GuidanceTerm], list[str]]:
+        """The preset's guidance terms and the layers they read (raises for bad patterns)."""
+        terms: list[GuidanceTerm] = []
+        hooked: list[str] = []
+        if preset.cross_attention:
+            cross_layers = self._select(cross_attention_layers, "cross")
+            hooked += cross_layers
+            terms.append(CrossAttentionGuidance(lambda_xa, layers=cross_layers))
+        if preset.patch_nce:
+            self_layers = self._select(patch_nce_layers, "self")
+            hooked += self_layers
+            terms.append(PatchNCEGuidance(lambda_nce, patch_nce, layers=self_layers))
+        return terms, hooked
+
     def _ddim(self) -> Any:
         if isinstance(self.scheduler, DDIMScheduler):
             return copy.deepcopy(self.scheduler)
         return DDIMScheduler.from_config(self.scheduler.config)
 
-    def _noise(
+    def _model_output(
         self,
         x: Tensor,
         t: Tensor,
@@ -406,7 +432,8 @@ class ZeroConPipeline(DiffusionPipeline):
         Raises:
             ValueError: for an empty target prompt, no direction input, a word the direction
                 cannot be built for, no caption source, mismatched list lengths or bad
-                numbers.
+                numbers. Layer patterns that select no layer and bad PatchNCE settings are
+                reported before anything is captioned, inverted or denoised.
             FileNotFoundError: for a direction file that does not exist.
 
         Example:
@@ -433,6 +460,23 @@ class ZeroConPipeline(DiffusionPipeline):
             raise ValueError(f"output_type must be 'pil', 'np' or 'latent', got {output_type!r}")
         if (source_word is None) != (target_word is None):
             raise ValueError("give both source_word and target_word, or neither")
+        if guidance_step_size is not None and not guidance_step_size >= 0:
+            raise ValueError(f"guidance_step_size must be >= 0, got {guidance_step_size}")
+        if max_grad_norm is not None and not max_grad_norm > 0:
+            raise ValueError(f"max_grad_norm must be > 0 or None, got {max_grad_norm}")
+        # Layers and PatchNCE settings are checked here, before any model runs.
+        terms, hooked = self._guidance_terms(
+            preset,
+            lambda_xa=lambda_xa,
+            lambda_nce=lambda_nce,
+            cross_attention_layers=cross_attention_layers,
+            patch_nce_layers=patch_nce_layers,
+            patch_nce=PatchNCELoss(
+                num_patches=nce_num_patches,
+                temperature=nce_temperature,
+                pool_sizes=tuple(nce_pool_sizes),
+            ),
+        )
         fixed_direction = self._load_direction(direction)
         word_pairs = None
         if source_word is not None and target_word is not None:
@@ -502,11 +546,8 @@ class ZeroConPipeline(DiffusionPipeline):
                     guidance_scale=guidance_scale,
                     negative_prompt=negative_prompt,
                     step_size=step_size,
-                    lambda_xa=lambda_xa,
-                    lambda_nce=lambda_nce,
-                    cross_attention_layers=cross_attention_layers,
-                    patch_nce_layers=patch_nce_layers,
-                    nce=(nce_num_patches, nce_temperature, tuple(nce_pool_sizes)),
+                    terms=terms,
+                    hooked=hooked,
                     max_grad_norm=max_grad_norm,
                     direction_scale=direction_scale,
                     strength=strength,
@@ -564,11 +605,8 @@ class ZeroConPipeline(DiffusionPipeline):
         guidance_scale: float,
         negative_prompt: str | None,
         step_size: float,
-        lambda_xa: float,
-        lambda_nce: float,
-        cross_attention_layers: str,
-        patch_nce_layers: str,
-        nce: tuple[int, float, tuple[int, ...]],
+        terms: list[GuidanceTerm],
+        hooked: list[str],
         max_grad_norm: float | None,
         direction_scale: float,
         strength: float,
@@ -584,7 +622,7 @@ class ZeroConPipeline(DiffusionPipeline):
         for notice in prepared.notices:
             if notice.startswith("resized"):
                 warnings.warn(f"image {index}: {notice}", UserWarning, stacklevel=3)
-        device, dtype = self.unet.device, self.unet.dtype
+        device, dtype = self._execution_device, self.unet.dtype
 
         with counter.watching():
             # 1. caption
@@ -654,20 +692,6 @@ class ZeroConPipeline(DiffusionPipeline):
                     x_start = edit_scheduler.add_noise(x0, noise, timesteps[:1])
             bar.total = bar.total - (steps - len(timesteps))
             # 5. reference + edit, step by step
-            terms: list[GuidanceTerm] = []
-            hooked: list[str] = []
-            if preset.cross_attention:
-                cross_layers = self._select(cross_attention_layers, "cross")
-                hooked += cross_layers
-                terms.append(CrossAttentionGuidance(lambda_xa, layers=cross_layers))
-            if preset.patch_nce:
-                self_layers = self._select(patch_nce_layers, "self")
-                hooked += self_layers
-                num_patches, temperature, pools = nce
-                loss = PatchNCELoss(
-                    num_patches=num_patches, temperature=temperature, pool_sizes=pools
-                )
-                terms.append(PatchNCEGuidance(lambda_nce, loss, layers=self_layers))
             guided = GuidedScheduler(
                 edit_scheduler, terms, step_size=step_size, max_grad_norm=max_grad_norm
             )
@@ -692,7 +716,7 @@ class ZeroConPipeline(DiffusionPipeline):
                     reference = None
                     if store is not None:
                         with counter.phase("reference"):
-                            ref_out = self._noise(
+                            ref_out = self._model_output(
                                 guided.scale_model_input(x_ref, t),
                                 t,
                                 cond,
@@ -712,15 +736,16 @@ class ZeroConPipeline(DiffusionPipeline):
                         return GuidanceInputs(
                             edit=store.snapshot(),
                             reference=reference,
+                            latents=x,  # (b, c, H, W): PatchNCE infers each layer's h, w
                             timestep=t,
                             generator=generator,
                         )
 
-                    def noise(x: Tensor, t: Tensor = t) -> Tensor:
+                    def model_output(x: Tensor, t: Tensor = t) -> Tensor:
                         paused = store.paused() if store is not None else nullcontext()
                         with paused, counter.phase("denoise"):
                             assert target_cond is not None
-                            return self._noise(
+                            return self._model_output(
                                 guided.scale_model_input(x, t),
                                 t,
                                 target_cond,
@@ -728,7 +753,7 @@ class ZeroConPipeline(DiffusionPipeline):
                                 guidance_scale,
                             )
 
-                    step = guided.guided_step(x_edit, t, forward, noise)
+                    step = guided.guided_step(x_edit, t, forward, model_output)
                     x_edit = step.prev_sample
                     if terms:
                         losses.append(step.guidance.losses)

@@ -114,6 +114,27 @@ def _save_checkpoint(path: Path, state: dict) -> None:
     tmp.replace(path)
 
 
+def _publish(partial: Path, final: Path) -> None:
+    """Move a fully written folder into place (an interrupted save never looks finished)."""
+    if final.exists():
+        shutil.rmtree(final)
+    partial.rename(final)
+
+
+def _partial(final: Path) -> Path:
+    partial = final.with_name(final.name + ".partial")
+    if partial.exists():
+        shutil.rmtree(partial)
+    return partial
+
+
+def _init_seeded(seed: int, build):  # type: ignore[no-untyped-def]
+    """Build a model under a forked global RNG seeded with ``seed`` (the caller's RNG is untouched)."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return build()
+
+
 def _render_batch(generator: torch.Generator, n: int, size: int) -> tuple[torch.Tensor, list[str]]:
     shapes = [render_random(generator, size=size) for _ in range(n)]
     return images_to_tensor([s.image for s in shapes]), [s.caption for s in shapes]
@@ -131,10 +152,9 @@ def _steps(
 def train_vae(cfg: TrainConfig, out: Path, log: _Log) -> Path:
     """Stage 1. Returns the folder of the trained ``AutoencoderKL``."""
     final = out / "stages" / "vae"
-    if (final / "config.json").exists():
+    if final.is_dir():
         return final
-    torch.manual_seed(cfg.seed)
-    vae = build_vae(cfg.sizes).train()
+    vae = _init_seeded(cfg.seed, lambda: build_vae(cfg.sizes)).train()
     opt = torch.optim.AdamW(vae.parameters(), lr=cfg.vae_lr, weight_decay=0.0)
     data = torch.Generator().manual_seed(cfg.seed + 1)
     ckpt_path = out / "checkpoints" / "vae.pt"
@@ -170,7 +190,9 @@ def train_vae(cfg: TrainConfig, out: Path, log: _Log) -> Path:
         images, _ = _render_batch(torch.Generator().manual_seed(cfg.seed + 2), 256, cfg.sizes.image_size)
         std = vae.encode(images).latent_dist.mean.std().item()
     vae.register_to_config(scaling_factor=round(1.0 / std, 5))
-    vae.save_pretrained(final)
+    partial = _partial(final)
+    vae.save_pretrained(partial)
+    _publish(partial, final)
     return final
 
 
@@ -205,7 +227,7 @@ def _ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> N
 def train_unet(cfg: TrainConfig, out: Path, log: _Log, cache_path: Path) -> Path:
     """Stage 2: UNet + text encoder. Returns the folder holding ``unet``/``text_encoder``/``tokenizer``."""
     final = out / "stages" / "denoiser"
-    if (final / "unet" / "config.json").exists():
+    if final.is_dir():
         return final
     cache = torch.load(cache_path, weights_only=False)
     latents: torch.Tensor = cache["latents"]
@@ -216,9 +238,10 @@ def train_unet(cfg: TrainConfig, out: Path, log: _Log, cache_path: Path) -> Path
     caption_index = torch.tensor([ids_of[c] for c in cache["captions"]])
     empty = ids_of[""]
 
-    torch.manual_seed(cfg.seed + 10)
-    unet = build_unet(cfg.sizes).train()
-    text_encoder = build_text_encoder(cfg.sizes, len(tokenizer)).train()
+    unet, text_encoder = _init_seeded(
+        cfg.seed + 10, lambda: (build_unet(cfg.sizes), build_text_encoder(cfg.sizes, len(tokenizer)))
+    )
+    unet, text_encoder = unet.train(), text_encoder.train()
     ema_unet, ema_text = copy.deepcopy(unet).eval(), copy.deepcopy(text_encoder).eval()
     opt = torch.optim.AdamW(
         [
@@ -280,9 +303,11 @@ def train_unet(cfg: TrainConfig, out: Path, log: _Log, cache_path: Path) -> Path
                     "step": step + 1,
                 },
             )
-    ema_unet.save_pretrained(final / "unet")
-    ema_text.save_pretrained(final / "text_encoder")
-    tokenizer.save_pretrained(final / "tokenizer")
+    partial = _partial(final)
+    ema_unet.save_pretrained(partial / "unet")
+    ema_text.save_pretrained(partial / "text_encoder")
+    tokenizer.save_pretrained(partial / "tokenizer")
+    _publish(partial, final)
     return final
 
 
@@ -299,13 +324,12 @@ def clip_image_processor(sizes: ModelSizes) -> CLIPImageProcessor:
 def train_clip(cfg: TrainConfig, out: Path, log: _Log) -> Path:
     """Stage 3: contrastive CLIP; each image is scored against every caption of the world."""
     final = out / "stages" / "clip"
-    if (final / "config.json").exists():
+    if final.is_dir():
         return final
     tokenizer = build_tokenizer(cfg.sizes)
     captions = all_captions()
     ids = tokenizer(captions, padding="max_length", max_length=cfg.sizes.max_length, truncation=True, return_tensors="pt")
-    torch.manual_seed(cfg.seed + 20)
-    clip = build_clip(cfg.sizes, len(tokenizer)).train()
+    clip = _init_seeded(cfg.seed + 20, lambda: build_clip(cfg.sizes, len(tokenizer))).train()
     opt = torch.optim.AdamW(clip.parameters(), lr=cfg.clip_lr, weight_decay=1e-2)
     data = torch.Generator().manual_seed(cfg.seed + 21)
     mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
@@ -337,8 +361,10 @@ def train_clip(cfg: TrainConfig, out: Path, log: _Log) -> Path:
             log.write(stage="clip", step=step, loss=loss.item(), acc=acc, seconds=time.perf_counter() - t0)
         if (step + 1) % cfg.checkpoint_every == 0:
             _save_checkpoint(ckpt_path, {"model": clip.state_dict(), "opt": opt.state_dict(), "data": data.get_state(), "step": step + 1})
-    clip.eval().save_pretrained(final)
-    CLIPProcessor(image_processor=clip_image_processor(cfg.sizes), tokenizer=tokenizer).save_pretrained(final)
+    partial = _partial(final)
+    clip.eval().save_pretrained(partial)
+    CLIPProcessor(image_processor=clip_image_processor(cfg.sizes), tokenizer=tokenizer).save_pretrained(partial)
+    _publish(partial, final)
     return final
 
 
@@ -358,14 +384,22 @@ def assemble(out: Path, vae_dir: Path, denoiser_dir: Path, clip_dir: Path, expor
         feature_extractor=None,
         requires_safety_checker=False,
     )
-    if target.exists():
-        shutil.rmtree(target)
-    pipe.save_pretrained(target / "pipeline")
-    shutil.copytree(clip_dir, target / "clip")
+    partial = _partial(target)
+    pipe.save_pretrained(partial / "pipeline")
+    shutil.copytree(clip_dir, partial / "clip")
+    _publish(partial, target)
     if export is not None:
+        export_partial = _partial(export)
+        shutil.copytree(target, export_partial)
+        # Swap in the new folder; the old one is removed only once the new one is in place.
+        old = export.with_name(export.name + ".old")
+        if old.exists():
+            shutil.rmtree(old)
         if export.exists():
-            shutil.rmtree(export)
-        shutil.copytree(target, export)
+            export.rename(old)
+        export_partial.rename(export)
+        if old.exists():
+            shutil.rmtree(old)
         return export
     return target
 
