@@ -110,7 +110,11 @@ def test_sample_spec_respects_fixed_fields() -> None:
 def test_sentence_banks_contain_their_word_and_the_tokenizer_words() -> None:
     for word in ["red", "circle", "white"]:
         bank = sentence_bank(word)
-        assert len(bank) > 10 and all(word in s.split() for s in bank)
+        assert bank and all(word in s.split() for s in bank)
+        assert set(bank) <= set(all_captions())
+        with_templates = sentence_bank(word, include_templates=True)
+        assert with_templates[: len(bank)] == bank and len(with_templates) > len(bank)
+        assert all(word in s.split() for s in with_templates)
     assert set(caption_for("red", "circle", "white").split()) <= set(world_words())
     with pytest.raises(ValueError, match="not a word"):
         sentence_bank("dog")

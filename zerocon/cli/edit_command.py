@@ -42,7 +42,8 @@ def add_common_options(p: argparse.ArgumentParser, steps: int) -> None:
         "--step-size",
         type=float,
         default=None,
-        help="guidance step η (default 0.1; 0.01 for v-pred)",
+        help="guidance step η (default: the model's; 5.0 for the embedded model, else 0.1, "
+        "0.01 for v-pred)",
     )
     p.add_argument("--lambda-xa", type=float, default=1.0, help="cross-attention weight (1.0)")
     p.add_argument("--lambda-nce", type=float, default=3.0, help="PatchNCE weight (3.0)")

@@ -50,6 +50,11 @@ from zerocon.pipelines.presets import METHODS, MethodPreset, get_preset
 from zerocon.pipelines.sentence_sources import ShapesWorldSentences
 from zerocon.pipelines.words import derive_edit_words, swap_words
 
+#: Guidance step size of the embedded shapes model. Its latents are 16×16 (SD's: 64×64), so the
+#: summed losses and their gradients are far smaller than on SD and η = 0.1 barely moves the
+#: latent; see docs/embedded-model.md for the sweep that chose this value.
+SHAPES_WORLD_GUIDANCE_STEP_SIZE = 5.0
+
 #: Default layer patterns (regular expressions on diffusers layer names).
 DEFAULT_CROSS_ATTENTION_LAYERS = r"attn2$"
 DEFAULT_PATCH_NCE_LAYERS = r"^up_blocks\..*attn1$"
@@ -150,6 +155,9 @@ class ZeroConPipeline(DiffusionPipeline):
         )
         self.captioner = captioner
         self.sentence_source = sentence_source
+        #: η used when a call passes ``guidance_step_size=None`` (``None``: method.md's 0.1, or
+        #: 0.01 for v-prediction). The embedded shapes model sets its own, measured value.
+        self.default_guidance_step_size: float | None = None
         # (words, id(source)) -> (source, direction); the entry holds the source, so its id
         # cannot be reused by another object while the entry exists.
         self._direction_cache: dict[tuple[str, int], tuple[SentenceSource, EditDirection]] = {}
@@ -210,6 +218,8 @@ class ZeroConPipeline(DiffusionPipeline):
             self.captioner = shapes_world_captioner()
         if self.sentence_source is None:
             self.sentence_source = ShapesWorldSentences()
+        if self.default_guidance_step_size is None:
+            self.default_guidance_step_size = SHAPES_WORLD_GUIDANCE_STEP_SIZE
         return self
 
     # ----------------------------------------------------------------------- helpers
@@ -396,8 +406,10 @@ class ZeroConPipeline(DiffusionPipeline):
                 (default 5.0, pix2pix-zero's).
             negative_prompt: the unconditional prompt; ``None`` (default) uses the caption,
                 as pix2pix-zero does for real images (so the reference pass reconstructs).
-            guidance_step_size: η of the latent's gradient step; ``None`` means 0.1 for
-                ε-prediction (pix2pix-zero's rate for real images) and 0.01 for v-prediction.
+            guidance_step_size: η of the latent's gradient step; ``None`` means
+                ``self.default_guidance_step_size`` when set (the embedded shapes model sets
+                ``SHAPES_WORLD_GUIDANCE_STEP_SIZE``), else 0.1 for ε-prediction (pix2pix-zero's
+                rate for real images) and 0.01 for v-prediction.
             lambda_xa: weight of the cross-attention L2 term (default 1.0).
             lambda_nce: weight of the PatchNCE term (default 3.0, CDS's ``w_cut``).
             cross_attention_layers: regex of the ``attn2`` layers compared (default: all).
@@ -494,6 +506,8 @@ class ZeroConPipeline(DiffusionPipeline):
 
         prediction_type = self.scheduler.config.get("prediction_type", "epsilon")
         step_size = guidance_step_size
+        if step_size is None:
+            step_size = self.default_guidance_step_size
         if step_size is None:
             step_size = 0.01 if prediction_type == "v_prediction" else 0.1
         seed = generator.initial_seed() if generator is not None else None

@@ -51,12 +51,12 @@ class TrainConfig:
 
     seed: int = 0
     sizes: ModelSizes = field(default_factory=ModelSizes)
-    vae_steps: int = 1500
+    vae_steps: int = 2000
     vae_batch: int = 16
     vae_lr: float = 1e-3
     vae_kl_weight: float = 1e-6
     cache_size: int = 24_000
-    unet_steps: int = 6000
+    unet_steps: int = 8000
     unet_batch: int = 16
     unet_lr: float = 4e-4
     text_lr: float = 4e-4

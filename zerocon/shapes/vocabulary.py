@@ -36,16 +36,27 @@ def world_words() -> list[str]:
     return sorted(words)
 
 
-def sentence_bank(word: str) -> list[str]:
-    """Sentences of the world that contain ``word``: every caption with it, plus the templates.
+def sentence_bank(word: str, include_templates: bool = False) -> list[str]:
+    """Sentences of the world that contain ``word``: every caption with it (plus the templates).
+
+    Captions only is the default: with the embedded text encoder, which was trained on captions,
+    the caption-only direction ``c + Δc`` lands about twice as close to the target caption's
+    embedding as one whose banks also hold the templates (relative error 0.18–0.23 vs 0.37–0.44
+    on red→green, yellow→red, circle→square, white→black; see docs/embedded-model.md).
+
+    Args:
+        word: a colour, shape or background of the world.
+        include_templates: also add ``SENTENCE_TEMPLATES`` filled with ``word``.
 
     Raises:
         ValueError: if ``word`` is not a colour, shape or background of the world.
 
     Example:
         >>> bank = sentence_bank("red")
-        >>> len(bank), bank[0], bank[-1]
-        (19, 'a red circle on a white background', 'the red')
+        >>> len(bank), bank[0]
+        (9, 'a red circle on a white background')
+        >>> sentence_bank("red", include_templates=True)[-1]
+        'the red'
     """
     word = word.strip().lower()
     if word not in {*OBJECT_COLORS, *SHAPES, *BACKGROUND_COLORS}:
@@ -55,4 +66,6 @@ def sentence_bank(word: str) -> list[str]:
         )
     pattern = re.compile(rf"\b{re.escape(word)}\b")
     captions = [c for c in all_captions() if pattern.search(c)]
-    return captions + [t.format(word) for t in SENTENCE_TEMPLATES]
+    if include_templates:
+        return captions + [t.format(word) for t in SENTENCE_TEMPLATES]
+    return captions
