@@ -60,7 +60,7 @@ def main() -> None:
             image = out.images[0]
             m = edit_metrics(source, image, target)
             rows[method].append({
-                **m.as_dict(), "seconds": seconds, "unet_evals": sum(out.unet_evals[0].values()),
+                **m.as_dict(), "seconds": seconds, "unet_evals": out.unet_evals[0]["total"],
                 "clip_acc": clip_prefers_target(clip, processor, image, source.caption, target),
                 "source": source.caption, "target": target,
             })

@@ -40,7 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "demo", help="edit rendered shapes with every method; write a grid and print metrics"
     )
     p.add_argument("--out", type=Path, default=Path("zerocon-demo"), help="output folder")
-    p.add_argument("--images", type=int, default=3, help="number of source images (default 3)")
+    p.add_argument("--images", type=int, default=6, help="number of source images (default 6)")
     p.add_argument(
         "--methods",
         nargs="+",

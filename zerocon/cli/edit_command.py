@@ -42,7 +42,7 @@ def add_common_options(p: argparse.ArgumentParser, steps: int) -> None:
         "--step-size",
         type=float,
         default=None,
-        help="guidance step η (default: the model's; 5.0 for the embedded model, else 0.1, "
+        help="guidance step η (default: the model's; 3.0 for the embedded model, else 0.1, "
         "0.01 for v-pred)",
     )
     p.add_argument("--lambda-xa", type=float, default=1.0, help="cross-attention weight (1.0)")

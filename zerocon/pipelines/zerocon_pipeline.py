@@ -53,7 +53,7 @@ from zerocon.pipelines.words import derive_edit_words, swap_words
 #: Guidance step size of the embedded shapes model. Its latents are 16×16 (SD's: 64×64), so the
 #: summed losses and their gradients are far smaller than on SD and η = 0.1 barely moves the
 #: latent; see docs/embedded-model.md for the sweep that chose this value.
-SHAPES_WORLD_GUIDANCE_STEP_SIZE = 5.0
+SHAPES_WORLD_GUIDANCE_STEP_SIZE = 3.0
 
 #: Default layer patterns (regular expressions on diffusers layer names).
 DEFAULT_CROSS_ATTENTION_LAYERS = r"attn2$"
