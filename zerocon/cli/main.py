@@ -66,6 +66,9 @@ def _quiet_libraries() -> None:
 
     diffusers_logging.set_verbosity_error()
     transformers_logging.set_verbosity_error()
+    # Loading bars of a 5-component folder say nothing useful; zerocon's own bars stay on.
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
 
 
 if __name__ == "__main__":
