@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
-import torch
 from PIL import Image
-from torch import nn
 
 
 def to_rgb(images: Sequence[Image.Image]) -> list[Image.Image]:
@@ -32,29 +29,3 @@ def to_rgb(images: Sequence[Image.Image]) -> list[Image.Image]:
             )
         converted.append(image if image.mode == "RGB" else image.convert("RGB"))
     return converted
-
-
-def module_device(module: nn.Module) -> torch.device:
-    """The device of a module's first parameter; CPU for a module without parameters."""
-    for parameter in module.parameters():
-        return parameter.device
-    return torch.device("cpu")
-
-
-def module_dtype(module: nn.Module) -> torch.dtype:
-    """The dtype of a module's first floating-point parameter; float32 if none."""
-    for parameter in module.parameters():
-        if parameter.is_floating_point():
-            return parameter.dtype
-    return torch.float32
-
-
-@contextmanager
-def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
-    """Put ``module`` in eval mode for the ``with`` block, then restore its previous mode."""
-    was_training = module.training
-    module.eval()
-    try:
-        yield module
-    finally:
-        module.train(was_training)

@@ -11,7 +11,8 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import BlipForConditionalGeneration, BlipProcessor
 
-from zerocon.captioning._utils import eval_mode, module_device, module_dtype, to_rgb
+from zerocon._module_utils import eval_mode, module_device, module_dtype
+from zerocon.captioning._utils import to_rgb
 
 DEFAULT_BLIP = "Salesforce/blip-image-captioning-base"
 _PROCESSOR_LOAD_KEYS = ("cache_dir", "local_files_only", "revision", "token", "force_download")

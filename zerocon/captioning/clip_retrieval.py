@@ -12,7 +12,8 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 from transformers import AutoTokenizer, CLIPImageProcessor, CLIPModel
 
-from zerocon.captioning._utils import eval_mode, module_device, module_dtype, to_rgb
+from zerocon._module_utils import eval_mode, module_device, module_dtype
+from zerocon.captioning._utils import to_rgb
 
 _LOAD_KEYS = ("cache_dir", "local_files_only", "revision", "token", "force_download")
 

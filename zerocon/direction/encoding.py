@@ -10,7 +10,7 @@ from jaxtyping import Float
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from zerocon.direction._torch_utils import eval_mode, module_device
+from zerocon._module_utils import eval_mode, module_device
 
 _UNSET_MAX_LENGTH = 1_000_000
 

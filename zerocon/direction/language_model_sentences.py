@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from zerocon.direction._torch_utils import eval_mode, module_device
+from zerocon._module_utils import eval_mode, module_device
 from zerocon.direction.sentence_text import dedupe, split_sentences, word_pattern
 
 DEFAULT_PROMPT = "Provide many captions for images containing {word}."

@@ -135,6 +135,30 @@ def _init_seeded(seed: int, build):  # type: ignore[no-untyped-def]
         return build()
 
 
+class _Checkpoint:
+    """Saves and restores a stage's modules, optimiser, data generator and step count."""
+
+    def __init__(
+        self, path: Path, modules: dict[str, torch.nn.Module], opt: torch.optim.Optimizer, data: torch.Generator
+    ) -> None:
+        self.path, self.modules, self.opt, self.data = path, modules, opt, data
+
+    def restore(self) -> int:
+        """Load the checkpoint if there is one; returns the step to start from."""
+        if not self.path.exists():
+            return 0
+        state = torch.load(self.path, weights_only=False)
+        for key, module in self.modules.items():
+            module.load_state_dict(state[key])
+        self.opt.load_state_dict(state["opt"])
+        self.data.set_state(state["data"])
+        return int(state["step"])
+
+    def save(self, step: int) -> None:
+        state = {key: module.state_dict() for key, module in self.modules.items()}
+        _save_checkpoint(self.path, {**state, "opt": self.opt.state_dict(), "data": self.data.get_state(), "step": step})
+
+
 def _render_batch(generator: torch.Generator, n: int, size: int) -> tuple[torch.Tensor, list[str]]:
     shapes = [render_random(generator, size=size) for _ in range(n)]
     return images_to_tensor([s.image for s in shapes]), [s.caption for s in shapes]
@@ -157,14 +181,8 @@ def train_vae(cfg: TrainConfig, out: Path, log: _Log) -> Path:
     vae = _init_seeded(cfg.seed, lambda: build_vae(cfg.sizes)).train()
     opt = torch.optim.AdamW(vae.parameters(), lr=cfg.vae_lr, weight_decay=0.0)
     data = torch.Generator().manual_seed(cfg.seed + 1)
-    ckpt_path = out / "checkpoints" / "vae.pt"
-    start = 0
-    if ckpt_path.exists():
-        state = torch.load(ckpt_path, weights_only=False)
-        vae.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        data.set_state(state["data"])
-        start = state["step"]
+    checkpoint = _Checkpoint(out / "checkpoints" / "vae.pt", {"model": vae}, opt, data)
+    start = checkpoint.restore()
     t0 = time.perf_counter()
     for step, bar in _steps("vae", cfg.vae_steps, start, log, cfg.log_every):
         for g in opt.param_groups:
@@ -183,7 +201,7 @@ def train_vae(cfg: TrainConfig, out: Path, log: _Log) -> Path:
         if step % cfg.log_every == 0:
             log.write(stage="vae", step=step, loss=loss.item(), psnr=psnr, seconds=time.perf_counter() - t0)
         if (step + 1) % cfg.checkpoint_every == 0:
-            _save_checkpoint(ckpt_path, {"model": vae.state_dict(), "opt": opt.state_dict(), "data": data.get_state(), "step": step + 1})
+            checkpoint.save(step + 1)
     vae.eval()
     # Scaling factor = 1 / std of the latent means (SD convention: unit-variance latents).
     with torch.no_grad():
@@ -254,15 +272,9 @@ def train_unet(cfg: TrainConfig, out: Path, log: _Log, cache_path: Path) -> Path
     alphas = noise_scheduler.alphas_cumprod
     snr = alphas / (1 - alphas)
     data = torch.Generator().manual_seed(cfg.seed + 11)
-    ckpt_path = out / "checkpoints" / "unet.pt"
-    start = 0
-    if ckpt_path.exists():
-        state = torch.load(ckpt_path, weights_only=False)
-        for module, key in ((unet, "unet"), (text_encoder, "text"), (ema_unet, "ema_unet"), (ema_text, "ema_text")):
-            module.load_state_dict(state[key])
-        opt.load_state_dict(state["opt"])
-        data.set_state(state["data"])
-        start = state["step"]
+    modules = {"unet": unet, "text": text_encoder, "ema_unet": ema_unet, "ema_text": ema_text}
+    checkpoint = _Checkpoint(out / "checkpoints" / "unet.pt", modules, opt, data)
+    start = checkpoint.restore()
     t0 = time.perf_counter()
     for step, bar in _steps("unet", cfg.unet_steps, start, log, cfg.log_every):
         for g in opt.param_groups:
@@ -291,18 +303,7 @@ def train_unet(cfg: TrainConfig, out: Path, log: _Log, cache_path: Path) -> Path
         if step % cfg.log_every == 0:
             log.write(stage="unet", step=step, loss=loss.item(), seconds=time.perf_counter() - t0)
         if (step + 1) % cfg.checkpoint_every == 0:
-            _save_checkpoint(
-                ckpt_path,
-                {
-                    "unet": unet.state_dict(),
-                    "text": text_encoder.state_dict(),
-                    "ema_unet": ema_unet.state_dict(),
-                    "ema_text": ema_text.state_dict(),
-                    "opt": opt.state_dict(),
-                    "data": data.get_state(),
-                    "step": step + 1,
-                },
-            )
+            checkpoint.save(step + 1)
     partial = _partial(final)
     ema_unet.save_pretrained(partial / "unet")
     ema_text.save_pretrained(partial / "text_encoder")
@@ -334,14 +335,8 @@ def train_clip(cfg: TrainConfig, out: Path, log: _Log) -> Path:
     data = torch.Generator().manual_seed(cfg.seed + 21)
     mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
-    ckpt_path = out / "checkpoints" / "clip.pt"
-    start = 0
-    if ckpt_path.exists():
-        state = torch.load(ckpt_path, weights_only=False)
-        clip.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        data.set_state(state["data"])
-        start = state["step"]
+    checkpoint = _Checkpoint(out / "checkpoints" / "clip.pt", {"model": clip}, opt, data)
+    start = checkpoint.restore()
     t0 = time.perf_counter()
     for step, bar in _steps("clip", cfg.clip_steps, start, log, cfg.log_every):
         for g in opt.param_groups:
@@ -360,7 +355,7 @@ def train_clip(cfg: TrainConfig, out: Path, log: _Log) -> Path:
         if step % cfg.log_every == 0:
             log.write(stage="clip", step=step, loss=loss.item(), acc=acc, seconds=time.perf_counter() - t0)
         if (step + 1) % cfg.checkpoint_every == 0:
-            _save_checkpoint(ckpt_path, {"model": clip.state_dict(), "opt": opt.state_dict(), "data": data.get_state(), "step": step + 1})
+            checkpoint.save(step + 1)
     partial = _partial(final)
     clip.eval().save_pretrained(partial)
     CLIPProcessor(image_processor=clip_image_processor(cfg.sizes), tokenizer=tokenizer).save_pretrained(partial)

@@ -1,4 +1,4 @@
-"""Small private helpers shared by the direction modules (device lookup, eval mode)."""
+"""Private helpers shared by the text-side components (device/dtype lookup, eval mode)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,14 @@ def module_device(module: nn.Module) -> torch.device:
     for buffer in module.buffers():
         return buffer.device
     return torch.device("cpu")
+
+
+def module_dtype(module: nn.Module) -> torch.dtype:
+    """The dtype of a module's first floating-point parameter; float32 if none."""
+    for parameter in module.parameters():
+        if parameter.is_floating_point():
+            return parameter.dtype
+    return torch.float32
 
 
 @contextmanager
