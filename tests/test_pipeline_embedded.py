@@ -150,7 +150,7 @@ def _ours_pix2pix_zero(pipe, source, steps: int, amount: float):
     )
 
 
-@pytest.mark.parametrize("amount", [0.0, 0.1])
+@pytest.mark.parametrize("amount", [0.0, 0.1, 3.0])
 def test_pix2pix_zero_preset_against_diffusers(pipe, source, amount) -> None:
     """Same model, inversion latent, direction, steps, CFG and guidance amount as diffusers."""
     steps = 5
