@@ -1,4 +1,4 @@
-"""End-to-end on the embedded shapes model (placeholder weights): behaviour, not quality."""
+"""End-to-end on the embedded shapes model at few steps: behaviour, determinism, agreement with diffusers."""
 
 from __future__ import annotations
 
