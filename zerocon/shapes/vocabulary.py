@@ -41,8 +41,8 @@ def sentence_bank(word: str, include_templates: bool = False) -> list[str]:
 
     Captions only is the default: with the embedded text encoder, which was trained on captions,
     the caption-only direction ``c + Δc`` lands about twice as close to the target caption's
-    embedding as one whose banks also hold the templates (relative error 0.18–0.23 vs 0.37–0.44
-    on red→green, yellow→red, circle→square, white→black; see docs/embedded-model.md).
+    embedding as one whose banks also hold the templates (relative error 0.17–0.29 vs 0.40–0.45
+    on red→green, yellow→red, circle→square, white→black; ``benchmarks/direction_banks.py``).
 
     Args:
         word: a colour, shape or background of the world.
