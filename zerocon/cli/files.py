@@ -62,13 +62,9 @@ def load_image(path: Path) -> Image.Image:
     Raises:
         CliError: if the file is unreadable, not an image, or corrupt.
     """
-    try:
-        with Image.open(path) as handle:
-            handle.load()
-            return handle.copy()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        reason = str(error).split("\n")[0] or type(error).__name__
-        raise CliError(f"cannot read image {str(path)!r}: {reason}") from error
+    image = _decode(path, keep=True)
+    assert image is not None
+    return image
 
 
 def check_image(path: Path) -> None:
@@ -83,9 +79,15 @@ def check_image(path: Path) -> None:
     Raises:
         CliError: if the file is unreadable, not an image, or corrupt.
     """
+    _decode(path, keep=False)
+
+
+def _decode(path: Path, keep: bool) -> Image.Image | None:
+    """Decode every pixel of ``path``; return a copy only if ``keep``."""
     try:
         with Image.open(path) as handle:
             handle.load()
+            return handle.copy() if keep else None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         reason = str(error).split("\n")[0] or type(error).__name__
         raise CliError(f"cannot read image {str(path)!r}: {reason}") from error

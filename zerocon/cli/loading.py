@@ -85,7 +85,7 @@ def load_pipeline(model: str | None, device: str = "cpu") -> ZeroConPipeline:
     try:
         pipe = ZeroConPipeline.from_pretrained(source)
     except Exception as error:  # diffusers raises many kinds for bad folders / no network
-        first = str(error).strip().split("\n")[0][:300]
+        first = _first_line(error)
         if isinstance(source, str):
             raise CliError(
                 f"cannot load model {source!r} from the Hugging Face Hub (no network or unknown "
@@ -130,7 +130,7 @@ def sentence_source(spec: str | None, seed: int = 0) -> SentenceSource | None:
             tok = AutoTokenizer.from_pretrained(name)
         except Exception as error:
             raise CliError(
-                f"cannot load language model {name!r}: {str(error).splitlines()[0]}"
+                f"cannot load language model {name!r}: {_first_line(error)}"
             ) from error
         return LanguageModelSentences(lm, tok, generator=torch.Generator().manual_seed(seed))
     try:

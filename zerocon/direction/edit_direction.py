@@ -167,22 +167,15 @@ class EditDirection(nn.Module):
         source_word = _clean_word(source_word, "source_word")
         target_word = _clean_word(target_word, "target_word")
         check_encoder_tokenizer(text_encoder, tokenizer)
-        source_mean = (
-            encode_prompts(
-                text_encoder, tokenizer, source, batch_size=batch_size, show_progress=show_progress
+
+        def mean_embedding(sentences: list[str]) -> Tensor:
+            embeds = encode_prompts(
+                text_encoder, tokenizer, sentences, batch_size=batch_size, show_progress=show_progress
             )
-            .float()
-            .mean(dim=0, keepdim=True)
-        )
-        target_mean = (
-            encode_prompts(
-                text_encoder, tokenizer, target, batch_size=batch_size, show_progress=show_progress
-            )
-            .float()
-            .mean(dim=0, keepdim=True)
-        )
+            return embeds.float().mean(dim=0, keepdim=True)
+
         return cls(
-            target_mean - source_mean,
+            mean_embedding(target) - mean_embedding(source),
             source_word=source_word,
             target_word=target_word,
             num_source_sentences=len(source),

@@ -9,8 +9,8 @@ class ShapesWorldSentences:
     """A :class:`~zerocon.direction.SentenceSource` for the embedded shapes model.
 
     ``sentences(word)`` is :func:`zerocon.shapes.sentence_bank`: every world caption containing
-    the word plus the world's templates. It is the default sentence source of the pipeline when
-    it runs the embedded model.
+    the word (captions only; see its ``include_templates``). It is the default sentence source
+    of the pipeline when it runs the embedded model.
 
     Raises:
         ValueError: (from ``sentences``) if the word is not a colour, shape or background of

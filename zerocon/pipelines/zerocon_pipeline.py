@@ -541,6 +541,7 @@ class ZeroConPipeline(DiffusionPipeline):
         }
 
         prepared = [prepare_image(img, self.vae_scale_factor) for img in images]
+        regularizer = NoiseRegularizer(lambda_ac, lambda_kl, num_reg_iterations, num_reg_rolls)
         output = ZeroConPipelineOutput(images=[], parameters=parameters)
         results: list[Tensor] = []
         bar = tqdm(total=n * num_inference_steps, desc=f"{preset.name}", disable=not show_progress)
@@ -565,9 +566,7 @@ class ZeroConPipeline(DiffusionPipeline):
                     max_grad_norm=max_grad_norm,
                     direction_scale=direction_scale,
                     strength=strength,
-                    regularizer=NoiseRegularizer(
-                        lambda_ac, lambda_kl, num_reg_iterations, num_reg_rolls
-                    ),
+                    regularizer=regularizer,
                     sentence_source=sentence_source,
                     generator=generator,
                     output_type=output_type,
@@ -679,9 +678,8 @@ class ZeroConPipeline(DiffusionPipeline):
                     target_cond = edit_direction.apply(cond, direction_scale)
                 else:
                     target_cond = self.encode_text([target_prompt])
-                uncond = self.encode_text(
-                    [negative_prompt if negative_prompt is not None else caption]
-                )
+                # The default negative prompt is the caption itself: reuse its encoding.
+                uncond = cond if negative_prompt is None else self.encode_text([negative_prompt])
             # 3. encode
             with timer("encode"):
                 pixels = image_to_tensor(prepared.image).to(device=device, dtype=self.vae.dtype)

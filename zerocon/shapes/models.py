@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, UNet2DConditionModel
 from transformers import CLIPConfig, CLIPModel, CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from zerocon.shapes.vocabulary import world_words
-from zerocon.shapes.word_tokenizer import build_word_tokenizer
+from zerocon.shapes.word_tokenizer import build_word_tokenizer, special_token_ids
 
 #: Stable Diffusion's training noise schedule (so stock diffusers pipelines treat us like SD).
 SD_SCHEDULE = {
@@ -64,19 +65,22 @@ def build_vae(sizes: ModelSizes) -> AutoencoderKL:
     )
 
 
+def _text_tower(vocab_size: int, width: int, layers: int, max_length: int) -> dict[str, Any]:
+    """``CLIPTextConfig`` keyword arguments of a text tower over the world's tokenizer."""
+    return {
+        "vocab_size": vocab_size,
+        "hidden_size": width,
+        "intermediate_size": width * 2,
+        "num_hidden_layers": layers,
+        "num_attention_heads": 2,
+        "max_position_embeddings": max_length,
+        **special_token_ids(vocab_size),
+    }
+
+
 def build_text_encoder(sizes: ModelSizes, vocab_size: int) -> CLIPTextModel:
     return CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=vocab_size,
-            hidden_size=sizes.text_width,
-            intermediate_size=sizes.text_width * 2,
-            num_hidden_layers=sizes.text_layers,
-            num_attention_heads=2,
-            max_position_embeddings=sizes.max_length,
-            bos_token_id=vocab_size - 2,
-            eos_token_id=vocab_size - 1,
-            pad_token_id=vocab_size - 1,
-        )
+        CLIPTextConfig(**_text_tower(vocab_size, sizes.text_width, sizes.text_layers, sizes.max_length))
     )
 
 
@@ -98,17 +102,7 @@ def build_unet(sizes: ModelSizes) -> UNet2DConditionModel:
 
 
 def build_clip(sizes: ModelSizes, vocab_size: int) -> CLIPModel:
-    text = {
-        "vocab_size": vocab_size,
-        "hidden_size": sizes.clip_width,
-        "intermediate_size": sizes.clip_width * 2,
-        "num_hidden_layers": sizes.clip_layers,
-        "num_attention_heads": 2,
-        "max_position_embeddings": sizes.max_length,
-        "bos_token_id": vocab_size - 2,
-        "eos_token_id": vocab_size - 1,
-        "pad_token_id": vocab_size - 1,
-    }
+    text = _text_tower(vocab_size, sizes.clip_width, sizes.clip_layers, sizes.max_length)
     vision = {
         "hidden_size": sizes.clip_width,
         "intermediate_size": sizes.clip_width * 2,

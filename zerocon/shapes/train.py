@@ -164,9 +164,7 @@ def _render_batch(generator: torch.Generator, n: int, size: int) -> tuple[torch.
     return images_to_tensor([s.image for s in shapes]), [s.caption for s in shapes]
 
 
-def _steps(
-    stage: str, total: int, start: int, log: _Log, every: int
-) -> Iterator[tuple[int, tqdm]]:
+def _steps(stage: str, total: int, start: int) -> Iterator[tuple[int, tqdm]]:
     bar = tqdm(range(start, total), initial=start, total=total, desc=f"train {stage}", dynamic_ncols=True)
     for step in bar:
         yield step, bar
@@ -184,7 +182,7 @@ def train_vae(cfg: TrainConfig, out: Path, log: _Log) -> Path:
     checkpoint = _Checkpoint(out / "checkpoints" / "vae.pt", {"model": vae}, opt, data)
     start = checkpoint.restore()
     t0 = time.perf_counter()
-    for step, bar in _steps("vae", cfg.vae_steps, start, log, cfg.log_every):
+    for step, bar in _steps("vae", cfg.vae_steps, start):
         for g in opt.param_groups:
             g["lr"] = cfg.vae_lr * _lr_factor(step, cfg.vae_steps, cfg.warmup)
         images, _ = _render_batch(data, cfg.vae_batch, cfg.sizes.image_size)
@@ -276,7 +274,7 @@ def train_unet(cfg: TrainConfig, out: Path, log: _Log, cache_path: Path) -> Path
     checkpoint = _Checkpoint(out / "checkpoints" / "unet.pt", modules, opt, data)
     start = checkpoint.restore()
     t0 = time.perf_counter()
-    for step, bar in _steps("unet", cfg.unet_steps, start, log, cfg.log_every):
+    for step, bar in _steps("unet", cfg.unet_steps, start):
         for g in opt.param_groups:
             g["lr"] = g["base"] * _lr_factor(step, cfg.unet_steps, cfg.warmup)
         idx = torch.randint(len(latents), (cfg.unet_batch,), generator=data)
@@ -338,7 +336,7 @@ def train_clip(cfg: TrainConfig, out: Path, log: _Log) -> Path:
     checkpoint = _Checkpoint(out / "checkpoints" / "clip.pt", {"model": clip}, opt, data)
     start = checkpoint.restore()
     t0 = time.perf_counter()
-    for step, bar in _steps("clip", cfg.clip_steps, start, log, cfg.log_every):
+    for step, bar in _steps("clip", cfg.clip_steps, start):
         for g in opt.param_groups:
             g["lr"] = cfg.clip_lr * _lr_factor(step, cfg.clip_steps, cfg.warmup)
         images, caps = _render_batch(data, cfg.clip_batch, cfg.sizes.image_size)

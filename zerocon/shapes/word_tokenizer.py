@@ -6,6 +6,7 @@ import json
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from transformers import CLIPTokenizer
 
@@ -98,3 +99,15 @@ def build_word_tokenizer(
     if tmp is not None:
         tmp.cleanup()
     return tokenizer
+
+
+def special_token_ids(vocab_size: int) -> dict[str, Any]:
+    """BOS/EOS/pad ids of a :func:`build_word_tokenizer` vocabulary (the specials come last).
+
+    Pass them to a ``CLIPTextConfig`` so the encoder pools at the tokenizer's EOS token.
+
+    Example:
+        >>> special_token_ids(600)
+        {'bos_token_id': 598, 'eos_token_id': 599, 'pad_token_id': 599}
+    """
+    return {"bos_token_id": vocab_size - 2, "eos_token_id": vocab_size - 1, "pad_token_id": vocab_size - 1}

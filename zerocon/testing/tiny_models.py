@@ -8,7 +8,7 @@ import torch
 from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-from zerocon.shapes.word_tokenizer import build_word_tokenizer
+from zerocon.shapes.word_tokenizer import build_word_tokenizer, special_token_ids
 
 
 def tiny_text_encoder(vocab_size: int, hidden_size: int = 32, max_length: int = 16, seed: int = 0) -> CLIPTextModel:
@@ -38,9 +38,7 @@ def tiny_text_encoder(vocab_size: int, hidden_size: int = 32, max_length: int = 
         num_hidden_layers=2,
         num_attention_heads=2,
         max_position_embeddings=max_length,
-        bos_token_id=vocab_size - 2,
-        eos_token_id=vocab_size - 1,
-        pad_token_id=vocab_size - 1,
+        **special_token_ids(vocab_size),
     )
     torch.manual_seed(seed)
     return CLIPTextModel(config).eval()
