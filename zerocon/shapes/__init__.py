@@ -1,5 +1,6 @@
-"""The shapes world: a seeded renderer with exact ground truth, an analytic checker, and the
-small text-to-image model trained on it that ships with zerocon (the embedded default).
+"""The shapes world: a seeded renderer of objects on plain or textured backgrounds with exact
+ground truth, an analytic checker, and the small text-to-image model trained on it that ships
+with zerocon (the embedded default).
 """
 
 from zerocon.shapes.checker import ShapeReading, read_shape
@@ -13,7 +14,10 @@ from zerocon.shapes.embedded import (
 from zerocon.shapes.palette import (
     BACKGROUND_COLORS,
     OBJECT_COLORS,
+    PATTERN_TONES,
+    PATTERNS,
     SHAPES,
+    CaptionParts,
     all_captions,
     caption_for,
     parse_caption,
@@ -28,18 +32,25 @@ from zerocon.shapes.render import (
     sample_spec,
     tensor_to_images,
 )
+from zerocon.shapes.texture import Texture
+from zerocon.shapes.texture_reader import TextureReading, read_texture
 from zerocon.shapes.vocabulary import SENTENCE_TEMPLATES, sentence_bank, world_words
 
 __all__ = [
     "BACKGROUND_COLORS",
     "IMAGE_SIZE",
     "OBJECT_COLORS",
+    "PATTERNS",
+    "PATTERN_TONES",
     "SENTENCE_TEMPLATES",
     "SHAPES",
+    "CaptionParts",
     "WEIGHTS_DIR",
     "RenderedShape",
     "ShapeReading",
     "ShapeSpec",
+    "Texture",
+    "TextureReading",
     "all_captions",
     "caption_for",
     "embedded_clip_path",
@@ -49,6 +60,7 @@ __all__ = [
     "load_embedded_pipeline",
     "parse_caption",
     "read_shape",
+    "read_texture",
     "render",
     "render_random",
     "sample_spec",

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from zerocon.shapes.palette import BACKGROUND_COLORS, OBJECT_COLORS, SHAPES
+from zerocon.shapes.palette import BACKGROUND_COLORS, OBJECT_COLORS, PATTERN_TONES, SHAPES
+from zerocon.shapes.masks import dilate
+from zerocon.shapes.texture_reader import read_texture
 
-#: Min RGB distance from the background for a pixel to count as object.
+#: Min RGB distance from the background's tones for a pixel to count as object.
 FOREGROUND_THRESHOLD = 60.0
 
 
@@ -22,13 +24,15 @@ class ShapeReading:
         mask: ``(h, w)`` bool — the object's pixels (largest connected component).
 
     ``*_confidence`` are margins in ``[0, 1]``: 0 means a tie with the runner-up.
-    ``color`` and ``shape`` are ``"none"`` when no object was found.
+    ``color`` and ``shape`` are ``"none"`` when no object was found. ``pattern``,
+    ``orientation`` (degrees) and ``period`` (pixels) describe the background's texture as
+    :func:`~zerocon.shapes.texture_reader.read_texture` reads it.
 
     Example:
         >>> from zerocon.shapes import ShapeSpec, render
         >>> reading = read_shape(render(ShapeSpec("red", "circle", "white", (32.0, 32.0), 12.0)).image)
-        >>> reading.color, reading.shape, reading.background, reading.found_object
-        ('red', 'circle', 'white', True)
+        >>> reading.color, reading.shape, reading.background, reading.pattern, reading.found_object
+        ('red', 'circle', 'white', 'plain', True)
     """
 
     background: str
@@ -38,15 +42,39 @@ class ShapeReading:
     background_confidence: float
     color_confidence: float
     shape_confidence: float
+    pattern: str = "plain"
+    orientation: float = 0.0
+    period: float = 0.0
+    pattern_confidence: float = 1.0
 
     @property
     def confidence(self) -> float:
-        """The weakest of the three confidences."""
-        return min(self.background_confidence, self.color_confidence, self.shape_confidence)
+        """The weakest of the four confidences."""
+        return min(
+            self.background_confidence, self.color_confidence, self.shape_confidence, self.pattern_confidence
+        )
 
     @property
     def found_object(self) -> bool:
         return bool(self.mask.any())
+
+
+def _segment_distance(pixels: np.ndarray, background: str) -> np.ndarray:
+    """RGB distance of each pixel to the segment between a background's two tones."""
+    base = np.asarray(BACKGROUND_COLORS[background], dtype=np.float32)
+    axis = np.asarray(PATTERN_TONES[background], dtype=np.float32) - base
+    t = np.clip((pixels - base) @ axis / float(axis @ axis), 0.0, 1.0)
+    return np.linalg.norm(pixels - base - t[..., None] * axis, axis=-1)
+
+
+def _read_background(border: np.ndarray) -> tuple[str, float]:
+    """The background colour whose tone segment lies nearest the border's pixels (median)."""
+    names = list(BACKGROUND_COLORS)
+    dist = np.asarray([np.median(_segment_distance(border, n)) for n in names])
+    order = np.argsort(dist)
+    best, second = float(dist[order[0]]), float(dist[order[1]])
+    margin = 1.0 - best / second if second > 0 else 0.0
+    return names[int(order[0])], float(np.clip(margin, 0.0, 1.0))
 
 
 def _nearest(color: np.ndarray, palette: dict[str, tuple[int, int, int]]) -> tuple[str, float]:
@@ -95,10 +123,12 @@ def _ideal_shapes(height: int, width: int) -> dict[str, np.ndarray]:
 def read_shape(image: np.ndarray | Image.Image) -> ShapeReading:
     """Read background colour, object mask, colour and shape of a shapes-world image.
 
-    Background = nearest palette entry to the median colour of the 2-pixel border; object =
-    largest connected region farther than ``FOREGROUND_THRESHOLD`` from that colour; object
-    colour = nearest palette entry to the mean of its core pixels; shape = the ideal shape with
-    the best IoU against the mask inside its bounding box.
+    Background colour = the palette entry whose two tones lie nearest the pixels of the 2-pixel
+    border; object = largest connected region farther than ``FOREGROUND_THRESHOLD`` from those
+    tones; object colour = nearest palette entry to the mean of its core pixels; shape = the
+    ideal shape with the best IoU against the mask inside its bounding box; pattern, orientation
+    and period = :func:`~zerocon.shapes.texture_reader.read_texture` on the background outside
+    the object (dilated by 2 px).
 
     Args:
         image: ``(h, w, 3)`` uint8 array or an RGB PIL image.
@@ -124,12 +154,13 @@ def read_shape(image: np.ndarray | Image.Image) -> ShapeReading:
     border = np.concatenate(
         [pixels[:2].reshape(-1, 3), pixels[-2:].reshape(-1, 3), pixels[:, :2].reshape(-1, 3), pixels[:, -2:].reshape(-1, 3)]
     )
-    bg_color = np.median(border, axis=0)
-    background, bg_conf = _nearest(bg_color, BACKGROUND_COLORS)
-    distance = np.linalg.norm(pixels - bg_color, axis=-1)
+    background, bg_conf = _read_background(border)
+    distance = _segment_distance(pixels, background)
     mask = _largest_component(distance > FOREGROUND_THRESHOLD)
+    texture = read_texture(pixels, background, ~dilate(mask, 2))
+    found = (texture.pattern, texture.orientation, texture.period, texture.confidence)
     if mask.sum() < 4:
-        return ShapeReading(background, "none", "none", mask, bg_conf, 0.0, 0.0)
+        return ShapeReading(background, "none", "none", mask, bg_conf, 0.0, 0.0, *found)
     core = mask & (distance >= np.quantile(distance[mask], 0.5))
     color, color_conf = _nearest(pixels[core].mean(axis=0), OBJECT_COLORS)
     ys, xs = np.nonzero(mask)
@@ -139,4 +170,5 @@ def read_shape(image: np.ndarray | Image.Image) -> ShapeReading:
         ious[name] = float((crop & ideal).sum() / max((crop | ideal).sum(), 1))
     ranked = sorted(SHAPES, key=lambda n: ious[n], reverse=True)
     shape_conf = ious[ranked[0]] - ious[ranked[1]]
-    return ShapeReading(background, color, ranked[0], mask, bg_conf, color_conf, float(np.clip(shape_conf * 4, 0, 1)))
+    shape_margin = float(np.clip(shape_conf * 4, 0, 1))
+    return ShapeReading(background, color, ranked[0], mask, bg_conf, color_conf, shape_margin, *found)

@@ -8,9 +8,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from PIL import Image
 
-from zerocon.shapes.checker import read_shape
+from zerocon.shapes.checker import ShapeReading, read_shape
+from zerocon.shapes.masks import dilate
 from zerocon.shapes.palette import parse_caption
 from zerocon.shapes.render import RenderedShape
+from zerocon.shapes.texture import ORIENTATION_STEP, Texture, orientation_period
 
 
 @dataclass(frozen=True)
@@ -18,8 +20,13 @@ class EditMetrics:
     """Metrics of one edit of a rendered source image.
 
     Attributes:
-        edit_correct: the checker reads exactly the target caption's colour, shape and background.
-        color_correct / shape_correct / background_correct: each attribute alone.
+        edit_correct: the checker reads exactly the target caption's colour, shape, background
+            colour and pattern.
+        color_correct / shape_correct / background_correct / pattern_correct: each attribute
+            alone.
+        texture_kept: when source and target share a non-plain pattern, whether the edit kept
+            the source texture's orientation (within half an orientation step) and period
+            (within 10%); ``None`` otherwise.
         structure_iou: IoU of the edited object's mask with the source object's mask.
         background_psnr: PSNR (dB) between source and edit on pixels that are background in both
             (the union of both masks, dilated by 2 px, excluded).
@@ -30,24 +37,24 @@ class EditMetrics:
     color_correct: bool
     shape_correct: bool
     background_correct: bool
+    pattern_correct: bool
+    texture_kept: bool | None
     structure_iou: float
     background_psnr: float
     checker_confidence: float
 
-    def as_dict(self) -> dict[str, float | bool]:
+    def as_dict(self) -> dict[str, float | bool | None]:
         return asdict(self)
 
 
-def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
-    out = mask.copy()
-    for _ in range(radius):
-        grown = out.copy()
-        grown[1:] |= out[:-1]
-        grown[:-1] |= out[1:]
-        grown[:, 1:] |= out[:, :-1]
-        grown[:, :-1] |= out[:, 1:]
-        out = grown
-    return out
+def _texture_kept(texture: Texture, target_pattern: str, reading: ShapeReading) -> bool | None:
+    if texture.pattern == "plain" or texture.pattern != target_pattern:
+        return None
+    if reading.pattern != texture.pattern:
+        return False
+    period = orientation_period(texture.pattern)
+    turn = abs((reading.orientation - texture.orientation + period / 2) % period - period / 2)
+    return bool(turn < ORIENTATION_STEP / 2 and abs(reading.period - texture.period) <= 0.1 * texture.period)
 
 
 def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
@@ -69,20 +76,27 @@ def edit_metrics(
     Raises:
         ValueError: if ``target_caption`` is not a caption of the world, or sizes differ.
     """
-    color, shape, background = parse_caption(target_caption)
+    target = parse_caption(target_caption)
     image = np.asarray(edited.convert("RGB") if isinstance(edited, Image.Image) else edited)
     if image.shape != source.image.shape:
         raise ValueError(f"edited image shape {image.shape} != source shape {source.image.shape}")
     reading = read_shape(image)
-    union = _dilate(source.mask | reading.mask, 2)
+    union = dilate(source.mask | reading.mask, 2)
     inter = float((source.mask & reading.mask).sum())
     iou = inter / max(float((source.mask | reading.mask).sum()), 1.0)
-    ok = (reading.color == color, reading.shape == shape, reading.background == background)
+    ok = (
+        reading.color == target.color,
+        reading.shape == target.shape,
+        reading.background == target.background,
+        reading.pattern == target.pattern,
+    )
     return EditMetrics(
         edit_correct=all(ok),
         color_correct=ok[0],
         shape_correct=ok[1],
         background_correct=ok[2],
+        pattern_correct=ok[3],
+        texture_kept=_texture_kept(source.spec.texture, target.pattern, reading),
         structure_iou=iou,
         background_psnr=psnr(source.image, image, ~union),
         checker_confidence=reading.confidence,

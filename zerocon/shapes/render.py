@@ -1,4 +1,4 @@
-"""Seeded renderer of the shapes world: one antialiased object on a plain background."""
+"""Seeded renderer of the shapes world: one antialiased object on a plain or textured background."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from zerocon.shapes.palette import BACKGROUND_COLORS, OBJECT_COLORS, SHAPES, caption_for
+from zerocon.shapes.palette import BACKGROUND_COLORS, OBJECT_COLORS, PATTERN_TONES, PATTERNS, SHAPES, caption_for
+from zerocon.shapes.texture import ORIENTATIONS, PERIOD_RANGE, Texture
 
 IMAGE_SIZE = 64
 _SUPERSAMPLE = 4
@@ -24,6 +25,7 @@ class ShapeSpec:
         background: a key of ``BACKGROUND_COLORS``.
         center: ``(x, y)`` of the object's centre, in pixels.
         radius: half the object's extent, in pixels.
+        texture: the background's pattern and its hidden parameters (plain by default).
 
     Shape:
         No arrays: :func:`render` turns it into a ``(size, size, 3)`` uint8 image and a
@@ -33,6 +35,8 @@ class ShapeSpec:
         >>> spec = ShapeSpec("red", "circle", "white", center=(32.0, 32.0), radius=12.0)
         >>> spec.caption
         'a red circle on a white background'
+        >>> ShapeSpec("red", "circle", "white", (32.0, 32.0), 12.0, Texture("dotted", 12.0)).caption
+        'a red circle on a white dotted background'
     """
 
     color: str
@@ -40,11 +44,17 @@ class ShapeSpec:
     background: str
     center: tuple[float, float]
     radius: float
+    texture: Texture = Texture()
+
+    @property
+    def pattern(self) -> str:
+        """The background's pattern name (captioned)."""
+        return self.texture.pattern
 
     @property
     def caption(self) -> str:
         """The world's caption for this spec."""
-        return caption_for(self.color, self.shape, self.background)
+        return caption_for(self.color, self.shape, self.background, self.texture.pattern)
 
 
 @dataclass(frozen=True)
@@ -123,7 +133,9 @@ def render(spec: ShapeSpec, size: int = IMAGE_SIZE) -> RenderedShape:
         draw.polygon(poly, fill=255)
     alpha = np.asarray(coverage.resize((size, size), Image.Resampling.BOX), dtype=np.float32) / 255.0
     fg = np.asarray(OBJECT_COLORS[spec.color], dtype=np.float32)
-    bg = np.asarray(BACKGROUND_COLORS[spec.background], dtype=np.float32)
+    base = np.asarray(BACKGROUND_COLORS[spec.background], dtype=np.float32)
+    tone = np.asarray(PATTERN_TONES[spec.background], dtype=np.float32)
+    bg = base + spec.texture.coverage(size, _SUPERSAMPLE)[..., None] * (tone - base)
     image = alpha[..., None] * fg + (1.0 - alpha[..., None]) * bg
     return RenderedShape(
         image=np.clip(np.rint(image), 0, 255).astype(np.uint8), mask=alpha >= 0.5, spec=spec
@@ -138,8 +150,13 @@ def sample_spec(
     color: str | None = None,
     shape: str | None = None,
     background: str | None = None,
+    pattern: str | None = None,
 ) -> ShapeSpec:
-    """Draw a random spec (vocabulary, position, size) from ``generator``; fixed fields stay fixed.
+    """Draw a random spec (vocabulary, position, size, texture) from ``generator``.
+
+    Fixed fields stay fixed. A texture's period is uniform in ``PERIOD_RANGE``, its orientation
+    one of ``ORIENTATIONS[pattern]`` and its phase uniform in ``[0, 1)²``; all drawn from
+    ``generator``.
 
     Shape:
         No arrays: returns a :class:`ShapeSpec` whose object fits inside ``size × size``.
@@ -159,10 +176,22 @@ def sample_spec(
     color = color or pick(list(OBJECT_COLORS))
     shape = shape or pick(SHAPES)
     background = background or pick(list(BACKGROUND_COLORS))
+    pattern = pattern or pick(PATTERNS)
+    if pattern not in PATTERNS:
+        raise ValueError(f"unknown pattern {pattern!r}; known: {list(PATTERNS)}")
     radius = uniform(min_radius, max_radius)
     margin = radius + 1.0
     center = (uniform(margin, size - margin), uniform(margin, size - margin))
-    return ShapeSpec(color, shape, background, center, radius)
+    texture = Texture()
+    if pattern != "plain":
+        angles = ORIENTATIONS[pattern]
+        texture = Texture(
+            pattern,
+            period=uniform(*PERIOD_RANGE),
+            orientation=angles[int(torch.randint(len(angles), (1,), generator=generator))],
+            phase=(uniform(0.0, 1.0), uniform(0.0, 1.0)),
+        )
+    return ShapeSpec(color, shape, background, center, radius, texture)
 
 
 def render_random(
@@ -171,6 +200,7 @@ def render_random(
     color: str | None = None,
     shape: str | None = None,
     background: str | None = None,
+    pattern: str | None = None,
 ) -> RenderedShape:
     """``render(sample_spec(generator, ...))``: a random render; given fields stay fixed.
 
@@ -182,7 +212,9 @@ def render_random(
         >>> shape.spec.color, shape.image.shape
         ('red', (64, 64, 3))
     """
-    spec = sample_spec(generator, size=size, color=color, shape=shape, background=background)
+    spec = sample_spec(
+        generator, size=size, color=color, shape=shape, background=background, pattern=pattern
+    )
     return render(spec, size=size)
 
 

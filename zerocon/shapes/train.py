@@ -51,12 +51,12 @@ class TrainConfig:
 
     seed: int = 0
     sizes: ModelSizes = field(default_factory=ModelSizes)
-    vae_steps: int = 2000
+    vae_steps: int = 3000
     vae_batch: int = 16
     vae_lr: float = 1e-3
     vae_kl_weight: float = 1e-6
     cache_size: int = 24_000
-    unet_steps: int = 8000
+    unet_steps: int = 7000
     unet_batch: int = 16
     unet_lr: float = 4e-4
     text_lr: float = 4e-4
@@ -64,7 +64,7 @@ class TrainConfig:
     min_snr_gamma: float = 5.0
     caption_dropout: float = 0.1
     ema_decay: float = 0.999
-    clip_steps: int = 1500
+    clip_steps: int = 2000
     clip_batch: int = 64
     clip_lr: float = 1e-3
     warmup: int = 100
@@ -147,7 +147,7 @@ class _Checkpoint:
         """Load the checkpoint if there is one; returns the step to start from."""
         if not self.path.exists():
             return 0
-        state = torch.load(self.path, weights_only=False)
+        state = torch.load(self.path, weights_only=True)
         for key, module in self.modules.items():
             module.load_state_dict(state[key])
         self.opt.load_state_dict(state["opt"])
@@ -245,7 +245,7 @@ def train_unet(cfg: TrainConfig, out: Path, log: _Log, cache_path: Path) -> Path
     final = out / "stages" / "denoiser"
     if final.is_dir():
         return final
-    cache = torch.load(cache_path, weights_only=False)
+    cache = torch.load(cache_path, weights_only=True)
     latents: torch.Tensor = cache["latents"]
     tokenizer = build_tokenizer(cfg.sizes)
     unique = [*sorted(set(cache["captions"])), ""]
