@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from zerocon.shapes.palette import BACKGROUND_COLORS, OBJECT_COLORS, PATTERN_TONES, SHAPES
 from zerocon.shapes.masks import dilate
+from zerocon.shapes.palette import BACKGROUND_COLORS, OBJECT_COLORS, PATTERN_TONES, SHAPES
 from zerocon.shapes.texture_reader import read_texture
 
 #: Min RGB distance from the background's tones for a pixel to count as object.

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from zerocon.shapes.palette import BACKGROUND_COLORS, OBJECT_COLORS, PATTERN_TONES, PATTERNS, SHAPES, caption_for
+from zerocon.shapes.palette import (
+    BACKGROUND_COLORS,
+    OBJECT_COLORS,
+    PATTERN_TONES,
+    PATTERNS,
+    SHAPES,
+    caption_for,
+)
 from zerocon.shapes.texture import ORIENTATIONS, PERIOD_RANGE, Texture
 
 IMAGE_SIZE = 64
@@ -44,7 +51,7 @@ class ShapeSpec:
     background: str
     center: tuple[float, float]
     radius: float
-    texture: Texture = Texture()
+    texture: Texture = field(default_factory=Texture)
 
     @property
     def pattern(self) -> str:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import re
 
-from zerocon.shapes.palette import BACKGROUND_COLORS, OBJECT_COLORS, PATTERNS, SHAPES, all_captions, parse_caption
+from zerocon.shapes.palette import (
+    BACKGROUND_COLORS,
+    OBJECT_COLORS,
+    PATTERNS,
+    SHAPES,
+    all_captions,
+    parse_caption,
+)
 
 #: Sentence templates for edit-direction banks; ``{}`` is replaced by a word of the world.
 SENTENCE_TEMPLATES: tuple[str, ...] = (
