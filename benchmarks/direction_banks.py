@@ -32,7 +32,7 @@ def main() -> None:
             direction = EditDirection.from_sentences(
                 enc, tok, sentence_bank(source, templates), sentence_bank(target, templates)
             )
-            errors.append(float((direction.apply(c) - t).norm() / (t - c).norm()))
+            errors.append(float((direction.apply_to(c) - t).norm() / (t - c).norm()))
         print(f"| {source}→{target} | {errors[0]:.3f} | {errors[1]:.3f} |")
 
 

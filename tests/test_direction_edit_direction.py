@@ -94,22 +94,22 @@ def test_from_words_with_a_file_source(enc, tok, tmp_path):
 @given(seed=st.integers(0, 2**16), batch=st.integers(1, 3))
 def test_apply_with_zero_scale_is_identity(cat2dog, seed, batch):
     e = torch.randn(batch, L, D, generator=torch.Generator().manual_seed(seed))
-    assert torch.equal(cat2dog.apply(e, 0.0), e)
+    assert torch.equal(cat2dog.apply_to(e, 0.0), e)
 
 
 @settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 2**16), a=scales, b=scales)
 def test_apply_is_linear_in_scale(cat2dog, seed, a, b):
     e = torch.randn(2, L, D, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    shift_a = cat2dog.apply(e, a) - e
-    shift_b = cat2dog.apply(e, b) - e
-    torch.testing.assert_close(cat2dog.apply(e, a + b) - e, shift_a + shift_b)
+    shift_a = cat2dog.apply_to(e, a) - e
+    shift_b = cat2dog.apply_to(e, b) - e
+    torch.testing.assert_close(cat2dog.apply_to(e, a + b) - e, shift_a + shift_b)
     torch.testing.assert_close(shift_a, a * cat2dog.delta.double().expand(2, L, D))
 
 
 def test_apply_keeps_dtype_and_forward_matches(cat2dog):
     e = torch.randn(1, L, D, dtype=torch.float64)
-    out = cat2dog.apply(e, 0.5)
+    out = cat2dog.apply_to(e, 0.5)
     assert out.dtype == torch.float64
     torch.testing.assert_close(cat2dog(e, 0.5), out)
     torch.testing.assert_close(cat2dog(e), e + cat2dog.delta.double())
@@ -117,7 +117,7 @@ def test_apply_keeps_dtype_and_forward_matches(cat2dog):
 
 def test_apply_on_the_encoder_output(enc, tok, cat2dog):
     c = encode_prompts(enc, tok, ["a photo of the cat"])
-    assert cat2dog.apply(c, 1.0).shape == (1, L, D)
+    assert cat2dog.apply_to(c, 1.0).shape == (1, L, D)
 
 
 @pytest.mark.parametrize(
@@ -126,7 +126,7 @@ def test_apply_on_the_encoder_output(enc, tok, cat2dog):
 )
 def test_apply_rejects_mismatched_embeddings(cat2dog, shape, message):
     with pytest.raises(ValueError, match=message):
-        cat2dog.apply(torch.zeros(shape))
+        cat2dog.apply_to(torch.zeros(shape))
 
 
 def test_module_apply_with_a_function_still_works(cat2dog):
@@ -134,6 +134,10 @@ def test_module_apply_with_a_function_still_works(cat2dog):
     visited: list[str] = []
     parent.apply(lambda module: visited.append(type(module).__name__))
     assert "EditDirection" in visited
+    # nn.Module.apply is not shadowed: a tensor is not a function to it.
+    assert type(cat2dog).apply is nn.Module.apply
+    with pytest.raises(ValueError, match="finite"):
+        cat2dog.apply_to(torch.zeros(1, L, D), float("nan"))
 
 
 def test_reversed(cat2dog):

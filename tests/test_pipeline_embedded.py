@@ -10,7 +10,8 @@ from diffusers import DDIMInverseScheduler, DDIMScheduler, StableDiffusionPipeli
 
 from zerocon.captioning import ClipRetrievalCaptioner
 from zerocon.direction import encode_prompts
-from zerocon.pipelines import ShapesWorldSentences, ZeroConPipeline
+from zerocon.direction import FileSentences
+from zerocon.pipelines import ZeroConPipeline
 from zerocon.shapes import embedded_model_path, render_random, sentence_bank
 
 STEPS = 4
@@ -28,10 +29,42 @@ def source():
     return render_random(torch.Generator().manual_seed(0), color="red", background="white")
 
 
-def test_from_pretrained_embedded_sets_world_defaults(pipe: ZeroConPipeline) -> None:
+def test_from_pretrained_embedded_reads_the_folder_defaults(pipe: ZeroConPipeline) -> None:
     assert isinstance(pipe.captioner, ClipRetrievalCaptioner)
-    assert isinstance(pipe.sentence_source, ShapesWorldSentences)
+    assert isinstance(pipe.sentence_source, FileSentences)
+    for word in ["red", "circle", "white", "striped", "plain"]:
+        assert pipe.sentence_source.sentences(word) == sentence_bank(word)
+    assert pipe.default_guidance_step_size == 3.0
     assert pipe.vae_scale_factor == 4
+
+
+def test_a_copied_model_folder_keeps_its_defaults_and_its_output(pipe, source, tmp_path) -> None:
+    import re
+    import shutil
+    from pathlib import Path
+
+    import zerocon.pipelines
+
+    for module in Path(zerocon.pipelines.__file__).parent.glob("*.py"):  # no world knowledge
+        assert not re.search(r"^\s*(from|import) zerocon\.shapes", module.read_text(), re.M), module
+    copy_dir = tmp_path / "elsewhere" / "model"
+    shutil.copytree(embedded_model_path(), copy_dir)
+    copied = ZeroConPipeline.from_pretrained(copy_dir)
+    copied.set_progress_bar_config(disable=True)
+    assert copied.default_guidance_step_size == pipe.default_guidance_step_size == 3.0
+    assert type(copied.captioner) is type(pipe.captioner)
+    assert copied.captioner([source.to_pil()]) == pipe.captioner([source.to_pil()])
+    assert copied.sentence_source.sentences("red") == pipe.sentence_source.sentences("red")
+
+    def run(p: ZeroConPipeline):
+        # No caption given: the folder's captioner is used; the words come from the caption.
+        return p(source.to_pil(), source.caption.replace("red", "blue"), num_inference_steps=STEPS,
+                 generator=torch.Generator().manual_seed(5), show_progress=False)
+
+    a, b = run(pipe), run(copied)
+    assert a.parameters["guidance_step_size"] == b.parameters["guidance_step_size"] == 3.0
+    assert a.captions == b.captions
+    assert list(a.images[0].getdata()) == list(b.images[0].getdata())
 
 
 @pytest.mark.parametrize("method", ["zerocon", "pix2pix-zero", "ddim", "sdedit"])

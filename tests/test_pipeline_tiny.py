@@ -280,7 +280,7 @@ def test_direction_reaches_only_the_conditional_branch(pipe: ZeroConPipeline) ->
     finally:
         handle.remove()
     uncond = pipe.encode_text([negative])
-    edit_cond = pipe.build_direction([("red", "blue")]).apply(pipe.encode_text([caption]))
+    edit_cond = pipe.build_direction([("red", "blue")]).apply_to(pipe.encode_text([caption]))
     cfg_batches = [s for s in seen if s.shape[0] == 2]  # the edit pass's [uncond, cond] batch
     assert len(cfg_batches) == STEPS
     for states in cfg_batches:

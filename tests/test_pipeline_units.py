@@ -6,13 +6,11 @@ import pytest
 import torch
 from PIL import Image
 
+from zerocon.editing import EditMethod, available_methods, get_method
 from zerocon.pipelines import (
-    METHODS,
-    MethodPreset,
     PhaseTimer,
     UNetEvalCounter,
     derive_edit_words,
-    get_preset,
     prepare_image,
     swap_words,
     tensor_to_pil,
@@ -22,16 +20,22 @@ from zerocon.pipelines import (
 from zerocon.testing import tiny_unet, tiny_vae
 
 
-def test_presets_cover_the_four_methods() -> None:
-    assert set(METHODS) == {"zerocon", "pix2pix-zero", "ddim", "sdedit"}
-    assert get_preset("zerocon").patch_nce and get_preset("zerocon").cross_attention
-    assert get_preset("pix2pix_zero") is METHODS["pix2pix-zero"]
-    assert not get_preset("ddim").guided and get_preset("ddim").invert
-    assert not get_preset("sdedit").invert
+def test_registry_covers_the_four_methods() -> None:
+    assert {"zerocon", "pix2pix-zero", "ddim", "sdedit"} <= set(available_methods())
+    assert get_method("zerocon").record_self and get_method("zerocon").record_cross
+    assert get_method("pix2pix_zero") is get_method("pix2pix-zero")
+    assert not get_method("ddim").guided and get_method("ddim").invert
+    assert not get_method("sdedit").invert
     with pytest.raises(ValueError, match="unknown method"):
-        get_preset("prompt2prompt")
+        get_method("prompt2prompt")
+
+    class Broken(EditMethod):
+        name = "broken"
+        reference = False
+        record_cross = True
+
     with pytest.raises(ValueError, match="reference"):
-        MethodPreset("x", invert=True, reference=False, cross_attention=True, patch_nce=False)
+        get_method(Broken())
 
 
 def test_derive_edit_words_finds_the_differing_words() -> None:

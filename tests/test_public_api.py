@@ -19,6 +19,7 @@ import torch
 
 #: Subpackages whose ``__all__`` is the documented public API.
 PUBLIC_PACKAGES = (
+    "editing",
     "attention",
     "losses",
     "direction",

@@ -6,10 +6,13 @@
 - :class:`RecordingAttnProcessor` — the diffusers processor that does the recording.
 - :func:`attention_layers` — a model's attention layers and their kinds.
 - :func:`take_batch_rows` — pick batch rows of a ``(batch heads)`` tensor.
+- :class:`AttentionAggregator`, :func:`aggregate_cross_attention` — per-token maps averaged
+  over layers, heads and steps (prompt-to-prompt style).
 
 Records are keyed by layer name: the diffusers processor name without ``".processor"``.
 """
 
+from zerocon.attention.aggregate import AttentionAggregator, aggregate_cross_attention
 from zerocon.attention.layers import attention_layers, layer_name, processor_registry
 from zerocon.attention.processor import AttentionSink, RecordingAttnProcessor
 from zerocon.attention.records import AttentionRecords
@@ -18,6 +21,7 @@ from zerocon.attention.selector import LayerKind, LayerSelector
 from zerocon.attention.store import AttentionStore
 
 __all__ = [
+    "AttentionAggregator",
     "AttentionRecords",
     "AttentionSink",
     "AttentionStore",
@@ -25,6 +29,7 @@ __all__ = [
     "LayerKind",
     "LayerSelector",
     "RecordingAttnProcessor",
+    "aggregate_cross_attention",
     "attention_layers",
     "layer_name",
     "normalize_batch_rows",

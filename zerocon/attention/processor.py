@@ -31,8 +31,12 @@ class AttentionSink(Protocol):
         """Whether this call of ``layer`` (query length ``num_pixels``) should be recorded."""
         ...
 
-    def receive_cross(self, layer: str, probs: Float[Tensor, "bh p t"], heads: int) -> None:
-        """Receive cross-attention probabilities laid out ``(batch heads)``, batch-major."""
+    def receive_cross(self, layer: str, probs: Float[Tensor, "bh p t"], heads: int) -> Tensor | None:
+        """Receive cross-attention probabilities laid out ``(batch heads)``, batch-major.
+
+        A sink may return a tensor of the same shape: the layer then attends with it instead
+        (prompt-to-prompt-style attention editing). ``None`` keeps the computed maps.
+        """
         ...
 
     def receive_self(self, layer: str, output: Float[Tensor, "b p c"]) -> None:
@@ -50,6 +54,7 @@ class RecordingAttnProcessor:
 
     - cross-attention calls (``encoder_hidden_states`` given): explicit probabilities from
       ``attn.get_attention_scores`` (as ``AttnProcessor``), sent with ``sink.receive_cross``;
+      when the sink returns a tensor, the layer attends with those maps instead (editing);
     - self-attention calls: ``F.scaled_dot_product_attention`` (as ``AttnProcessor2_0``, with
       ``scale=attn.scale``); the output after ``to_out`` goes to ``sink.receive_self``.
 
@@ -203,7 +208,14 @@ class RecordingAttnProcessor:
 
         if record and is_cross:
             probs = attn.get_attention_scores(query, key, attention_mask)
-            self.sink.receive_cross(self.layer, probs, attn.heads)
+            replacement = self.sink.receive_cross(self.layer, probs, attn.heads)
+            if replacement is not None:
+                if replacement.shape != probs.shape:
+                    raise ValueError(
+                        f"layer {self.layer!r}: the sink returned maps of shape "
+                        f"{tuple(replacement.shape)}, expected {tuple(probs.shape)}"
+                    )
+                probs = replacement.to(dtype=probs.dtype)
             out = torch.bmm(probs, value)
         else:
             out = F.scaled_dot_product_attention(

@@ -20,6 +20,8 @@ class AttentionRecords:
         cross_attention: layer name → cross-attention probabilities ``softmax(QKᵀ/√d)``.
         self_attention: layer name → self-attention output after ``to_out`` (before any
             residual connection and output rescaling of the attention module).
+        heads: layer name → number of attention heads of each cross-attention record (so
+            ``(rows·heads)`` can be split; see :func:`~zerocon.attention.aggregate_cross_attention`).
 
     Shape:
         - cross_attention values: ``(rows·heads, H·W, L)``, rows-major (row ``r``, head ``h``
@@ -34,6 +36,7 @@ class AttentionRecords:
 
     cross_attention: dict[str, Float[Tensor, "rh p t"]] = field(default_factory=dict)
     self_attention: dict[str, Float[Tensor, "r p c"]] = field(default_factory=dict)
+    heads: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         """Number of recorded tensors (cross plus self)."""
@@ -62,6 +65,7 @@ class AttentionRecords:
         return AttentionRecords(
             {k: v.detach() for k, v in self.cross_attention.items()},
             {k: v.detach() for k, v in self.self_attention.items()},
+            dict(self.heads),
         )
 
     def clone(self) -> AttentionRecords:
@@ -78,6 +82,7 @@ class AttentionRecords:
         return AttentionRecords(
             {k: v.clone() for k, v in self.cross_attention.items()},
             {k: v.clone() for k, v in self.self_attention.items()},
+            dict(self.heads),
         )
 
     def to(
@@ -99,6 +104,7 @@ class AttentionRecords:
         return AttentionRecords(
             {k: v.to(device=device, dtype=dtype) for k, v in self.cross_attention.items()},
             {k: v.to(device=device, dtype=dtype) for k, v in self.self_attention.items()},
+            dict(self.heads),
         )
 
     def __getitem__(self, name: str) -> Tensor:

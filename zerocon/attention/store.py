@@ -101,6 +101,7 @@ class AttentionStore:
         self.keep_graph = bool(keep_graph)
         self.enabled = True
         self._cross: dict[str, Tensor] = {}
+        self._heads: dict[str, int] = {}
         self._self: dict[str, Tensor] = {}
         self._model: Any | None = None
         self._hooked: tuple[str, ...] = ()
@@ -278,6 +279,7 @@ class AttentionStore:
         """
         kept = take_batch_rows(probs, self.batch_rows, group=heads)
         self._cross[layer] = kept if self.keep_graph else kept.detach()
+        self._heads[layer] = int(heads)
 
     def receive_self(self, layer: str, output: Float[Tensor, "b p c"]) -> None:
         """Store a self-attention output (the :class:`AttentionSink` hook).
@@ -311,7 +313,7 @@ class AttentionStore:
             >>> AttentionStore().snapshot().layer_names
             ()
         """
-        records = AttentionRecords(dict(self._cross), dict(self._self))
+        records = AttentionRecords(dict(self._cross), dict(self._self), dict(self._heads))
         if detach is None:
             detach = not self.keep_graph
         return records.detach() if detach else records
@@ -320,6 +322,7 @@ class AttentionStore:
         """Drop every record (the attachment, if any, stays)."""
         self._cross.clear()
         self._self.clear()
+        self._heads.clear()
 
     @contextmanager
     def paused(self) -> Iterator[AttentionStore]:

@@ -29,3 +29,14 @@ def to_rgb(images: Sequence[Image.Image]) -> list[Image.Image]:
             )
         converted.append(image if image.mode == "RGB" else image.convert("RGB"))
     return converted
+
+
+def pil_image_processor(name: str) -> type:
+    """The PIL-backed image processor class ``{name}Pil`` where transformers has one, else ``name``.
+
+    transformers 5 defaults to torchvision-backed processors and, without torchvision, prints
+    a warning while falling back to the PIL ones; naming the PIL class avoids both.
+    """
+    import transformers
+
+    return getattr(transformers, f"{name}Pil", None) or getattr(transformers, name)

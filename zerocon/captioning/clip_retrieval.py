@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from transformers import AutoTokenizer, CLIPImageProcessor, CLIPModel
 
 from zerocon._module_utils import eval_mode, module_device, module_dtype
-from zerocon.captioning._utils import to_rgb
+from zerocon.captioning._utils import pil_image_processor, to_rgb
 
 _LOAD_KEYS = ("cache_dir", "local_files_only", "revision", "token", "force_download")
 
@@ -118,7 +118,7 @@ class ClipRetrievalCaptioner:
         shared = {k: v for k, v in load_kwargs.items() if k in _LOAD_KEYS}
         model = CLIPModel.from_pretrained(path, **load_kwargs)
         tokenizer = AutoTokenizer.from_pretrained(path, **shared)
-        image_processor = CLIPImageProcessor.from_pretrained(path, **shared)
+        image_processor = pil_image_processor("CLIPImageProcessor").from_pretrained(path, **shared)
         return cls(
             model,
             tokenizer,

@@ -24,7 +24,7 @@ from zerocon.cli.files import (
 )
 from zerocon.cli.ground_truth import metrics_if_known
 from zerocon.cli.loading import load_pipeline, sentence_source
-from zerocon.pipelines import METHODS
+from zerocon.editing import available_methods
 from zerocon.shapes import OBJECT_COLORS, SHAPES, RenderedShape, caption_for, render_random
 
 DEFAULT_METHODS = ("zerocon", "pix2pix-zero", "ddim", "sdedit")
@@ -45,7 +45,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--methods",
         nargs="+",
         default=list(DEFAULT_METHODS),
-        choices=sorted(METHODS),
+        choices=available_methods(),
         help="methods to compare (default: all)",
     )
     p.add_argument(

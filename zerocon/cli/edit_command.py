@@ -24,7 +24,7 @@ from zerocon.cli.files import (
 from zerocon.cli.ground_truth import metrics_if_known
 from zerocon.cli.loading import load_pipeline, sentence_source
 from zerocon.cli.sharding import process_rank, shard
-from zerocon.pipelines import METHODS
+from zerocon.editing import available_methods
 
 
 def add_common_options(p: argparse.ArgumentParser, steps: int) -> None:
@@ -69,7 +69,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--source-word", default=None, help="source word of a word-pair direction")
     p.add_argument("--target-word", default=None, help="target word of a word-pair direction")
     p.add_argument("--direction", default=None, help="a direction file from `zerocon direction`")
-    p.add_argument("--method", default="zerocon", choices=sorted(METHODS), help="editing method")
+    p.add_argument("--method", default="zerocon", choices=available_methods(), help="editing method")
     p.add_argument("--out", type=Path, default=Path("zerocon-out"), help="output folder")
     p.add_argument("--grid", type=Path, default=None, help="also write a side-by-side grid PNG")
     add_common_options(p, steps=50)

@@ -9,7 +9,8 @@ import torch
 
 from zerocon.cli.errors import CliError
 from zerocon.direction import FileSentences, SentenceSource, TemplateSentences
-from zerocon.pipelines import ShapesWorldSentences, ZeroConPipeline
+from zerocon.pipelines import ZeroConPipeline
+from zerocon.shapes import ShapesWorldSentences
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 

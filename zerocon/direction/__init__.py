@@ -15,7 +15,7 @@ Example:
     >>> enc = tiny_text_encoder(len(tok), hidden_size=32, max_length=16)
     >>> direction = EditDirection.from_words(enc, tok, "cat", "dog")
     >>> c = encode_prompts(enc, tok, ["a photo of a cat"])
-    >>> direction.apply(c).shape
+    >>> direction.apply_to(c).shape
     torch.Size([1, 16, 32])
 """
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 import torch
 from jaxtyping import Float
@@ -79,7 +80,7 @@ class EditDirection(nn.Module):
     Example:
         >>> import torch
         >>> d = EditDirection(torch.ones(1, 4, 8), source_word="cat", target_word="dog")
-        >>> d.apply(torch.zeros(2, 4, 8), scale=0.5).mean().item()
+        >>> d.apply_to(torch.zeros(2, 4, 8), scale=0.5).mean().item()
         0.5
         >>> d.reversed().source_word
         'dog'
@@ -243,23 +244,15 @@ class EditDirection(nn.Module):
         """``(1, L, D)``."""
         return self.delta.shape
 
-    @overload
-    def apply(self, fn: Callable[[nn.Module], None]) -> EditDirection: ...
-
-    @overload
-    def apply(self, fn: Float[Tensor, "b l d"], scale: float = 1.0) -> Float[Tensor, "b l d"]: ...
-
-    def apply(self, fn: Any, scale: float = 1.0) -> Any:
+    def apply_to(self, prompt_embeds: Float[Tensor, "b l d"], scale: float = 1.0) -> Float[Tensor, "b l d"]:
         """Shift prompt embeddings along the direction: ``prompt_embeds + scale · Δc``.
 
-        Called with a function instead of a tensor, this is ``nn.Module.apply(fn)`` (so that
-        ``parent.apply(init_fn)`` still walks through an ``EditDirection`` child).
+        (Named ``apply_to`` so that ``nn.Module.apply(fn)`` keeps its meaning.)
 
         Args:
-            fn: the prompt embeddings ``(b, L, D)`` from the same text encoder and tokenizer
-                (positional; named ``fn`` only to stay compatible with ``nn.Module.apply``).
-            scale: the step along Δc; ``0`` returns the embeddings unchanged, negative values
-                edit the other way.
+            prompt_embeds: embeddings ``(b, L, D)`` from the same text encoder and tokenizer.
+            scale: the step along Δc (finite); ``0`` returns the embeddings unchanged,
+                negative values edit the other way.
 
         Shape:
             Input and output: ``(b, L, D)``.
@@ -268,17 +261,18 @@ class EditDirection(nn.Module):
             A new tensor in the embeddings' dtype and on their device.
 
         Raises:
-            ValueError: if the embeddings are not 3-D or their ``L``/``D`` differ from Δc's.
+            ValueError: if the embeddings are not 3-D, their ``L``/``D`` differ from Δc's,
+                or ``scale`` is not finite.
 
         Example:
             >>> import torch
             >>> d = EditDirection(torch.ones(1, 3, 2))
-            >>> d.apply(torch.zeros(1, 3, 2), 2.0)[0, 0].tolist()
+            >>> d.apply_to(torch.zeros(1, 3, 2), 2.0)[0, 0].tolist()
             [2.0, 2.0]
         """
-        if not isinstance(fn, Tensor) and callable(fn):
-            return super().apply(fn)
-        return self._shift(fn, scale)
+        if not math.isfinite(float(scale)):
+            raise ValueError(f"scale must be finite, got {scale!r}")
+        return self._shift(prompt_embeds, scale)
 
     def _shift(self, prompt_embeds: Tensor, scale: float) -> Tensor:
         if not isinstance(prompt_embeds, Tensor):

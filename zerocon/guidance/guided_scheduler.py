@@ -18,6 +18,9 @@ from zerocon.guidance.guidance_term import GuidanceInputs, GuidanceTerm
 GuidanceForward = Callable[[Tensor], GuidanceInputs]
 #: ``noise_fn(latents) -> model_output``: the (no-grad, CFG) UNet call used for the scheduler step.
 NoiseForward = Callable[[Tensor], Tensor]
+#: ``steer(preview) -> factor``: sees the loss and gradient norm before the move (``preview``'s
+#: latents are unmoved) and returns a factor for the move (``0`` vetoes it) or ``None``.
+Steer = Callable[["GuidanceResult"], "float | None"]
 
 
 class NonFiniteGuidanceWarning(RuntimeWarning):
@@ -34,6 +37,7 @@ class GuidanceResult:
         losses: each term's weighted loss, keyed by its ``term_name``.
         grad_norm: the largest per-sample norm of the latent gradient (before clipping).
         skipped: whether a NaN/Inf loss or gradient stopped the move.
+        move_scale: the factor a ``steer`` function applied to the move (1 when none did).
 
     Shape:
         latents: ``(b, c, h, w)``, like the input latent.
@@ -54,6 +58,7 @@ class GuidanceResult:
     losses: dict[str, float] = field(default_factory=dict)
     grad_norm: float = 0.0
     skipped: bool = False
+    move_scale: float = 1.0
 
 
 @dataclass
@@ -171,12 +176,15 @@ class GuidedScheduler(nn.Module):
         self,
         latents: Float[Tensor, "b c h w"],
         forward_fn: GuidanceForward,
+        steer: Steer | None = None,
     ) -> GuidanceResult:
         """Move ``latents`` one step down the gradient of the weighted sum of the terms.
 
         Args:
             latents: the current latent ``x_t`` (any grad state; it is detached first).
             forward_fn: ``forward_fn(x) -> GuidanceInputs``, run with gradients on ``x``.
+            steer: optional ``steer(preview) -> factor | None``, called once the loss and the
+                gradient are known: a factor scales the move (0 vetoes it).
 
         Returns:
             The moved latent and the loss values. A NaN/Inf loss or gradient skips the move and
@@ -213,12 +221,21 @@ class GuidedScheduler(nn.Module):
                 stacklevel=2,
             )
             return GuidanceResult(latents.detach(), loss_value, values, grad_norm, skipped=True)
+        factor = 1.0
+        if steer is not None:
+            asked = steer(GuidanceResult(latents.detach(), loss_value, values, grad_norm))
+            if asked is not None:
+                factor = float(asked)
+                if not math.isfinite(factor):
+                    raise ValueError(f"a steer function returned a non-finite factor {asked!r}")
+        if factor == 0.0:
+            return GuidanceResult(latents.detach(), loss_value, values, grad_norm, move_scale=0.0)
         if self.max_grad_norm is not None:
             norms = grad.flatten(1).norm(dim=1).clamp_min(1e-12)
             scale = (self.max_grad_norm / norms).clamp(max=1.0)
             grad = grad * scale.view(-1, *([1] * (grad.ndim - 1)))
-        moved = (x - self.step_size * grad).detach()
-        return GuidanceResult(moved, loss_value, values, grad_norm)
+        moved = (x - (self.step_size * factor) * grad).detach()
+        return GuidanceResult(moved, loss_value, values, grad_norm, move_scale=factor)
 
     def guided_step(
         self,
@@ -226,6 +243,7 @@ class GuidedScheduler(nn.Module):
         timestep: int | Tensor,
         forward_fn: GuidanceForward,
         noise_fn: NoiseForward,
+        steer: Steer | None = None,
         **step_kwargs: Any,
     ) -> GuidedStepOutput:
         """:meth:`guide`, then the wrapped scheduler's ``step`` at the moved latent.
@@ -235,9 +253,10 @@ class GuidedScheduler(nn.Module):
             timestep: the current timestep.
             forward_fn: differentiable forward returning :class:`GuidanceInputs`.
             noise_fn: ``noise_fn(x) -> model_output`` for the scheduler step (run under no-grad).
+            steer: passed to :meth:`guide`.
             **step_kwargs: passed to the scheduler's ``step`` (e.g. ``eta``, ``generator``).
         """
-        guidance = self.guide(latents, forward_fn)
+        guidance = self.guide(latents, forward_fn, steer)
         with torch.no_grad():
             model_output = noise_fn(guidance.latents)
             out = self.scheduler.step(model_output, timestep, guidance.latents, **step_kwargs)

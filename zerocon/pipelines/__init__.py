@@ -1,17 +1,16 @@
-"""The zeroCon editor as a diffusers pipeline, composed from zerocon's components.
+"""The zeroCon editor as a diffusers pipeline: a façade over :mod:`zerocon.editing`.
 
-- :class:`ZeroConPipeline` — caption → DDIM inversion → direction → reference + guided edit.
+- :class:`ZeroConPipeline` — ``from_pretrained`` / ``from_pipe`` / ``__call__``.
 - :class:`ZeroConPipelineOutput` — images plus every parameter, timings and UNet counts.
-- :class:`MethodPreset`, :data:`METHODS`, :func:`get_preset` — ``zerocon``,
-  ``pix2pix-zero``, ``ddim``, ``sdedit``.
-- :func:`derive_edit_words`, :func:`swap_words` — the automatic direction's words.
-- :func:`prepare_image`, :func:`to_rgb`, :func:`vae_scale_factor` — input preprocessing.
-- :class:`ShapesWorldSentences` — the embedded model's sentence banks.
+- Re-exported from :mod:`zerocon.editing` for convenience: :class:`EditSettings`,
+  :func:`get_method`, :func:`available_methods`, :func:`derive_edit_words`,
+  :func:`swap_words`, :func:`prepare_image`, :func:`to_rgb`, :func:`vae_scale_factor`,
+  :class:`PhaseTimer`, :class:`UNetEvalCounter`.
 """
 
-from zerocon.pipelines.accounting import PhaseTimer, UNetEvalCounter
-from zerocon.pipelines.output import ZeroConPipelineOutput
-from zerocon.pipelines.preprocessing import (
+from zerocon.editing import EditSettings, ZeroConPipelineOutput, available_methods, get_method
+from zerocon.editing.accounting import PhaseTimer, UNetEvalCounter
+from zerocon.editing.preprocessing import (
     PreparedImage,
     image_to_tensor,
     prepare_image,
@@ -19,25 +18,21 @@ from zerocon.pipelines.preprocessing import (
     to_rgb,
     vae_scale_factor,
 )
-from zerocon.pipelines.presets import METHODS, MethodPreset, get_preset
-from zerocon.pipelines.sentence_sources import ShapesWorldSentences
-from zerocon.pipelines.words import derive_edit_words, swap_words
-from zerocon.pipelines.zerocon_pipeline import ZeroConPipeline, shapes_world_captioner
+from zerocon.editing.words import derive_edit_words, swap_words
+from zerocon.pipelines.zerocon_pipeline import ZeroConPipeline
 
 __all__ = [
-    "METHODS",
-    "MethodPreset",
+    "EditSettings",
     "PhaseTimer",
     "PreparedImage",
-    "ShapesWorldSentences",
     "UNetEvalCounter",
     "ZeroConPipeline",
     "ZeroConPipelineOutput",
+    "available_methods",
     "derive_edit_words",
-    "get_preset",
+    "get_method",
     "image_to_tensor",
     "prepare_image",
-    "shapes_world_captioner",
     "swap_words",
     "tensor_to_pil",
     "to_rgb",

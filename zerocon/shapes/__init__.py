@@ -32,6 +32,7 @@ from zerocon.shapes.render import (
     sample_spec,
     tensor_to_images,
 )
+from zerocon.shapes.sentences import ShapesWorldSentences
 from zerocon.shapes.texture import Texture
 from zerocon.shapes.texture_reader import TextureReading, read_texture
 from zerocon.shapes.vocabulary import SENTENCE_TEMPLATES, sentence_bank, world_words
@@ -49,6 +50,7 @@ __all__ = [
     "RenderedShape",
     "ShapeReading",
     "ShapeSpec",
+    "ShapesWorldSentences",
     "Texture",
     "TextureReading",
     "all_captions",

@@ -11,7 +11,8 @@ if TYPE_CHECKING:
     from diffusers import StableDiffusionPipeline
     from transformers import CLIPModel, CLIPProcessor
 
-#: Where the trained weights live (``pipeline/`` is a standard diffusers folder, ``clip/`` a CLIPModel).
+#: Where the trained weights live: ``pipeline/`` is a standard diffusers folder that also carries
+#: zerocon's defaults (``zerocon.json``) and the embedded CLIP as ``pipeline/captioner/``.
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 
@@ -36,16 +37,16 @@ def embedded_model_path() -> Path:
 
 
 def embedded_clip_path() -> Path:
-    """The folder of the embedded ``CLIPModel`` + ``CLIPProcessor``.
+    """The folder of the embedded ``CLIPModel`` + ``CLIPProcessor`` (inside the model folder).
 
     Raises:
         FileNotFoundError: if the package was installed without its weights.
 
     Example:
         >>> embedded_clip_path().name  # doctest: +SKIP
-        'clip'
+        'captioner'
     """
-    path = WEIGHTS_DIR / "clip"
+    path = WEIGHTS_DIR / "pipeline" / "captioner"
     if not (path / "config.json").exists():
         raise FileNotFoundError(f"the embedded CLIP model is missing at {path}")
     return path
@@ -97,9 +98,13 @@ def load_embedded_clip(device: str | torch.device = "cpu") -> tuple[CLIPModel, C
         >>> model(**inputs).logits_per_image.shape  # doctest: +SKIP
         torch.Size([1, 36])
     """
-    from transformers import CLIPModel, CLIPProcessor
+    from transformers import AutoTokenizer, CLIPModel, CLIPProcessor
+
+    from zerocon.captioning._utils import pil_image_processor
 
     path = embedded_clip_path()
     model = CLIPModel.from_pretrained(path, local_files_only=True).eval().to(device)
-    processor = CLIPProcessor.from_pretrained(path, local_files_only=True)
+    image_processor = pil_image_processor("CLIPImageProcessor").from_pretrained(path, local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    processor = CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer)
     return model, processor

@@ -38,6 +38,8 @@ from zerocon.shapes.models import (
     build_unet,
     build_vae,
 )
+from zerocon.captioning._utils import pil_image_processor
+from zerocon.shapes.model_folder import write_model_defaults
 from zerocon.shapes.palette import all_captions
 from zerocon.shapes.render import images_to_tensor, render_random
 
@@ -312,7 +314,7 @@ def train_unet(cfg: TrainConfig, out: Path, log: _Log, cache_path: Path) -> Path
 
 def clip_image_processor(sizes: ModelSizes) -> CLIPImageProcessor:
     """The image processor of the embedded CLIP (no resize needed for 64×64 renders)."""
-    return CLIPImageProcessor(
+    return pil_image_processor("CLIPImageProcessor")(
         size={"shortest_edge": sizes.image_size},
         crop_size={"height": sizes.image_size, "width": sizes.image_size},
         image_mean=list(CLIP_MEAN),
@@ -362,7 +364,9 @@ def train_clip(cfg: TrainConfig, out: Path, log: _Log) -> Path:
 
 
 def assemble(out: Path, vae_dir: Path, denoiser_dir: Path, clip_dir: Path, export: Path | None) -> Path:
-    """Write a standard diffusers folder (``pipeline/``) plus ``clip/``; optionally copy to ``export``."""
+    """Write a standard diffusers folder (``pipeline/``) that carries zerocon's defaults and the
+    CLIP captioner (see :func:`~zerocon.shapes.model_folder.write_model_defaults`); optionally
+    copy it to ``export``."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextModel
 
@@ -379,7 +383,7 @@ def assemble(out: Path, vae_dir: Path, denoiser_dir: Path, clip_dir: Path, expor
     )
     partial = _partial(target)
     pipe.save_pretrained(partial / "pipeline")
-    shutil.copytree(clip_dir, partial / "clip")
+    write_model_defaults(partial / "pipeline", clip_dir)
     _publish(partial, target)
     if export is not None:
         export_partial = _partial(export)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from zerocon.shapes import sentence_bank
+from zerocon.shapes.vocabulary import sentence_bank
 
 
 class ShapesWorldSentences:
@@ -15,6 +15,9 @@ class ShapesWorldSentences:
     Raises:
         ValueError: (from ``sentences``) if the word is not a colour, shape or background of
             the world.
+
+    Shape:
+        No tensors: ``sentences(word)`` returns a ``list[str]``.
 
     Example:
         >>> ShapesWorldSentences().sentences("red")[0]

@@ -10,7 +10,7 @@ from diffusers.utils import BaseOutput
 
 @dataclass
 class ZeroConPipelineOutput(BaseOutput):
-    """What :class:`~zerocon.pipelines.ZeroConPipeline` returns, one entry per input image.
+    """What :class:`~zerocon.editing.Editor` and :class:`~zerocon.pipelines.ZeroConPipeline` return, one entry per input image.
 
     Attributes:
         images: the edited images (PIL, or a ``(B, H, W, 3)`` float array in ``[0, 1]`` for
@@ -32,6 +32,9 @@ class ZeroConPipelineOutput(BaseOutput):
         start_latents: per image, the latent the edit started from: the DDIM inversion ``x_T``
             (or SDEdit's noised latent), ``(1, C, H/f, W/f)``.
 
+    Shape:
+        ``start_latents[i]``: ``(1, C, H/f, W/f)``; ``images`` as described above.
+
     Example:
         >>> out = ZeroConPipelineOutput(images=[])
         >>> out.unet_evals
@@ -49,6 +52,18 @@ class ZeroConPipelineOutput(BaseOutput):
     skipped_guidance_steps: list[list[int]] = field(default_factory=list)
     notices: list[list[str]] = field(default_factory=list)
     start_latents: list[Any] = field(default_factory=list)
+
+    def add(self, state: Any) -> None:
+        """Append one finished image's record (an :class:`~zerocon.editing.ImageState`)."""
+        self.captions.append(state.caption)
+        self.target_prompts.append(state.target_prompt)
+        self.edit_words.append(list(state.pairs))
+        self.timings.append(state.timer.as_dict())
+        self.unet_evals.append(state.counter.as_dict() if state.counter is not None else {})
+        self.guidance_losses.append(state.losses)
+        self.skipped_guidance_steps.append(state.skipped)
+        self.notices.append(state.notices)
+        self.start_latents.append(state.x_start)
 
     def record(self, index: int) -> dict[str, Any]:
         """A JSON-ready summary of image ``index`` (no image data).

@@ -1,0 +1,68 @@
+"""The editing engine: Lightning-style separation of loop, method, settings and callbacks.
+
+- :class:`Editor` runs the phases (caption → condition → encode → start → denoise → decode)
+  for each image; :class:`EditPlan` is what it resolves once per call.
+- :class:`EditSettings` holds every number, validated once and saved with every result.
+- :class:`EditMethod` strategies (``zerocon``, ``pix2pix-zero``, ``ddim``, ``sdedit``) say what
+  runs; :func:`register_method` adds your own.
+- :class:`Callback` hooks observe and steer (progress bar, JSONL logger, attention maps, x0
+  previews in :mod:`zerocon.editing.callbacks`).
+- :class:`ModelDefaults` reads a model folder's ``zerocon.json``.
+"""
+
+from zerocon.editing.callback import Callback, GuidanceEvent
+from zerocon.editing.callback_list import CallbackError, CallbackList
+from zerocon.editing.callbacks import (
+    AttentionMapsCallback,
+    JsonlLogger,
+    ProgressBar,
+    X0PreviewCallback,
+)
+from zerocon.editing.direction_builder import DirectionBuilder
+from zerocon.editing.editor import Editor, EditPlan
+from zerocon.editing.methods import (
+    DDIMMethod,
+    EditMethod,
+    Pix2PixZeroMethod,
+    RecordedLayers,
+    SDEditMethod,
+    ZeroConMethod,
+    available_methods,
+    get_method,
+    register_method,
+    unregister_method,
+)
+from zerocon.editing.model_defaults import CONFIG_NAME, ModelDefaults
+from zerocon.editing.output import ZeroConPipelineOutput
+from zerocon.editing.settings import EditSettings
+from zerocon.editing.state import EditRequest, ImageState
+
+__all__ = [
+    "CONFIG_NAME",
+    "AttentionMapsCallback",
+    "Callback",
+    "CallbackError",
+    "CallbackList",
+    "DDIMMethod",
+    "DirectionBuilder",
+    "EditMethod",
+    "EditPlan",
+    "EditRequest",
+    "EditSettings",
+    "Editor",
+    "GuidanceEvent",
+    "ImageState",
+    "JsonlLogger",
+    "ModelDefaults",
+    "Pix2PixZeroMethod",
+    "ProgressBar",
+    "RecordedLayers",
+    "SDEditMethod",
+    "X0PreviewCallback",
+    "ZeroConMethod",
+    "ZeroConPipelineOutput",
+    "available_methods",
+    "get_method",
+    "register_method",
+    "unregister_method",
+]

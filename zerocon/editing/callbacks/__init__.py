@@ -1,0 +1,8 @@
+"""Built-in callbacks: progress bar, JSONL logger, attention-map grids, x0 previews."""
+
+from zerocon.editing.callbacks.attention_maps import AttentionMapsCallback
+from zerocon.editing.callbacks.jsonl_logger import JsonlLogger
+from zerocon.editing.callbacks.progress_bar import ProgressBar
+from zerocon.editing.callbacks.x0_preview import X0PreviewCallback
+
+__all__ = ["AttentionMapsCallback", "JsonlLogger", "ProgressBar", "X0PreviewCallback"]

@@ -1,0 +1,65 @@
+"""``X0PreviewCallback``: a strip of decoded x0 predictions every k steps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from zerocon.editing.callback import Callback
+from zerocon.editing.callbacks._pictures import labelled_grid, upscale
+from zerocon.editing.preprocessing import tensor_to_pil
+
+
+class X0PreviewCallback(Callback):
+    """Decode the scheduler's predicted ``x0`` every ``every`` steps and save a strip per image.
+
+    The strip starts with the source and ends with the last step's prediction.
+    Files: ``{directory}/{prefix}{index:04d}_preview.png``.
+
+    Args:
+        directory: where the strips go (created).
+        every: decode every ``every``-th step (and the last).
+        prefix: file name prefix.
+
+    Shape:
+        pred_x0 ``(1, C, H/f, W/f)`` → one ``H × W`` tile per kept step.
+
+    Raises:
+        ValueError: if ``every < 1``.
+
+    Example:
+        >>> X0PreviewCallback("previews", every=5).every
+        5
+    """
+
+    def __init__(self, directory: str | Path, every: int = 5, prefix: str = "") -> None:
+        if every < 1:
+            raise ValueError(f"every must be >= 1, got {every}")
+        self.directory = Path(directory)
+        self.every = every
+        self.prefix = prefix
+        self.written: list[Path] = []
+        self._tiles: list[tuple[str, Image.Image]] = []
+
+    def on_image_start(self, editor: Any, state: Any) -> None:
+        self._tiles = [("source", state.prepared.image)]
+
+    @torch.no_grad()
+    def on_edit_step(self, editor: Any, state: Any, step: int, timestep: int, latents: Any, pred_x0: Any) -> None:
+        last = step == len(state.timesteps) - 1
+        if pred_x0 is None or (step % self.every and not last):
+            return
+        vae = editor.vae
+        decoded = vae.decode((pred_x0 / vae.config.scaling_factor + editor.vae_shift).to(vae.dtype)).sample
+        self._tiles.append((f"{step}", tensor_to_pil(decoded)[0]))
+
+    def on_image_end(self, editor: Any, state: Any, image: Any) -> None:
+        tiles = [upscale(tile) for _, tile in self._tiles]
+        grid = labelled_grid([tiles], [name for name, _ in self._tiles], ["x0"])
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / f"{self.prefix}{state.index:04d}_preview.png"
+        grid.save(path)
+        self.written.append(path)

@@ -1,0 +1,336 @@
+"""``Editor``: the engine that runs an editing method's phases over a batch of images."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from diffusers import DDIMScheduler
+from PIL import Image
+from torch import Tensor
+
+from zerocon.attention import AttentionStore, LayerSelector
+from zerocon.captioning import Captioner
+from zerocon.direction import SentenceSource, TemplateSentences, encode_prompts
+from zerocon.editing.accounting import UNetEvalCounter
+from zerocon.editing.callback import Callback
+from zerocon.editing.callback_list import CallbackList
+from zerocon.editing.callbacks.progress_bar import ProgressBar
+from zerocon.editing.direction_builder import DirectionBuilder
+from zerocon.editing.methods import EditMethod, RecordedLayers, get_method
+from zerocon.editing.output import ZeroConPipelineOutput
+from zerocon.editing.phases import (
+    caption_phase,
+    condition_phase,
+    decode_phase,
+    denoise_phase,
+    encode_phase,
+    start_phase,
+)
+from zerocon.editing.preprocessing import prepare_image, vae_scale_factor
+from zerocon.editing.settings import LONG_RUN_STEPS, EditSettings
+from zerocon.editing.state import EditRequest, ImageState
+from zerocon.guidance import GuidanceTerm
+
+OUTPUT_TYPES = ("pil", "np", "latent")
+
+
+@dataclass(frozen=True)
+class EditPlan:
+    """Everything resolved once per call, before any model runs.
+
+    Attributes:
+        settings: the validated settings.
+        method: the method strategy.
+        layers: the recorded layers, resolved on the UNet.
+        terms: the method's guidance terms.
+        step_size: the guidance step size η actually used.
+
+    Shape:
+        No tensors.
+
+    Example:
+        >>> from zerocon.testing import tiny_components
+        >>> c = tiny_components()
+        >>> editor = Editor(c.unet, c.vae, c.text_encoder, c.tokenizer, c.scheduler)
+        >>> plan = editor.plan(EditSettings(method="pix2pix-zero"))
+        >>> plan.step_size, [type(t).__name__ for t in plan.terms]
+        (0.1, ['CrossAttentionGuidance'])
+    """
+
+    settings: EditSettings
+    method: EditMethod
+    layers: RecordedLayers
+    terms: list[GuidanceTerm]
+    step_size: float
+
+
+class Editor:
+    """Runs caption → condition → encode → start → denoise → decode for each image.
+
+    The editor owns no method: :class:`~zerocon.editing.EditMethod` strategies say what runs,
+    :class:`~zerocon.editing.EditSettings` holds the numbers, and
+    :class:`~zerocon.editing.Callback` objects observe and steer. ``ZeroConPipeline`` is a
+    diffusers façade over this class.
+
+    Args:
+        unet, vae, text_encoder, tokenizer, scheduler: Stable Diffusion components.
+        captioner: turns source images into captions (optional when prompts are given).
+        sentence_source: sentences of word directions (default: templates).
+        default_guidance_step_size: η when the settings leave it ``None`` (a model folder's
+            default); else 0.1 for ε-prediction and 0.01 for v-prediction.
+        device: where latents live (default: the UNet's device).
+        directions: a :class:`DirectionBuilder` to share its cache (default: a new one).
+
+    Shape:
+        Images of any size; latents ``(1, C, H/f, W/f)`` per image.
+
+    Raises:
+        ValueError: (from :meth:`edit`) for bad inputs, before any model runs.
+
+    Example:
+        >>> from zerocon.testing import tiny_components
+        >>> c = tiny_components()
+        >>> editor = Editor(c.unet, c.vae, c.text_encoder, c.tokenizer, c.scheduler)
+        >>> out = editor.edit([Image.new("RGB", (32, 32))], [EditRequest("a dog", "a cat")],
+        ...                   EditSettings(method="ddim", num_inference_steps=2), show_progress=False)
+        >>> out.images[0].size
+        (32, 32)
+    """
+
+    def __init__(
+        self,
+        unet: Any,
+        vae: Any,
+        text_encoder: Any,
+        tokenizer: Any,
+        scheduler: Any,
+        *,
+        captioner: Captioner | None = None,
+        sentence_source: SentenceSource | None = None,
+        default_guidance_step_size: float | None = None,
+        device: torch.device | str | None = None,
+        directions: DirectionBuilder | None = None,
+    ) -> None:
+        self.unet, self.vae, self.scheduler = unet, vae, scheduler
+        self.text_encoder, self.tokenizer = text_encoder, tokenizer
+        self.captioner = captioner
+        self.sentence_source = sentence_source
+        self.default_guidance_step_size = default_guidance_step_size
+        self.device = torch.device(device) if device is not None else next(unet.parameters()).device
+        self.directions = directions or DirectionBuilder(text_encoder, tokenizer)
+
+    # ------------------------------------------------------------------ model helpers
+    @property
+    def vae_scale_factor(self) -> int:
+        return vae_scale_factor(self.vae)
+
+    @property
+    def vae_shift(self) -> float:
+        return float(getattr(self.vae.config, "shift_factor", None) or 0.0)
+
+    @property
+    def prediction_type(self) -> str:
+        return str(self.scheduler.config.get("prediction_type", "epsilon"))
+
+    def encode_text(self, prompts: Sequence[str]) -> Tensor:
+        """``(n, L, D)`` embeddings in the UNet's dtype on the editor's device."""
+        embeds = encode_prompts(self.text_encoder, self.tokenizer, list(prompts))
+        return embeds.to(device=self.device, dtype=self.unet.dtype)
+
+    def edit_scheduler(self, method: EditMethod) -> Any:
+        """A fresh copy of the scheduler the edit pass uses.
+
+        Raises:
+            ValueError: if the method inverts and the scheduler is not a ``DDIMScheduler``
+                (DDIM inversion only reconstructs under DDIM sampling; nothing is swapped
+                silently).
+        """
+        if method.invert and not isinstance(self.scheduler, DDIMScheduler):
+            raise ValueError(
+                f"method {method.name!r} inverts with DDIM and needs a DDIMScheduler, but the "
+                f"scheduler is {type(self.scheduler).__name__}; set "
+                "pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config), or use a "
+                "method without inversion (sdedit)"
+            )
+        return copy.deepcopy(self.scheduler)
+
+    def model_output(
+        self,
+        x: Tensor,
+        t: Tensor,
+        cond: Tensor,
+        uncond: Tensor | None,
+        scale: float,
+        record: AttentionStore | None = None,
+    ) -> Tensor:
+        """Classifier-free guided model output; with ``record``, only the cond forward records."""
+        if uncond is None or scale == 1.0 or torch.equal(uncond, cond):
+            return self.unet(x, t, cond).sample
+        if record is not None:
+            with record.paused():
+                out_uncond = self.unet(x, t, uncond).sample
+            out_cond = self.unet(x, t, cond).sample
+        else:
+            both = self.unet(torch.cat([x, x]), t, torch.cat([uncond, cond])).sample
+            out_uncond, out_cond = both.chunk(2)
+        return out_uncond + scale * (out_cond - out_uncond)
+
+    # ------------------------------------------------------------------ planning
+    def _select(self, pattern: str, kind: str) -> list[str]:
+        names = LayerSelector(pattern=pattern, kind=kind).select(self.unet)  # type: ignore[arg-type]
+        if not names:
+            what = "cross_attention_layers" if kind == "cross" else "patch_nce_layers"
+            raise ValueError(f"{what}={pattern!r} selects no {kind}-attention layer of the UNet")
+        return names
+
+    def plan(self, settings: EditSettings, method: str | EditMethod | None = None) -> EditPlan:
+        """Resolve the method, layers, terms and step size (raises before any model runs).
+
+        Args:
+            settings: the edit's settings.
+            method: a method object overriding ``settings.method`` (e.g. an unregistered one).
+
+        Raises:
+            ValueError: for an unknown method, layer patterns that select nothing, or bad
+                PatchNCE settings.
+        """
+        strategy = get_method(method if method is not None else settings.method)
+        layers = RecordedLayers(
+            cross=self._select(settings.cross_attention_layers, "cross") if strategy.record_cross else [],
+            self_attention=self._select(settings.patch_nce_layers, "self") if strategy.record_self else [],
+        )
+        terms = strategy.guidance_terms(settings, layers)
+        if terms and not strategy.reference:
+            raise ValueError(f"method {strategy.name!r} has guidance terms but no reference pass")
+        step_size = settings.guidance_step_size
+        if step_size is None:
+            step_size = self.default_guidance_step_size
+        if step_size is None:
+            step_size = 0.01 if self.prediction_type == "v_prediction" else 0.1
+        return EditPlan(settings, strategy, layers, list(terms), float(step_size))
+
+    def parameters(self, plan: EditPlan, generator: torch.Generator | None) -> dict[str, Any]:
+        """The record of a call: the settings plus what was resolved from them."""
+        s, method = plan.settings, plan.method
+        terms = {type(t).__name__ for t in plan.terms}
+        return {
+            **s.to_dict(),
+            "settings": s.to_dict(),
+            "method": method.name,
+            "method_details": method.describe(),
+            "guidance_step_size": plan.step_size,
+            "guidance_step_size_requested": s.guidance_step_size,
+            "lambda_xa": s.lambda_xa if "CrossAttentionGuidance" in terms else 0.0,
+            "lambda_nce": s.lambda_nce if "PatchNCEGuidance" in terms else 0.0,
+            "strength": s.strength if not method.invert else None,
+            "seed": generator.initial_seed() if generator is not None else None,
+            "prediction_type": self.prediction_type,
+            "scheduler": type(self.scheduler).__name__,
+            "sentence_source": repr(self.sentence_source or TemplateSentences()),
+        }
+
+    # ------------------------------------------------------------------ running
+    def edit(
+        self,
+        images: Sequence[Image.Image],
+        requests: Sequence[EditRequest],
+        settings: EditSettings,
+        *,
+        method: EditMethod | None = None,
+        generator: torch.Generator | None = None,
+        output_type: str = "pil",
+        callbacks: Iterable[Callback] = (),
+        show_progress: bool = True,
+    ) -> ZeroConPipelineOutput:
+        """Edit each image with its request; returns images plus the full record.
+
+        Args:
+            images: PIL images (any mode; converted to RGB, sides rounded down to the VAE's
+                multiple with a notice).
+            requests: one :class:`EditRequest` per image.
+            settings: the numbers.
+            method: a method object overriding ``settings.method``.
+            generator: the only source of randomness (regulariser rolls, PatchNCE locations,
+                SDEdit noise); images are edited one after another with it.
+            output_type: ``"pil"``, ``"np"`` or ``"latent"``.
+            callbacks: hooks, run in order (a progress bar is added unless
+                ``show_progress=False``).
+            show_progress: show a progress bar over images and steps.
+
+        Raises:
+            ValueError: for bad inputs (checked before any model runs).
+        """
+        if output_type not in OUTPUT_TYPES:
+            raise ValueError(f"output_type must be 'pil', 'np' or 'latent', got {output_type!r}")
+        if len(images) != len(requests):
+            raise ValueError(f"{len(images)} images but {len(requests)} requests")
+        if not images:
+            raise ValueError("no image to edit")
+        plan = self.plan(settings, method)
+        if any(r.source_prompt is None for r in requests) and self.captioner is None:
+            raise ValueError("no source prompt and no captioner: pass source_prompt= or a captioner")
+        if settings.num_inference_steps > LONG_RUN_STEPS:
+            warnings.warn(
+                f"num_inference_steps={settings.num_inference_steps} is a very long run "
+                f"(each step costs several UNet evaluations); 20-50 steps are usual",
+                UserWarning,
+                stacklevel=2,
+            )
+        hooks = CallbackList([*callbacks, *([ProgressBar()] if show_progress else [])])
+        prepared = [prepare_image(image, self.vae_scale_factor) for image in images]
+        output = ZeroConPipelineOutput(images=[], parameters=self.parameters(plan, generator))
+        hooks.fire("on_edit_start", self, settings, len(images))
+        results = []
+        for index, (image, request) in enumerate(zip(prepared, requests, strict=True)):
+            state = ImageState(index, image, request, notices=list(image.notices))
+            for notice in image.notices:
+                if notice.startswith("resized"):
+                    warnings.warn(f"image {index}: {notice}", UserWarning, stacklevel=2)
+            self._edit_one(state, plan, generator, output_type, hooks)
+            output.add(state)
+            results.append(state.result)
+        output.images = _collect(results, output_type)
+        hooks.fire("on_edit_end", self, output)
+        return output
+
+    @torch.no_grad()
+    def _edit_one(
+        self,
+        state: ImageState,
+        plan: EditPlan,
+        generator: torch.Generator | None,
+        output_type: str,
+        hooks: CallbackList,
+    ) -> None:
+        state.counter = counter = UNetEvalCounter(self.unet)
+        timer = state.timer
+        hooks.fire("on_image_start", self, state)
+        with counter.watching():
+            with timer("caption"):
+                caption_phase(self, state)
+            with timer("direction"):
+                condition_phase(self, state, plan)
+            with timer("encode"):
+                encode_phase(self, state)
+            with timer("inversion"), counter.phase("inversion"):
+                start_phase(self, state, plan, generator, hooks)
+            with timer("edit"):
+                denoise_phase(self, state, plan, generator, hooks)
+            with timer("decode"):
+                decode_phase(self, state, output_type)
+        hooks.fire("on_image_end", self, state, state.result)
+
+
+def _collect(results: list[Any], output_type: str) -> Any:
+    if output_type == "latent":
+        return torch.cat(results)
+    if output_type == "np":
+        arrays = [np.asarray(r, dtype=np.float32) for r in results]
+        return np.stack(arrays) if len({a.shape for a in arrays}) == 1 else arrays
+    return list(results)

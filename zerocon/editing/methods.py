@@ -1,0 +1,270 @@
+"""Editing methods as strategy objects, registered by name.
+
+A method says whether the edit starts from a DDIM inversion, whether a reference
+(reconstruction) pass runs beside the edit, which attention it needs recorded, and which
+guidance terms move the latent. The engine (:class:`~zerocon.editing.Editor`) runs any of them
+on the same loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from zerocon.editing.settings import EditSettings
+from zerocon.guidance import CrossAttentionGuidance, GuidanceTerm, PatchNCEGuidance
+from zerocon.losses import PatchNCELoss
+
+
+@dataclass(frozen=True)
+class RecordedLayers:
+    """The UNet layers whose attention the reference and edit passes record.
+
+    Shape:
+        No tensors: lists of diffusers layer names.
+
+    Example:
+        >>> RecordedLayers(cross=["up_blocks.0.attentions.0.transformer_blocks.0.attn2"]).all
+        ('up_blocks.0.attentions.0.transformer_blocks.0.attn2',)
+    """
+
+    cross: list[str] = field(default_factory=list)
+    self_attention: list[str] = field(default_factory=list)
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return (*self.cross, *self.self_attention)
+
+
+class EditMethod:
+    """A method's strategy. Subclass it, set the class attributes, override :meth:`guidance_terms`.
+
+    Class attributes:
+        name: the registry key (the ``method=`` argument).
+        invert: start from the DDIM inversion ``x_T`` of the source (else SDEdit's noising).
+        reference: run the reconstruction pass beside the edit (needed by guidance terms).
+        record_cross / record_self: which attention the passes record (layers chosen by the
+            settings' ``cross_attention_layers`` / ``patch_nce_layers``).
+        description: one line for help texts.
+
+    Shape:
+        No tensors: the terms it returns read ``GuidanceInputs`` (see
+        :class:`~zerocon.guidance.GuidanceTerm`).
+
+    Raises:
+        ValueError: (from :meth:`validate`) for a contradictory combination.
+
+    Example:
+        >>> class Sharpen(EditMethod):
+        ...     name = "sharpen"
+        ...     record_cross = True
+        >>> Sharpen().validate().reference
+        True
+    """
+
+    name: str = ""
+    invert: bool = True
+    reference: bool = True
+    record_cross: bool = False
+    record_self: bool = False
+    description: str = ""
+
+    def guidance_terms(self, settings: EditSettings, layers: RecordedLayers) -> list[GuidanceTerm]:
+        """The terms that guide the edit (default: none).
+
+        Args:
+            settings: the edit's settings.
+            layers: the recorded layers, resolved on the UNet being used.
+        """
+        return []
+
+    @property
+    def guided(self) -> bool:
+        """Whether this method records anything for guidance."""
+        return self.record_cross or self.record_self
+
+    def validate(self) -> EditMethod:
+        """Check the combination of flags; returns ``self``."""
+        if not self.name:
+            raise ValueError(f"{type(self).__name__} needs a non-empty name")
+        if self.guided and not self.reference:
+            raise ValueError(f"method {self.name!r}: recorded guidance needs the reference pass")
+        if self.reference and not self.invert:
+            raise ValueError(f"method {self.name!r}: the reference pass needs the inversion")
+        return self
+
+    def describe(self) -> dict[str, Any]:
+        """The method's flags, for the result's record."""
+        return {
+            "name": self.name,
+            "class": type(self).__qualname__,
+            "invert": self.invert,
+            "reference": self.reference,
+            "record_cross": self.record_cross,
+            "record_self": self.record_self,
+        }
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+class ZeroConMethod(EditMethod):
+    """pix2pix-zeroCon: cross-attention L2 plus PatchNCE on decoder self-attention features.
+
+    Shape:
+        See :class:`EditMethod`.
+
+    Example:
+        >>> ZeroConMethod().record_self
+        True
+    """
+
+    name = "zerocon"
+    record_cross = True
+    record_self = True
+    description = "DDIM inversion + direction + cross-attention and PatchNCE guidance"
+
+    def guidance_terms(self, settings: EditSettings, layers: RecordedLayers) -> list[GuidanceTerm]:
+        patch_nce = PatchNCELoss(
+            num_patches=settings.nce_num_patches,
+            temperature=settings.nce_temperature,
+            pool_sizes=settings.nce_pool_sizes,
+        )
+        return [
+            CrossAttentionGuidance(settings.lambda_xa, layers=layers.cross),
+            PatchNCEGuidance(settings.lambda_nce, patch_nce, layers=layers.self_attention),
+        ]
+
+
+class Pix2PixZeroMethod(EditMethod):
+    """pix2pix-zero: cross-attention L2 guidance only.
+
+    Shape:
+        See :class:`EditMethod`.
+
+    Example:
+        >>> Pix2PixZeroMethod().record_self
+        False
+    """
+
+    name = "pix2pix-zero"
+    record_cross = True
+    description = "DDIM inversion + direction + cross-attention guidance"
+
+    def guidance_terms(self, settings: EditSettings, layers: RecordedLayers) -> list[GuidanceTerm]:
+        return [CrossAttentionGuidance(settings.lambda_xa, layers=layers.cross)]
+
+
+class DDIMMethod(EditMethod):
+    """DDIM inversion plus the direction, without guidance.
+
+    Shape:
+        See :class:`EditMethod`.
+
+    Example:
+        >>> DDIMMethod().reference
+        False
+    """
+
+    name = "ddim"
+    reference = False
+    description = "DDIM inversion + direction, no guidance"
+
+
+class SDEditMethod(EditMethod):
+    """SDEdit: noise the source partway (``strength``), then denoise towards the target.
+
+    Shape:
+        See :class:`EditMethod`.
+
+    Example:
+        >>> SDEditMethod().invert
+        False
+    """
+
+    name = "sdedit"
+    invert = False
+    reference = False
+    description = "partial noising of the source, then denoising with the target"
+
+
+_REGISTRY: dict[str, EditMethod] = {}
+
+
+def _key(name: str) -> str:
+    key = str(name).strip().lower().replace("_", "-")
+    return "pix2pix-zero" if key == "pix2pixzero" else key
+
+
+def register_method(method: EditMethod | type[EditMethod], *, replace: bool = False) -> Any:
+    """Register a method under its ``name``. Works as a class decorator too.
+
+    Args:
+        method: an :class:`EditMethod` instance or subclass (instantiated without arguments).
+        replace: allow replacing a registered method of the same name.
+
+    Returns:
+        What was passed in (so it can decorate a class).
+
+    Raises:
+        ValueError: for an invalid method or a name already taken.
+
+    Example:
+        >>> @register_method
+        ... class Plain(EditMethod):
+        ...     name = "doc-plain"
+        ...     reference = False
+        >>> get_method("doc-plain").reference
+        False
+        >>> unregister_method("doc-plain")
+    """
+    instance = method() if isinstance(method, type) else method
+    if not isinstance(instance, EditMethod):
+        raise TypeError(f"a method must be an EditMethod, got {type(instance).__name__}")
+    instance.validate()
+    key = _key(instance.name)
+    if key in _REGISTRY and not replace:
+        raise ValueError(f"a method named {instance.name!r} is already registered")
+    _REGISTRY[key] = instance
+    return method
+
+
+def unregister_method(name: str) -> None:
+    """Remove a registered method (a no-op for unknown names).
+
+    Example:
+        >>> unregister_method("no-such-method")
+    """
+    _REGISTRY.pop(_key(name), None)
+
+
+def get_method(method: str | EditMethod) -> EditMethod:
+    """Look a method up by name (an :class:`EditMethod` is validated and returned as is).
+
+    Raises:
+        ValueError: for an unknown name.
+
+    Example:
+        >>> get_method("pix2pix_zero").name
+        'pix2pix-zero'
+    """
+    if isinstance(method, EditMethod):
+        return method.validate()
+    key = _key(method)
+    if key not in _REGISTRY:
+        raise ValueError(f"unknown method {method!r}; choose one of {available_methods()}")
+    return _REGISTRY[key]
+
+
+def available_methods() -> list[str]:
+    """The registered method names, sorted.
+
+    Example:
+        >>> {"zerocon", "pix2pix-zero", "ddim", "sdedit"} <= set(available_methods())
+        True
+    """
+    return sorted(_REGISTRY)
+
+
+for _builtin in (ZeroConMethod, Pix2PixZeroMethod, DDIMMethod, SDEditMethod):
+    register_method(_builtin)

@@ -1,0 +1,59 @@
+"""Condition phase: edit words, the direction Δc and the three text embeddings."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from zerocon.direction import EditDirection
+from zerocon.editing.words import derive_edit_words, swap_words
+
+if TYPE_CHECKING:
+    from zerocon.editing.editor import Editor, EditPlan
+    from zerocon.editing.state import ImageState
+
+
+def condition_phase(editor: Editor, state: ImageState, plan: EditPlan) -> None:
+    """Fill ``pairs``, ``target_prompt``, ``direction``, ``cond``, ``target_cond``, ``uncond``.
+
+    The direction comes from, in this order: a given direction; given word pairs; the words
+    that differ between the caption and the target prompt. Methods that invert use
+    ``c + scale·Δc``; SDEdit encodes the target prompt directly when there is one.
+
+    Raises:
+        ValueError: when no direction can be built for the words.
+    """
+    assert state.caption is not None
+    request, settings = state.request, plan.settings
+    caption, target_prompt = state.caption, request.target_prompt
+    pairs: list[tuple[str, str]] = []
+    direction = request.direction
+    if direction is not None:
+        if direction.source_word and direction.target_word:
+            pairs = [(direction.source_word, direction.target_word)]
+    elif request.word_pairs is not None:
+        pairs = list(request.word_pairs)
+    else:
+        assert target_prompt is not None
+        pairs = derive_edit_words(caption, target_prompt)
+        state.notices.append(f"edit words derived from the caption: {pairs}")
+    if target_prompt is None and pairs:
+        target_prompt = swap_words(caption, pairs)
+    cond = editor.encode_text([caption])
+    if plan.method.invert or target_prompt is None:
+        if direction is None:
+            if pairs and all(src and tgt for src, tgt in pairs):
+                direction = editor.directions.build(pairs, editor.sentence_source)
+            else:
+                assert target_prompt is not None
+                state.notices.append("a word was added or removed: direction = E(target) - E(caption)")
+                direction = EditDirection.from_sentences(
+                    editor.text_encoder, editor.tokenizer, [caption], [target_prompt]
+                )
+        target_cond = direction.apply_to(cond, settings.direction_scale)
+    else:
+        target_cond = editor.encode_text([target_prompt])
+    # The default negative prompt is the caption itself: reuse its encoding.
+    negative = settings.negative_prompt
+    state.uncond = cond if negative is None else editor.encode_text([negative])
+    state.pairs, state.target_prompt, state.direction = pairs, target_prompt, direction
+    state.cond, state.target_cond = cond, target_cond

@@ -1,0 +1,176 @@
+"""``EditSettings``: every number of an edit, validated once and saved with every result."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Default layer patterns (regular expressions on diffusers layer names).
+DEFAULT_CROSS_ATTENTION_LAYERS = r"attn2$"
+DEFAULT_PATCH_NCE_LAYERS = r"^up_blocks\..*attn1$"
+
+#: Above this many steps an edit is long enough to deserve a warning (it still runs).
+LONG_RUN_STEPS = 200
+
+
+def _finite(name: str, value: Any, low: float | None = None, high: float | None = None,
+            low_open: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if low is not None and (number <= low if low_open else number < low):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low:g}, got {value!r}")
+    if high is not None and number > high:
+        raise ValueError(f"{name} must be <= {high:g}, got {value!r}")
+    return number
+
+
+def _integer(name: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise ValueError(f"{name} must be a whole number, got {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class EditSettings:
+    """The hyper-parameters of one edit (the role of Lightning's ``hparams``).
+
+    Every field is checked when the object is made: non-finite numbers, values out of range
+    and fractional step counts raise ``ValueError`` at once, before any model runs. The object
+    round-trips through JSON (:meth:`to_json` / :meth:`from_json`) and is written into every
+    result's sidecar, so an edit can be re-run from its record.
+
+    Args:
+        method: a registered method name (see :func:`~zerocon.editing.available_methods`).
+        num_inference_steps: DDIM steps of inversion and editing.
+        guidance_scale: classifier-free guidance scale of the edit and reference passes (≥ 1).
+        negative_prompt: the unconditional prompt; ``None`` uses the caption (pix2pix-zero).
+        guidance_step_size: η of the latent's gradient step; ``None`` takes the model folder's
+            default, else 0.1 (ε-prediction) or 0.01 (v-prediction).
+        lambda_xa: weight of the cross-attention L2 term.
+        lambda_nce: weight of the PatchNCE term.
+        cross_attention_layers: regex of the ``attn2`` layers compared.
+        patch_nce_layers: regex of the self-attention layers PatchNCE compares.
+        nce_num_patches: locations sampled per layer and scale.
+        nce_temperature: PatchNCE's τ.
+        nce_pool_sizes: PatchNCE scales.
+        max_grad_norm: clip the latent gradient's norm per image (``None``: off).
+        direction_scale: ``c_edit = c + direction_scale · Δc``.
+        strength: SDEdit's noising strength in ``(0, 1]``.
+        lambda_ac: auto-correlation weight of the noise regulariser.
+        lambda_kl: KL weight of the noise regulariser.
+        num_reg_iterations: regularisation iterations per inversion step.
+        num_reg_rolls: auto-correlation rolls per iteration.
+
+    Shape:
+        No tensors: plain numbers and strings.
+
+    Raises:
+        ValueError: for a non-finite, out-of-range or wrongly typed value.
+
+    Example:
+        >>> settings = EditSettings(num_inference_steps=20, lambda_nce=1.0)
+        >>> EditSettings.from_json(settings.to_json()) == settings
+        True
+        >>> EditSettings(guidance_scale=float("nan"))
+        Traceback (most recent call last):
+        ...
+        ValueError: guidance_scale must be finite, got nan
+    """
+
+    method: str = "zerocon"
+    num_inference_steps: int = 50
+    guidance_scale: float = 5.0
+    negative_prompt: str | None = None
+    guidance_step_size: float | None = None
+    lambda_xa: float = 1.0
+    lambda_nce: float = 3.0
+    cross_attention_layers: str = DEFAULT_CROSS_ATTENTION_LAYERS
+    patch_nce_layers: str = DEFAULT_PATCH_NCE_LAYERS
+    nce_num_patches: int = 256
+    nce_temperature: float = 0.07
+    nce_pool_sizes: tuple[int, ...] = (1, 2)
+    max_grad_norm: float | None = None
+    direction_scale: float = 1.0
+    strength: float = 0.5
+    lambda_ac: float = 20.0
+    lambda_kl: float = 20.0
+    num_reg_iterations: int = 5
+    num_reg_rolls: int = 5
+    extras: dict[str, Any] = field(default_factory=dict, compare=True)
+
+    def __post_init__(self) -> None:
+        fix = object.__setattr__
+        if not isinstance(self.method, str) or not self.method.strip():
+            raise ValueError(f"method must be a non-empty name, got {self.method!r}")
+        fix(self, "num_inference_steps", _integer("num_inference_steps", self.num_inference_steps, 1))
+        fix(self, "guidance_scale", _finite("guidance_scale", self.guidance_scale, 1.0))
+        if self.guidance_step_size is not None:
+            fix(self, "guidance_step_size", _finite("guidance_step_size", self.guidance_step_size, 0.0))
+        for name in ("lambda_xa", "lambda_nce", "lambda_ac", "lambda_kl"):
+            fix(self, name, _finite(name, getattr(self, name), 0.0))
+        fix(self, "nce_num_patches", _integer("nce_num_patches", self.nce_num_patches, 1))
+        fix(self, "nce_temperature", _finite("nce_temperature", self.nce_temperature, 0.0, low_open=True))
+        pools = tuple(self.nce_pool_sizes)
+        if not pools:
+            raise ValueError("nce_pool_sizes must name at least one scale")
+        fix(self, "nce_pool_sizes", tuple(_integer("nce_pool_sizes", p, 1) for p in pools))
+        if self.max_grad_norm is not None:
+            fix(self, "max_grad_norm", _finite("max_grad_norm", self.max_grad_norm, 0.0, low_open=True))
+        fix(self, "direction_scale", _finite("direction_scale", self.direction_scale))
+        fix(self, "strength", _finite("strength", self.strength, 0.0, 1.0, low_open=True))
+        fix(self, "num_reg_iterations", _integer("num_reg_iterations", self.num_reg_iterations, 0))
+        fix(self, "num_reg_rolls", _integer("num_reg_rolls", self.num_reg_rolls, 1))
+        for name in ("cross_attention_layers", "patch_nce_layers"):
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(f"{name} must be a regular expression string")
+        if self.negative_prompt is not None and not isinstance(self.negative_prompt, str):
+            raise ValueError(f"negative_prompt must be a string or None, got {self.negative_prompt!r}")
+
+    def replace(self, **changes: Any) -> EditSettings:
+        """A copy with ``changes`` applied (validated again).
+
+        Example:
+            >>> EditSettings().replace(method="ddim").method
+            'ddim'
+        """
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values (tuples become lists)."""
+        data = dataclasses.asdict(self)
+        data["nce_pool_sizes"] = list(self.nce_pool_sizes)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EditSettings:
+        """Build from :meth:`to_dict`'s output.
+
+        Raises:
+            ValueError: for unknown keys or invalid values.
+        """
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown edit settings: {unknown}")
+        values = dict(data)
+        if "nce_pool_sizes" in values:
+            values["nce_pool_sizes"] = tuple(values["nce_pool_sizes"])
+        return cls(**values)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> EditSettings:
+        return cls.from_dict(json.loads(text))

@@ -1,0 +1,86 @@
+"""``ImageState``: what the phases of one image's edit hand to each other and to callbacks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import Tensor
+
+from zerocon.direction import EditDirection
+from zerocon.editing.accounting import PhaseTimer, UNetEvalCounter
+from zerocon.editing.preprocessing import PreparedImage
+
+
+@dataclass
+class EditRequest:
+    """What the user asked for, for one image.
+
+    Shape:
+        No tensors.
+
+    Example:
+        >>> EditRequest(target_prompt="a blue circle").word_pairs is None
+        True
+    """
+
+    target_prompt: str | None = None
+    source_prompt: str | None = None
+    word_pairs: list[tuple[str, str]] | None = None
+    direction: EditDirection | None = None
+
+
+@dataclass
+class ImageState:
+    """The state of one image's edit, filled in phase by phase.
+
+    Attributes:
+        index: the image's position in the call.
+        prepared: the RGB image (resized to the VAE's multiple) and preprocessing notices.
+        request: what was asked for this image.
+        caption: the source caption (given or from the captioner).
+        target_prompt: the target prompt (given, or the caption with the words swapped).
+        pairs: the ``(source, target)`` word pairs of the direction.
+        direction: the edit direction Δc (``None`` when the target prompt is encoded directly).
+        cond / target_cond / uncond: caption, edit and unconditional embeddings ``(1, L, D)``.
+        x0: the VAE latent of the source ``(1, C, h, w)``; ``x_start``: the latent the edit
+            starts from (inversion ``x_T`` or SDEdit's noised latent).
+        timesteps: the edit pass's timesteps.
+        latents: the current edit latent.
+        losses / skipped: per-step guidance losses and skipped step indices.
+        notices: what preprocessing and the phases decided or changed.
+        result: the decoded image (PIL, array or latent).
+
+    Shape:
+        - cond, target_cond, uncond: ``(1, L, D)``.
+        - x0, x_start, latents: ``(1, C, H/f, W/f)``.
+
+    Example:
+        >>> from PIL import Image
+        >>> from zerocon.editing.preprocessing import prepare_image
+        >>> state = ImageState(0, prepare_image(Image.new("RGB", (64, 64)), 8), EditRequest())
+        >>> state.caption is None, state.notices
+        (True, [])
+    """
+
+    index: int
+    prepared: PreparedImage
+    request: EditRequest
+    caption: str | None = None
+    target_prompt: str | None = None
+    pairs: list[tuple[str, str]] = field(default_factory=list)
+    direction: EditDirection | None = None
+    cond: Tensor | None = None
+    target_cond: Tensor | None = None
+    uncond: Tensor | None = None
+    x0: Tensor | None = None
+    x_start: Tensor | None = None
+    timesteps: Tensor | None = None
+    latents: Tensor | None = None
+    losses: list[dict[str, float]] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    timer: PhaseTimer = field(default_factory=PhaseTimer)
+    counter: UNetEvalCounter | None = None
+    result: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
