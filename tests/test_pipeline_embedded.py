@@ -9,8 +9,7 @@ import torch
 from diffusers import DDIMInverseScheduler, DDIMScheduler, StableDiffusionPipeline
 
 from zerocon.captioning import ClipRetrievalCaptioner
-from zerocon.direction import encode_prompts
-from zerocon.direction import FileSentences
+from zerocon.direction import FileSentences, encode_prompts
 from zerocon.pipelines import ZeroConPipeline
 from zerocon.shapes import embedded_model_path, render_random, sentence_bank
 

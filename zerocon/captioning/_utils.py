@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from PIL import Image
 
@@ -31,7 +32,7 @@ def to_rgb(images: Sequence[Image.Image]) -> list[Image.Image]:
     return converted
 
 
-def pil_image_processor(name: str) -> type:
+def pil_image_processor(name: str) -> Any:
     """The PIL-backed image processor class ``{name}Pil`` where transformers has one, else ``name``.
 
     transformers 5 defaults to torchvision-backed processors and, without torchvision, prints

@@ -10,7 +10,7 @@ from jaxtyping import Float
 from PIL import Image
 from torch import Tensor, nn
 from tqdm.auto import tqdm
-from transformers import AutoTokenizer, CLIPImageProcessor, CLIPModel
+from transformers import AutoTokenizer, CLIPModel
 
 from zerocon._module_utils import eval_mode, module_device, module_dtype
 from zerocon.captioning._utils import pil_image_processor, to_rgb

@@ -28,6 +28,8 @@ from diffusers import StableDiffusionPipeline
 from tqdm.auto import tqdm
 from transformers import CLIPImageProcessor, CLIPProcessor, CLIPTokenizer
 
+from zerocon.captioning._utils import pil_image_processor
+from zerocon.shapes.model_folder import write_model_defaults
 from zerocon.shapes.models import (
     ModelSizes,
     build_clip,
@@ -38,8 +40,6 @@ from zerocon.shapes.models import (
     build_unet,
     build_vae,
 )
-from zerocon.captioning._utils import pil_image_processor
-from zerocon.shapes.model_folder import write_model_defaults
 from zerocon.shapes.palette import all_captions
 from zerocon.shapes.render import images_to_tensor, render_random
 
