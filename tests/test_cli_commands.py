@@ -393,3 +393,42 @@ def test_demo_reruns_edits_whose_settings_changed(tmp_path, capsys, monkeypatch)
     assert sdedit["parameters"]["strength"] == 0.8 and sdedit["settings"]["strength"] == 0.8
     assert main([*base, "--lambda-nce", "1.0"]) == 0
     assert len(list((out / "edits").glob("*.png"))) == 6
+
+
+def test_attention_maps_previews_and_a_bit_identical_rerun_from_the_sidecar(tmp_path, capsys) -> None:
+    folder, out = _folder(tmp_path, count=1), tmp_path / "out"
+    args = ["edit", str(folder), "--target", "a blue circle on a white background", "--out", str(out),
+            "--source", "a red circle on a white background", "--steps", "2", "--no-progress",
+            "--method", "pix2pix-zero", "--save-attention", str(tmp_path / "maps"), "--preview"]
+    assert main(args) == 0
+    (png,) = _outputs(out)[:1]
+    assert len(list((tmp_path / "maps").glob("*_attention.png"))) == 1
+    assert len(list(out.glob("*_preview.png"))) == 1
+    sidecar = png.with_suffix(".json")
+    again = tmp_path / "again"
+    assert main(["edit", "--from-sidecar", str(sidecar), "--out", str(again), "--no-progress"]) == 0
+    rerun = again / png.name
+    assert rerun.read_bytes() == png.read_bytes()
+    first, second = json.loads(sidecar.read_text()), json.loads(rerun.with_suffix(".json").read_text())
+    assert first["parameters"]["settings"] == second["parameters"]["settings"]
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--from-sidecar", "missing.json"], "does not exist"),
+        (["--from-sidecar", "junk.json"], "not a readable JSON"),
+        (["--from-sidecar", "other.json"], "no 'input' and 'settings'"),
+        (["--save-attention", "maps", "--method", "ddim", "--target", "a blue circle"], "reference pass"),
+    ],
+)
+def test_sidecar_and_picture_flags_fail_with_exit_code_2(tmp_path, capsys, monkeypatch, extra, message) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("junk.json").write_text("{oops")
+    Path("other.json").write_text(json.dumps({"hello": 1}))
+    inputs = [] if extra[0] == "--from-sidecar" else [str(_folder(tmp_path, count=1))]
+    assert main(["edit", *inputs, *extra, "--out", "out", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not Path("out").exists() or not any(Path("out").iterdir())

@@ -24,7 +24,13 @@ from zerocon.cli.files import (
 from zerocon.cli.ground_truth import metrics_if_known
 from zerocon.cli.loading import load_pipeline, sentence_source
 from zerocon.cli.sharding import process_rank, shard
-from zerocon.editing import available_methods
+from zerocon.editing import (
+    AttentionMapsCallback,
+    Callback,
+    X0PreviewCallback,
+    available_methods,
+    get_method,
+)
 
 
 def add_common_options(p: argparse.ArgumentParser, steps: int) -> None:
@@ -63,7 +69,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         subparsers: the main parser's sub-parsers.
     """
     p = subparsers.add_parser("edit", help="edit images towards a target prompt or word")
-    p.add_argument("inputs", nargs="+", help="image files or folders of images")
+    p.add_argument("inputs", nargs="*", help="image files or folders of images")
     p.add_argument("--target", default=None, help="the target prompt, e.g. 'a blue circle ...'")
     p.add_argument("--source", default=None, help="the source caption (default: the captioner)")
     p.add_argument("--source-word", default=None, help="source word of a word-pair direction")
@@ -72,6 +78,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--method", default="zerocon", choices=available_methods(), help="editing method")
     p.add_argument("--out", type=Path, default=Path("zerocon-out"), help="output folder")
     p.add_argument("--grid", type=Path, default=None, help="also write a side-by-side grid PNG")
+    p.add_argument(
+        "--save-attention",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write per-token cross-attention heat maps of each edit to DIR (zerocon, pix2pix-zero)",
+    )
+    p.add_argument(
+        "--preview",
+        action="store_true",
+        help="also write a strip of decoded x0 predictions (every 5 steps) next to each output",
+    )
+    p.add_argument(
+        "--from-sidecar",
+        type=Path,
+        default=None,
+        metavar="JSON",
+        help="re-run the edit recorded in an output's JSON sidecar (input, prompts and settings)",
+    )
     add_common_options(p, steps=50)
     p.set_defaults(run=run)
 
@@ -95,7 +120,59 @@ def method_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+#: Sidecar ``settings`` keys and the ``args`` attributes they set for ``--from-sidecar``.
+_SIDECAR_ARGS = {
+    "method": "method",
+    "target": "target",
+    "source": "source",
+    "source_word": "source_word",
+    "target_word": "target_word",
+    "direction": "direction",
+    "model": "model",
+    "seed": "seed",
+    "sentences": "sentences",
+    "num_inference_steps": "steps",
+    "guidance_scale": "guidance_scale",
+    "guidance_step_size": "step_size",
+    "lambda_xa": "lambda_xa",
+    "lambda_nce": "lambda_nce",
+    "strength": "strength",
+}
+
+
+def apply_sidecar(args: argparse.Namespace) -> None:
+    """Fill ``args`` from the sidecar named by ``--from-sidecar`` (input and every setting).
+
+    Raises:
+        CliError: if the sidecar is missing, not JSON, lacks a key, or inputs were also given.
+    """
+    import json
+
+    path: Path = args.from_sidecar
+    if args.inputs:
+        raise CliError("--from-sidecar takes the input from the sidecar; give no input paths")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise CliError(f"sidecar {str(path)!r} does not exist") from error
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CliError(f"sidecar {str(path)!r} is not a readable JSON file: {error}") from error
+    settings = record.get("settings") if isinstance(record, dict) else None
+    if not isinstance(settings, dict) or "input" not in record:
+        raise CliError(f"sidecar {str(path)!r} has no 'input' and 'settings' (not a zerocon edit sidecar)")
+    missing = sorted(set(_SIDECAR_ARGS) - set(settings))
+    if missing:
+        raise CliError(f"sidecar {str(path)!r} lacks the settings {missing}")
+    for key, attribute in _SIDECAR_ARGS.items():
+        setattr(args, attribute, settings[key])
+    args.inputs = [record["input"]]
+
+
 def _check_args(args: argparse.Namespace) -> None:
+    if args.from_sidecar is not None:
+        apply_sidecar(args)
+    if not args.inputs:
+        raise CliError("no input: give image files or folders, or --from-sidecar JSON")
     if args.target is not None and not args.target.strip():
         raise CliError("the target prompt is empty")
     if (args.source_word is None) != (args.target_word is None):
@@ -114,6 +191,18 @@ def _check_args(args: argparse.Namespace) -> None:
         raise CliError(f"--steps must be at least 1, got {args.steps}")
     if not 0 < args.strength <= 1:
         raise CliError(f"--strength must be in (0, 1], got {args.strength}")
+    if args.save_attention is not None and not get_method(args.method).reference:
+        raise CliError(f"--save-attention needs a method with a reference pass (zerocon, pix2pix-zero), not {args.method!r}")
+
+
+def picture_callbacks(args: argparse.Namespace, png: Path) -> list[Callback]:
+    """The picture-writing callbacks asked for by ``--save-attention`` and ``--preview``."""
+    callbacks: list[Callback] = []
+    if getattr(args, "save_attention", None) is not None:
+        callbacks.append(AttentionMapsCallback(args.save_attention, prefix=f"{png.stem}_"))
+    if getattr(args, "preview", False):
+        callbacks.append(X0PreviewCallback(png.parent, every=5, prefix=f"{png.stem}_"))
+    return callbacks
 
 
 def run(args: argparse.Namespace) -> int:
@@ -170,6 +259,7 @@ def run(args: argparse.Namespace) -> int:
     grid_rows = []
     for path, png in tqdm(todo, desc=f"images (rank {rank})", disable=args.no_progress):
         source_image = load_image(path)
+        callbacks = picture_callbacks(args, png)
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
@@ -184,6 +274,7 @@ def run(args: argparse.Namespace) -> int:
                     sentence_source=sentences,
                     generator=torch.Generator().manual_seed(args.seed),
                     show_progress=not args.no_progress,
+                    callbacks=callbacks,
                     **method_kwargs(args),
                 )
         except (ValueError, FileNotFoundError) as error:
