@@ -94,8 +94,8 @@ def test_a_sink_that_returns_maps_edits_the_attention() -> None:
         # Prompt b attending with a's maps differs from b alone.
         with ReplaceWith(maps_a).attach(c.unet):
             b_with_a = c.unet(x, 10, b).sample
-        with ReplaceWith({name: m[:, :, :1] for name, m in maps_a.items()}).attach(c.unet):
-            with pytest.raises(ValueError, match="expected"):
-                c.unet(x, 10, b)
+        wrong = ReplaceWith({name: m[:, :, :1] for name, m in maps_a.items()})
+        with wrong.attach(c.unet), pytest.raises(ValueError, match="expected"):
+            c.unet(x, 10, b)
     torch.testing.assert_close(same_b, out_b, atol=1e-5, rtol=1e-5)
     assert (b_with_a - out_b).abs().max() > 1e-4 and (out_a - out_b).abs().max() > 1e-4

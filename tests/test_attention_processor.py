@@ -107,6 +107,7 @@ def test_unwanted_calls_without_fallback_still_compute_attention() -> None:
     assert got.shape == x.shape and torch.isfinite(got).all()
 
 
+@pytest.mark.usefixtures("unchecked")  # the library's own validation
 def test_bad_sink_and_fallback_raise_type_error() -> None:
     with pytest.raises(TypeError, match="sink must implement"):
         RecordingAttnProcessor("L", object())  # type: ignore[arg-type]

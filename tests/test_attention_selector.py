@@ -33,6 +33,7 @@ def test_selector_matches_layer_and_processor_names() -> None:
     assert not LayerSelector(pattern="^down").matches(UP_SELF, is_cross=False)
 
 
+@pytest.mark.usefixtures("unchecked")  # the library's own validation
 def test_selector_resolutions_are_frozen_and_checked() -> None:
     sel = LayerSelector(resolutions={64, 256})  # type: ignore[arg-type]
     assert sel.resolutions == frozenset({64, 256})
@@ -41,6 +42,7 @@ def test_selector_resolutions_are_frozen_and_checked() -> None:
     hash(sel)  # frozen and hashable
 
 
+@pytest.mark.usefixtures("unchecked")  # the library's own validation
 @pytest.mark.parametrize(
     ("kwargs", "err"),
     [

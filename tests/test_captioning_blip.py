@@ -161,6 +161,7 @@ def test_bad_arguments(model, processor, kwargs, message):
         BlipCaptioner(model, processor, **kwargs)
 
 
+@pytest.mark.usefixtures("unchecked")  # the library's own validation
 def test_bad_images(model, processor, images):
     captioner = BlipCaptioner(model, processor, max_new_tokens=2)
     with pytest.raises(ValueError, match="wrap a single image"):

@@ -176,6 +176,7 @@ def test_bad_arguments(model, tokenizer, image_processor, candidates, kwargs, me
         ClipRetrievalCaptioner(model, tokenizer, image_processor, candidates, **kwargs)
 
 
+@pytest.mark.usefixtures("unchecked")  # the library's own validation
 def test_bad_images(captioner):
     with pytest.raises(ValueError, match="wrap a single image"):
         captioner(solid((0, 0, 0)))  # type: ignore[arg-type]

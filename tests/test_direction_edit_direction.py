@@ -120,6 +120,7 @@ def test_apply_on_the_encoder_output(enc, tok, cat2dog):
     assert cat2dog.apply_to(c, 1.0).shape == (1, L, D)
 
 
+@pytest.mark.usefixtures("unchecked")  # the library's own validation
 @pytest.mark.parametrize(
     ("shape", "message"),
     [((1, L + 1, D), "L=17"), ((1, L, D - 1), "D=31"), ((L, D), r"\(b, L, D\)")],
@@ -205,6 +206,7 @@ def test_load_without_the_tensor_key(tmp_path):
         EditDirection.load(path)
 
 
+@pytest.mark.usefixtures("unchecked")  # the library's own validation
 def test_load_bare_file_and_corrupt_shape(tmp_path):
     bare = tmp_path / "bare.safetensors"
     save_file({"delta": torch.ones(1, 2, 3)}, str(bare))
@@ -250,6 +252,7 @@ def test_encoder_tokenizer_mismatch(tok):
         EditDirection.from_words(enc, long_tok, "cat", "dog")
 
 
+@pytest.mark.usefixtures("unchecked")  # the library's own validation
 @pytest.mark.parametrize(
     "delta", [torch.zeros(2, 3, 4), torch.zeros(3, 4), torch.zeros(1, 3, 4, dtype=torch.long)]
 )

@@ -80,6 +80,7 @@ def test_progress_bar_option_runs(enc, tok):
     )
 
 
+@pytest.mark.usefixtures("unchecked")  # the library's own validation
 @pytest.mark.parametrize(
     ("prompts", "batch_size", "message"),
     [

@@ -74,6 +74,7 @@ def test_settings_round_trip_through_json(steps, scale, step_size, lambda_nce, p
     assert EditSettings.from_dict(json.loads(json.dumps(s.to_dict()))) == s
 
 
+@pytest.mark.usefixtures("unchecked")  # the library's own validation
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
@@ -251,7 +252,7 @@ def test_a_non_ddim_scheduler_is_refused_for_inversion_and_used_for_sdedit() -> 
     c = tiny_components()
     euler = EulerDiscreteScheduler.from_config(c.scheduler.config)
     pipe = ZeroConPipeline(c.vae, c.text_encoder, c.tokenizer, c.unet, euler)
-    with pytest.raises(ValueError, match="needs a DDIMScheduler.*EulerDiscreteScheduler"):
+    with pytest.raises(ValueError, match=r"needs a DDIMScheduler.*EulerDiscreteScheduler"):
         _edit(pipe, method="zerocon")
     out = _edit(pipe, method="sdedit")
     assert out.parameters["scheduler"] == "EulerDiscreteScheduler"

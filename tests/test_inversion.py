@@ -27,6 +27,7 @@ def test_to_epsilon_recovers_noise_for_every_prediction_type(alpha: float, seed:
     torch.testing.assert_close(to_epsilon(x0, xt, a, "sample"), eps)
 
 
+@pytest.mark.usefixtures("unchecked")  # the library's own validation
 def test_to_epsilon_rejects_unknown_type() -> None:
     with pytest.raises(ValueError, match="prediction_type"):
         to_epsilon(torch.zeros(1), torch.zeros(1), 0.5, "flow")
@@ -142,6 +143,7 @@ def test_inversion_with_cfg_needs_negative_embeddings(tiny) -> None:
     assert torch.isfinite(out.latents).all()
 
 
+@pytest.mark.usefixtures("unchecked")  # the library's own validation
 @pytest.mark.parametrize(
     ("latents", "embeds", "match"),
     [

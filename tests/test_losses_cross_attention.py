@@ -67,6 +67,7 @@ def test_half_precision_is_computed_in_float32() -> None:
     assert loss.dtype == torch.float32
 
 
+@pytest.mark.usefixtures("unchecked")  # the library's own validation
 @pytest.mark.parametrize(
     ("edit", "reference", "kwargs", "match"),
     [
@@ -103,6 +104,7 @@ def test_module_gradient_reaches_only_edit_maps() -> None:
     assert edit["a"].grad is not None
 
 
+@pytest.mark.usefixtures("unchecked")  # the library's own validation
 def test_module_rejects_mismatched_layers_and_shapes() -> None:
     loss_fn = CrossAttentionLoss()
     maps = _maps(2, 4, 3, 0)

@@ -127,6 +127,7 @@ def test_auto_correlation_half_precision_is_computed_in_float32() -> None:
     torch.testing.assert_close(loss, auto_correlation_loss(noise, _gen(1)), atol=1e-3, rtol=0.1)
 
 
+@pytest.mark.usefixtures("unchecked")  # the library's own validation
 @pytest.mark.parametrize(
     ("noise", "kwargs", "match"),
     [
@@ -180,6 +181,7 @@ def test_kl_gradients_are_finite() -> None:
     )
 
 
+@pytest.mark.usefixtures("unchecked")  # the library's own validation
 def test_kl_rejects_bad_inputs() -> None:
     with pytest.raises(ValueError, match="at least 2 elements"):
         kl_divergence_loss(torch.ones(1))

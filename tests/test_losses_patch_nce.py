@@ -104,6 +104,7 @@ def test_patch_nce_half_precision_is_computed_in_float32() -> None:
     torch.testing.assert_close(loss, patch_nce_loss(query, key), atol=0.1, rtol=0.05)
 
 
+@pytest.mark.usefixtures("unchecked")  # the library's own validation
 @pytest.mark.parametrize(
     ("query", "key", "kwargs", "match"),
     [
@@ -344,3 +345,12 @@ def test_cuda_features_with_cpu_generator_match_cpu_run() -> None:
     torch.testing.assert_close(cuda.cpu(), cpu, atol=1e-5, rtol=1e-5)
     _, ids = loss_fn.sampler([f.cuda() for f in features])  # default CUDA generator
     assert all(i.device.type == "cuda" for i in ids)
+
+
+def test_the_runtime_checker_rejects_a_transposed_key_with_a_clear_message() -> None:
+    """The suite runs with jaxtyping + beartype on (tests/conftest.py): shapes are enforced."""
+    import jaxtyping
+
+    query = torch.randn(2, 16, 8)
+    with pytest.raises(jaxtyping.TypeCheckError, match=r"parameter 'key'[\s\S]*b n c"):
+        patch_nce_loss(query, query.transpose(1, 2))

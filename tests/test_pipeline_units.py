@@ -70,6 +70,7 @@ def test_transparent_pixels_become_white() -> None:
     assert to_rgb(image).getpixel((0, 0)) == (255, 255, 255)
 
 
+@pytest.mark.usefixtures("unchecked")  # the library's own validation
 def test_prepare_image_resizes_to_the_vae_multiple_with_a_notice() -> None:
     assert vae_scale_factor(tiny_vae()) == 2
     prepared = prepare_image(Image.new("P", (37, 20)), 8)

@@ -11,6 +11,8 @@ import torch
 from diffusers import StableDiffusionPipeline
 from transformers import CLIPModel
 
+from zerocon.editing import ModelDefaults
+from zerocon.shapes import sentence_bank
 from zerocon.shapes.train import TrainConfig, run
 
 
@@ -30,7 +32,11 @@ def test_smoke_training_produces_a_standard_pipeline_folder(tmp_path: Path) -> N
         generator=torch.Generator().manual_seed(0), output_type="np",
     ).images
     assert image.shape == (1, 64, 64, 3)
-    assert isinstance(CLIPModel.from_pretrained(folder / "clip"), CLIPModel)
+    # The folder carries zerocon's defaults and its CLIP captioner.
+    assert isinstance(CLIPModel.from_pretrained(folder / "pipeline" / "captioner"), CLIPModel)
+    defaults = ModelDefaults.read(folder / "pipeline")
+    assert defaults.captioner is not None and defaults.guidance_step_size is not None
+    assert defaults.build_sentence_source().sentences("plain") == sentence_bank("plain")
 
 
 def test_training_resumes_from_its_checkpoint(tmp_path: Path) -> None:

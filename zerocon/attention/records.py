@@ -34,8 +34,8 @@ class AttentionRecords:
         (1, ('a.attn2',))
     """
 
-    cross_attention: dict[str, Float[Tensor, "rh p t"]] = field(default_factory=dict)
-    self_attention: dict[str, Float[Tensor, "r p c"]] = field(default_factory=dict)
+    cross_attention: dict[str, Float[Tensor, "_rh _p _t"]] = field(default_factory=dict)
+    self_attention: dict[str, Float[Tensor, "_r _p _c"]] = field(default_factory=dict)
     heads: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -50,7 +50,7 @@ class LayerSelector:
 
     pattern: str = ".*"
     kind: LayerKind = "both"
-    resolutions: frozenset[int] | None = None
+    resolutions: Collection[int] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.pattern, str):

@@ -231,12 +231,12 @@ class AttentionStore:
 
     # ----------------------------------------------------------------- recording
     @property
-    def cross_attention(self) -> Mapping[str, Float[Tensor, "rh p t"]]:
+    def cross_attention(self) -> Mapping[str, Float[Tensor, "_rh _p _t"]]:
         """Read-only view: layer name → cross-attention probabilities of the last forward."""
         return MappingProxyType(self._cross)
 
     @property
-    def self_attention(self) -> Mapping[str, Float[Tensor, "r p c"]]:
+    def self_attention(self) -> Mapping[str, Float[Tensor, "_r _p _c"]]:
         """Read-only view: layer name → self-attention output (after ``to_out``), last forward."""
         return MappingProxyType(self._self)
 
@@ -263,7 +263,7 @@ class AttentionStore:
             and self.selector.matches(layer, is_cross)
         )
 
-    def receive_cross(self, layer: str, probs: Float[Tensor, "bh p t"], heads: int) -> None:
+    def receive_cross(self, layer: str, probs: Float[Tensor, "bh p t"], heads: int) -> Tensor | None:
         """Store cross-attention probabilities (the :class:`AttentionSink` hook).
 
         Args:
@@ -276,10 +276,15 @@ class AttentionStore:
 
         Raises:
             ValueError: if ``batch_rows`` does not fit the batch.
+
+        Returns:
+            ``None``: the layer attends with its own maps. A subclass may return a tensor of
+            the same shape to make the layer attend with it instead.
         """
         kept = take_batch_rows(probs, self.batch_rows, group=heads)
         self._cross[layer] = kept if self.keep_graph else kept.detach()
         self._heads[layer] = int(heads)
+        return None  # keep the computed maps; subclasses may return replacements
 
     def receive_self(self, layer: str, output: Float[Tensor, "b p c"]) -> None:
         """Store a self-attention output (the :class:`AttentionSink` hook).

@@ -55,7 +55,7 @@ class BlipCaptioner:
     def __init__(
         self,
         model: BlipForConditionalGeneration,
-        processor: BlipProcessor,
+        processor: Any,
         prefix: str = "",
         max_new_tokens: int = 30,
         device: str | torch.device | None = None,

@@ -6,10 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from diffusers import UNet2DConditionModel
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from jaxtyping import Float
-from torch import Tensor
+from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from zerocon.inversion.noise_prediction import to_epsilon
@@ -74,7 +73,7 @@ class DDIMInverter:
 
     def __init__(
         self,
-        unet: UNet2DConditionModel,
+        unet: nn.Module,
         scheduler: SchedulerMixin,
         regularizer: NoiseRegularizer | None = None,
     ) -> None:

@@ -21,8 +21,8 @@ __all__ = ["patch_nce_loss"]
 
 
 def patch_nce_loss(
-    query: Float[Tensor, "b n c"],
-    key: Float[Tensor, "b n c"],
+    query: Float[Tensor, "*b n c"],
+    key: Float[Tensor, "*b n c"],
     temperature: float = 0.07,
     reduction: Literal["mean", "sum", "none"] = "mean",
 ) -> Tensor:
