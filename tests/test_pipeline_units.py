@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch
 from PIL import Image
 
@@ -17,6 +19,7 @@ from zerocon.pipelines import (
     to_rgb,
     vae_scale_factor,
 )
+from zerocon.editing.words import single_words
 from zerocon.testing import tiny_unet, tiny_vae
 
 
@@ -42,14 +45,36 @@ def test_derive_edit_words_finds_the_differing_words() -> None:
     caption = "a red circle on a white background"
     assert derive_edit_words(caption, "a blue circle on a white background") == [("red", "blue")]
     assert derive_edit_words(caption, "A Blue square on a white background") == [
-        ("red circle", "blue square")
+        ("red", "blue"), ("circle", "square")
     ]
+    assert derive_edit_words(caption, "a big blue square on a white background") == [
+        ("red circle", "big blue square")
+    ]
+    assert not single_words(derive_edit_words(caption, "a big blue square on a white background"))
     assert derive_edit_words(caption, "a red circle on a black background") == [("white", "black")]
     assert derive_edit_words("a circle", "a big circle") == [("", "big")]
     with pytest.raises(ValueError, match="empty"):
         derive_edit_words(caption, "  ")
     with pytest.raises(ValueError, match="nothing to edit"):
         derive_edit_words(caption, "A red circle on a white background.")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    words=st.lists(st.sampled_from(["red", "blue", "circle", "square", "on", "a", "white"]), min_size=2, max_size=7,
+                   unique=True),
+    swaps=st.lists(st.tuples(st.integers(0, 7), st.sampled_from(["green", "dotted", "big"])), min_size=1, max_size=3),
+)
+def test_equal_length_replacements_pair_word_by_word(words, swaps) -> None:
+    target = list(words)
+    for index, new in swaps:
+        target[index % len(words)] = new
+    if target == words:
+        return
+    pairs = derive_edit_words(" ".join(words), " ".join(target))
+    changed = [(s, t) for s, t in zip(words, target, strict=True) if s != t]
+    assert single_words(pairs) and pairs == changed
+    assert swap_words(" ".join(words), pairs) == " ".join(target)
 
 
 def test_swap_words() -> None:

@@ -15,10 +15,12 @@ def _words(text: str) -> list[str]:
 def derive_edit_words(caption: str, target_prompt: str) -> list[tuple[str, str]]:
     """Pair up the words that differ between ``caption`` and ``target_prompt``.
 
-    The two texts are lower-cased, split into words and aligned (``difflib``); every
-    non-matching span gives one ``(source, target)`` pair of phrases. A side is ``""`` when the
-    span is a pure insertion or deletion. This is the paper's automatic direction: the caption
-    of the source image against the user's target prompt.
+    The two texts are lower-cased, split into words and aligned (``difflib``). A replaced span
+    of equal length on both sides gives one pair per word (``"red circle" → "blue square"``:
+    ``red → blue`` and ``circle → square``); any other non-matching span gives one pair of
+    phrases, with ``""`` on the side of a pure insertion or deletion. Callers build word
+    directions from single-word pairs and fall back to ``E(target) − E(caption)`` otherwise.
+    This is the paper's automatic direction: the caption against the user's target prompt.
 
     Args:
         caption: the source caption, e.g. ``"a red circle on a white background"``.
@@ -34,6 +36,12 @@ def derive_edit_words(caption: str, target_prompt: str) -> list[tuple[str, str]]
         >>> derive_edit_words("a red circle on a white background",
         ...                   "a blue circle on a white background")
         [('red', 'blue')]
+        >>> derive_edit_words("a red triangle on a white background",
+        ...                   "a blue circle on a white background")
+        [('red', 'blue'), ('triangle', 'circle')]
+        >>> derive_edit_words("a red circle on a white background",
+        ...                   "a red circle on a white striped background")
+        [('', 'striped')]
     """
     if not isinstance(target_prompt, str) or not target_prompt.strip():
         raise ValueError("the target prompt is empty; give the text the edited image should match")
@@ -49,8 +57,21 @@ def derive_edit_words(caption: str, target_prompt: str) -> list[tuple[str, str]]
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
             continue
-        pairs.append((" ".join(source_words[i1:i2]), " ".join(target_words[j1:j2])))
+        if tag == "replace" and i2 - i1 == j2 - j1:
+            pairs += [(s, t) for s, t in zip(source_words[i1:i2], target_words[j1:j2], strict=True) if s != t]
+        else:
+            pairs.append((" ".join(source_words[i1:i2]), " ".join(target_words[j1:j2])))
     return pairs
+
+
+def single_words(pairs: list[tuple[str, str]]) -> bool:
+    """Whether every pair is one word on each side (so word directions can be built).
+
+    Example:
+        >>> single_words([("red", "blue")]), single_words([("red triangle", "blue")])
+        (True, False)
+    """
+    return bool(pairs) and all(s and t and " " not in s and " " not in t for s, t in pairs)
 
 
 def swap_words(caption: str, pairs: list[tuple[str, str]]) -> str | None:

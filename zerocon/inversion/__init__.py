@@ -1,4 +1,4 @@
-"""DDIM inversion with noise regularisation (pix2pix-zero, method.md §2)."""
+"""DDIM inversion with noise regularisation (pix2pix-zero, docs/method.md §2)."""
 
 from zerocon.inversion.ddim_inverter import DDIMInverter, InversionCallback, InversionOutput
 from zerocon.inversion.noise_prediction import to_epsilon

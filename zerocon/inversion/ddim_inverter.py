@@ -53,7 +53,7 @@ class DDIMInverter:
         unet: any diffusers ``UNet2DConditionModel`` (or a module with the same call signature).
         scheduler: a scheduler with ``alphas_cumprod``, ``set_timesteps`` and a ``config`` holding
             ``num_train_timesteps`` and ``prediction_type`` (DDIM's is the natural choice).
-        regularizer: ε regularisation (default: :class:`NoiseRegularizer` with method.md's
+        regularizer: ε regularisation (default: :class:`NoiseRegularizer` with docs/method.md's
             defaults); pass ``NoiseRegularizer(num_iterations=0)`` to turn it off.
 
     Shape:

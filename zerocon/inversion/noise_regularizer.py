@@ -14,7 +14,7 @@ class NoiseRegularizer(nn.Module):
 
     Each of ``num_iterations`` iterations takes ``num_rolls`` auto-correlation steps
     (``ε ← ε − λ_ac·∇L_ac / num_rolls``, a fresh random roll each) and one KL step
-    (``ε ← ε − λ_kl·∇L_KL``); method.md §2.
+    (``ε ← ε − λ_kl·∇L_KL``); docs/method.md §2.
 
     Args:
         lambda_ac: weight of the auto-correlation steps (default 20.0; 0 disables them).

@@ -70,7 +70,7 @@ class CrossAttentionLoss(nn.Module):
 
     Args:
         reduction: how each layer reduces its ``bh`` rows, ``"mean"`` (default, as in
-            pix2pix-zero and method.md §5) or ``"sum"``.
+            pix2pix-zero and docs/method.md §5) or ``"sum"``.
 
     Shape:
         - edit_maps[name], reference_maps[name]: ``(bh, p, t)``.

@@ -76,7 +76,7 @@ def auto_correlation_loss(
     generator: torch.Generator | None = None,
     min_size: int = 8,
 ) -> Tensor:
-    """Pyramid auto-correlation penalty of pix2pix-zero (method.md §2).
+    """Pyramid auto-correlation penalty of pix2pix-zero (docs/method.md §2).
 
     Every ``(b, c)`` map is treated on its own. At each pyramid level, one shift
     ``δ`` per map is drawn as in :func:`sample_roll_shift` from the level's side

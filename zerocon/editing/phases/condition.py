@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from zerocon.direction import EditDirection
-from zerocon.editing.words import derive_edit_words, swap_words
+from zerocon.editing.words import derive_edit_words, single_words, swap_words
 
 if TYPE_CHECKING:
     from zerocon.editing.editor import Editor, EditPlan
@@ -41,11 +41,13 @@ def condition_phase(editor: Editor, state: ImageState, plan: EditPlan) -> None:
     cond = editor.encode_text([caption])
     if plan.method.invert or target_prompt is None:
         if direction is None:
-            if pairs and all(src and tgt for src, tgt in pairs):
+            if single_words(pairs) or (request.word_pairs is not None and pairs):
                 direction = editor.directions.build(pairs, editor.sentence_source)
             else:
                 assert target_prompt is not None
-                state.notices.append("a word was added or removed: direction = E(target) - E(caption)")
+                state.notices.append(
+                    "the edit is not a word-for-word swap: direction = E(target) - E(caption)"
+                )
                 direction = EditDirection.from_sentences(
                     editor.text_encoder, editor.tokenizer, [caption], [target_prompt]
                 )
