@@ -175,7 +175,7 @@ def test_bad_inputs_give_one_line_and_write_nothing(
     monkeypatch.chdir(tmp_path)
     argv = make_args(folder, tmp_path)
     code, err = _error(capsys, [*argv, "--no-progress"] if argv[0] == "edit" else argv)
-    assert code != 0
+    assert code == 2
     assert message in err and err.startswith("zerocon: error:")
     assert not (tmp_path / "zerocon-out").exists() or not _outputs(tmp_path / "zerocon-out")
     assert not (tmp_path / "d.safetensors").exists()
@@ -187,7 +187,7 @@ def test_corrupt_image_stops_before_any_output(tmp_path, capsys) -> None:
     code, err = _error(
         capsys, ["edit", str(folder), "--target", "a cat", "--out", str(tmp_path / "o"), *FAST]
     )
-    assert code != 0 and "cannot read image" in err and "broken.png" in err
+    assert code == 2 and "cannot read image" in err and "broken.png" in err
     assert not _outputs(tmp_path / "o")
 
 
@@ -360,7 +360,7 @@ def test_corrupt_input_of_another_rank_still_stops_this_rank(tmp_path, capsys, m
     code, err = _error(
         capsys, ["edit", str(folder), "--target", "a cat", "--out", str(tmp_path / "o"), *FAST]
     )
-    assert code != 0 and "cannot read image" in err and "img1.png" in err
+    assert code == 2 and "cannot read image" in err and "img1.png" in err
     assert not _outputs(tmp_path / "o")
 
 

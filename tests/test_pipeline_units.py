@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-import torch
 from PIL import Image
 
 from zerocon.editing import EditMethod, available_methods, get_method
+from zerocon.editing.words import single_words
 from zerocon.pipelines import (
     PhaseTimer,
     UNetEvalCounter,
@@ -19,7 +20,6 @@ from zerocon.pipelines import (
     to_rgb,
     vae_scale_factor,
 )
-from zerocon.editing.words import single_words
 from zerocon.testing import tiny_unet, tiny_vae
 
 

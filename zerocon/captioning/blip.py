@@ -9,10 +9,10 @@ import torch
 from PIL import Image
 from torch import nn
 from tqdm.auto import tqdm
-from transformers import BlipForConditionalGeneration, BlipProcessor
+from transformers import AutoTokenizer, BlipForConditionalGeneration, BlipProcessor
 
 from zerocon._module_utils import eval_mode, module_device, module_dtype
-from zerocon.captioning._utils import to_rgb
+from zerocon.captioning._utils import pil_image_processor, to_rgb
 
 DEFAULT_BLIP = "Salesforce/blip-image-captioning-base"
 _PROCESSOR_LOAD_KEYS = ("cache_dir", "local_files_only", "revision", "token", "force_download")
@@ -112,7 +112,12 @@ class BlipCaptioner:
         """
         processor_kwargs = {k: v for k, v in load_kwargs.items() if k in _PROCESSOR_LOAD_KEYS}
         model = BlipForConditionalGeneration.from_pretrained(name_or_path, **load_kwargs)
-        processor = BlipProcessor.from_pretrained(name_or_path, **processor_kwargs)
+        # The PIL image processor is named explicitly: transformers 5 would otherwise look for
+        # torchvision and warn on every load where it is missing.
+        processor = BlipProcessor(
+            image_processor=pil_image_processor("BlipImageProcessor").from_pretrained(name_or_path, **processor_kwargs),
+            tokenizer=AutoTokenizer.from_pretrained(name_or_path, **processor_kwargs),
+        )
         return cls(
             model,
             processor,

@@ -47,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
             destination.
     """
     out: Path = args.out
+    if out.is_dir():
+        raise CliError(f"--out {str(out)!r} is a folder; give a .safetensors file name")
     if out.exists() and not args.overwrite:
         print(f"{out} exists; skipped (use --overwrite to replace it)")
         return 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -10,20 +12,26 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from zerocon.cli.claims import OutputClaim, clean_stale
 from zerocon.cli.errors import CliError
 from zerocon.cli.files import (
+    DEFAULT_MAX_PIXELS,
+    ImageTooLarge,
     check_image,
     ensure_writable_dir,
     find_inputs,
     load_image,
     make_grid,
     output_stem,
+    publish_edit,
     save_image,
     save_json,
 )
 from zerocon.cli.ground_truth import metrics_if_known
-from zerocon.cli.loading import load_pipeline, sentence_source
+from zerocon.cli.loading import device_for_rank, load_pipeline, sentence_source
+from zerocon.cli.numbers import finite_float, whole_number
 from zerocon.cli.sharding import process_rank, shard
+from zerocon.direction import EditDirection
 from zerocon.editing import (
     AttentionMapsCallback,
     Callback,
@@ -41,19 +49,27 @@ def add_common_options(p: argparse.ArgumentParser, steps: int) -> None:
         steps: the default step count.
     """
     p.add_argument("--model", default=None, help="model folder or hub id (default: embedded)")
-    p.add_argument("--steps", type=int, default=steps, help=f"DDIM steps (default {steps})")
-    p.add_argument("--seed", type=int, default=0, help="seed of each image's generator")
-    p.add_argument("--guidance-scale", type=float, default=5.0, help="CFG scale (default 5.0)")
+    p.add_argument("--steps", type=whole_number(1), default=steps, help=f"DDIM steps (default {steps})")
+    p.add_argument("--seed", type=whole_number(0), default=0, help="seed of each image's generator")
+    p.add_argument("--guidance-scale", type=finite_float(1.0), default=5.0, help="CFG scale (default 5.0)")
     p.add_argument(
         "--step-size",
-        type=float,
+        type=finite_float(0.0),
         default=None,
         help="guidance step η (default: the model's; 3.0 for the embedded model, else 0.1, "
         "0.01 for v-pred)",
     )
-    p.add_argument("--lambda-xa", type=float, default=1.0, help="cross-attention weight (1.0)")
-    p.add_argument("--lambda-nce", type=float, default=3.0, help="PatchNCE weight (3.0)")
-    p.add_argument("--strength", type=float, default=0.5, help="SDEdit noising strength (0.5)")
+    p.add_argument("--lambda-xa", type=finite_float(0.0), default=1.0, help="cross-attention weight (1.0)")
+    p.add_argument("--lambda-nce", type=finite_float(0.0), default=3.0, help="PatchNCE weight (3.0)")
+    p.add_argument(
+        "--strength", type=finite_float(0.0, 1.0, low_open=True), default=0.5, help="SDEdit noising strength (0.5)"
+    )
+    p.add_argument(
+        "--max-pixels",
+        type=whole_number(1),
+        default=DEFAULT_MAX_PIXELS,
+        help=f"largest input in pixels, checked before decoding (default {DEFAULT_MAX_PIXELS:,})",
+    )
     p.add_argument(
         "--sentences", default=None, help="templates | shapes | lm:MODEL | FILE_OR_FOLDER"
     )
@@ -205,27 +221,68 @@ def picture_callbacks(args: argparse.Namespace, png: Path) -> list[Callback]:
     return callbacks
 
 
+def _direction_or_fail(path: str | None) -> EditDirection | None:
+    """Load ``--direction`` now: a junk or pickled file stops the run before anything is written."""
+    if path is None:
+        return None
+    try:
+        return EditDirection.load(path)
+    except Exception as error:  # safetensors raises its own error types for junk files
+        raise CliError(f"direction file {path!r} is not a zerocon direction (safetensors): {_first_line(error)}") from error
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0][:300] if lines else type(error).__name__
+
+
+def _check_grid(grid: Path | None) -> None:
+    if grid is None:
+        return
+    folder = grid.expanduser().parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".zerocon-probe-", delete=True):
+            pass
+    except OSError as error:
+        raise CliError(f"cannot write the grid {str(grid)!r}: {error.strerror or error}") from error
+    if grid.is_dir():
+        raise CliError(f"--grid {str(grid)!r} is a folder; give a .png file name")
+
+
 def run(args: argparse.Namespace) -> int:
     """Edit every input of this process's share; skip finished outputs unless ``--overwrite``.
+
+    Problems of the whole run (settings, the direction file, the grid path, unreadable inputs)
+    stop it before anything is written. Problems of one image (too many pixels, too small for
+    the method, words no direction can be built for) mark only that image as failed: the rest
+    is still edited, each failure is printed on one line, ``failures.json`` lists them in
+    ``--out``, and the exit code is 2.
+
+    Outputs are claimed one by one (``{stem}.claim`` with the pid), so runs sharing ``--out``
+    split the work; temporary files and claims of killed runs are removed at the start.
 
     Args:
         args: parsed arguments.
 
     Returns:
-        The exit code (0).
-
-    Every input (of every rank) is decoded once up front, so a corrupt file stops the run
-    before anything is written; the decoded pixels are dropped at once and each of this
-    rank's images is decoded again only when it is edited (memory holds one input at a time).
+        The exit code: 0, or 2 when any image failed.
 
     Raises:
-        CliError: for any bad input (checked before anything is written).
+        CliError: for a problem of the whole run (checked before anything is written).
     """
     _check_args(args)
+    direction = _direction_or_fail(args.direction)
+    _check_grid(args.grid)
     inputs = find_inputs(args.inputs)
+    failures: dict[Path, str] = {}
     for path in inputs:  # all readable before any work; nothing is kept
-        check_image(path)
+        try:
+            check_image(path, args.max_pixels)
+        except ImageTooLarge as error:
+            failures[path] = str(error)
     out_dir = ensure_writable_dir(args.out)
+    clean_stale(out_dir)
     rank, world = process_rank()
     mine = shard(inputs, rank, world)
     settings = {
@@ -242,66 +299,98 @@ def run(args: argparse.Namespace) -> int:
     }
     todo: list[tuple[Path, Path]] = []
     for path in mine:
-        stem = output_stem(path, args.method, settings)
-        png = out_dir / f"{stem}.png"
-        if png.exists() and png.with_suffix(".json").exists() and not args.overwrite:
+        if path in failures:
+            continue
+        png = out_dir / f"{output_stem(path, args.method, settings)}.png"
+        if png.with_suffix(".json").exists() and png.exists() and not args.overwrite:
             continue
         todo.append((path, png))
-    skipped = len(mine) - len(todo)
-    print(
-        f"[rank {rank}/{world}] {len(mine)} of {len(inputs)} inputs; {skipped} done already, "
-        f"{len(todo)} to edit"
-    )
-    if not todo:
-        return 0
-    pipe = load_pipeline(args.model, args.device)
-    sentences = sentence_source(args.sentences, args.seed)
+    mine_failed = [p for p in mine if p in failures]
+    done = len(mine) - len(todo) - len(mine_failed)
+    print(f"[rank {rank}/{world}] {len(mine)} of {len(inputs)} inputs; {done} done already, {len(todo)} to edit")
+    written = 0
     grid_rows = []
-    for path, png in tqdm(todo, desc=f"images (rank {rank})", disable=args.no_progress):
-        source_image = load_image(path)
-        callbacks = picture_callbacks(args, png)
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                out = pipe(
-                    source_image,
-                    args.target,
-                    source_prompt=args.source,
-                    source_word=args.source_word,
-                    target_word=args.target_word,
-                    direction=args.direction,
-                    method=args.method,
-                    sentence_source=sentences,
-                    generator=torch.Generator().manual_seed(args.seed),
-                    show_progress=not args.no_progress,
-                    callbacks=callbacks,
-                    **method_kwargs(args),
-                )
-        except (ValueError, FileNotFoundError) as error:
-            raise CliError(f"{path.name}: {error}") from error
-        for warning in caught:
-            if issubclass(warning.category, UserWarning | RuntimeWarning):
-                tqdm.write(f"notice: {path.name}: {warning.message}")
-        edited = out.images[0]
-        record = out.record(0)
-        record.update(
-            input=str(path),
-            output=str(png),
-            settings=settings,
-            metrics=metrics_if_known(source_image, edited, out.target_prompts[0]),
-        )
-        try:
-            save_image(edited, png)
-            save_json(record, png.with_suffix(".json"))
-        except OSError as error:
-            raise CliError(f"cannot write {str(png)!r}: {error.strerror or error}") from error
-        if args.grid is not None:
-            grid_rows.append([source_image.convert("RGB").resize(edited.size), edited])
+    if todo:
+        pipe = load_pipeline(args.model, device_for_rank(args.device))
+        sentences = sentence_source(args.sentences, args.seed)
+        for path, png in tqdm(todo, desc=f"images (rank {rank})", disable=args.no_progress):
+            claim = OutputClaim(png)
+            if not claim.acquire():
+                tqdm.write(f"notice: {path.name}: another run is editing it; skipped")
+                continue
+            try:
+                result = _edit_one(args, pipe, path, png, direction, sentences, settings)
+            except CliError as error:
+                if isinstance(error, ImageTooLarge) or error.per_image:
+                    failures[path] = str(error)
+                    print(f"zerocon: error: {error}", file=sys.stderr)
+                    continue
+                raise
+            finally:
+                claim.release()
+            written += 1
+            if args.grid is not None:
+                grid_rows.append(result)
     if args.grid is not None and grid_rows:
         grid_path = args.grid
         if world > 1:
             grid_path = grid_path.with_name(f"{grid_path.stem}-rank{rank}{grid_path.suffix}")
         save_image(make_grid(grid_rows), grid_path)
         print(f"grid: {grid_path}")
-    print(f"[rank {rank}/{world}] wrote {len(todo)} outputs to {out_dir}")
+    mine_failures = {p: m for p, m in failures.items() if p in set(mine)}
+    for path in mine_failed:
+        print(f"zerocon: error: {failures[path]}", file=sys.stderr)
+    print(f"[rank {rank}/{world}] wrote {written} outputs to {out_dir}; {len(mine_failures)} failed")
+    if mine_failures:
+        name = "failures.json" if world == 1 else f"failures-rank{rank}.json"
+        save_json({"failed": [{"input": str(p), "error": m} for p, m in mine_failures.items()]}, out_dir / name)
+        return 2
     return 0
+
+
+def _edit_one(
+    args: argparse.Namespace,
+    pipe: Any,
+    path: Path,
+    png: Path,
+    direction: EditDirection | None,
+    sentences: Any,
+    settings: dict[str, Any],
+) -> list[Any]:
+    """Edit one input and publish its PNG and sidecar; returns its grid row."""
+    source_image, notices = load_image(path, args.max_pixels)
+    for notice in notices:
+        tqdm.write(f"notice: {path.name}: {notice}")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = pipe(
+                source_image,
+                args.target,
+                source_prompt=args.source,
+                source_word=args.source_word,
+                target_word=args.target_word,
+                direction=direction,
+                method=args.method,
+                sentence_source=sentences,
+                generator=torch.Generator().manual_seed(args.seed),
+                show_progress=not args.no_progress,
+                callbacks=picture_callbacks(args, png),
+                **method_kwargs(args),
+            )
+    except (ValueError, FileNotFoundError) as error:
+        raise CliError(f"{path.name}: {error}", per_image=True) from error
+    for warning in caught:
+        if issubclass(warning.category, UserWarning | RuntimeWarning):
+            tqdm.write(f"notice: {path.name}: {warning.message}")
+    edited = out.images[0]
+    record = out.record(0)
+    record["notices"] = [*notices, *record["notices"]]
+    record.update(
+        input=str(path),
+        output=str(png),
+        settings=settings,
+        metrics=metrics_if_known(source_image, edited, out.target_prompts[0]),
+    )
+    publish_edit(edited, record, png)
+    return [source_image.convert("RGB").resize(edited.size), edited]

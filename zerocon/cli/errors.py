@@ -9,12 +9,15 @@ class CliError(Exception):
     Args:
         message: the one-line message (newlines are replaced by spaces).
         exit_code: the process exit code (default 2, argparse's code for usage errors).
+        per_image: the problem belongs to one input of a batch, not to the whole run.
 
     Example:
         >>> str(CliError("no such file"))
         'no such file'
     """
 
-    def __init__(self, message: str, exit_code: int = 2) -> None:
+    def __init__(self, message: str, exit_code: int = 2, per_image: bool = False) -> None:
         super().__init__(" ".join(str(message).split()))
         self.exit_code = exit_code
+        #: A problem of one input: a batch marks that image as failed and goes on.
+        self.per_image = per_image

@@ -10,11 +10,19 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from zerocon.cli.errors import CliError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+#: Default largest input, in pixels (2048 × 2048); ``--max-pixels`` raises it. Larger images are
+#: refused from their header, before any pixel is decoded.
+DEFAULT_MAX_PIXELS = 2048 * 2048
+
+
+class ImageTooLarge(CliError):
+    """An input has more pixels than allowed (a per-image problem; the batch goes on)."""
 
 
 def find_inputs(paths: Sequence[str | Path]) -> list[Path]:
@@ -50,47 +58,78 @@ def find_inputs(paths: Sequence[str | Path]) -> list[Path]:
     return sorted(found)
 
 
-def load_image(path: Path) -> Image.Image:
-    """Open and fully decode an image (any mode; the pipeline converts it).
+def load_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Image.Image, list[str]]:
+    """Open and fully decode an image, upright, with notices of what was done to it.
+
+    The size is checked from the header before decoding; EXIF orientation is applied; of an
+    animated image the first frame is taken (with a notice).
 
     Args:
         path: the file.
+        max_pixels: the largest accepted ``width · height``.
 
     Returns:
-        The decoded PIL image.
+        The decoded PIL image (any mode; the pipeline converts it) and the notices.
 
     Raises:
+        ImageTooLarge: if the image has more than ``max_pixels`` pixels.
         CliError: if the file is unreadable, not an image, or corrupt.
     """
-    image = _decode(path, keep=True)
-    assert image is not None
-    return image
+    result = _decode(path, keep=True, max_pixels=max_pixels)
+    assert result is not None
+    return result
 
 
-def check_image(path: Path) -> None:
+def check_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
     """Check that an image decodes completely, without keeping it.
 
-    The pixels are decoded (``Image.verify`` alone misses truncated data in several formats)
+    The size is checked from the header first (so a decompression bomb is never decoded); the
+    pixels are then decoded (``Image.verify`` alone misses truncated data in several formats)
     and dropped at once, so checking many files holds at most one decoded image in memory.
 
     Args:
         path: the file.
+        max_pixels: the largest accepted ``width · height``.
 
     Raises:
+        ImageTooLarge: if the image has more than ``max_pixels`` pixels.
         CliError: if the file is unreadable, not an image, or corrupt.
     """
-    _decode(path, keep=False)
+    _decode(path, keep=False, max_pixels=max_pixels)
 
 
-def _decode(path: Path, keep: bool) -> Image.Image | None:
-    """Decode every pixel of ``path``; return a copy only if ``keep``."""
+def _decode(path: Path, keep: bool, max_pixels: int) -> tuple[Image.Image, list[str]] | None:
+    """Decode every pixel of ``path``; return an upright copy and notices only if ``keep``."""
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # our own limit below, checked before decoding
     try:
         with Image.open(path) as handle:
+            width, height = handle.size
+            if width * height > max_pixels:
+                raise ImageTooLarge(
+                    f"{path.name}: {width}x{height} = {width * height:,} pixels is more than "
+                    f"--max-pixels {max_pixels:,}; raise it to edit this image"
+                )
             handle.load()
-            return handle.copy() if keep else None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+            if not keep:
+                return None
+            notices = []
+            frames = getattr(handle, "n_frames", 1)
+            if frames > 1:
+                notices.append(f"animated image with {frames} frames: the first frame is edited")
+            if _rotated(handle):
+                notices.append("EXIF orientation applied")
+            upright = ImageOps.exif_transpose(handle)
+            return (upright if upright is not None else handle).copy(), notices
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         reason = str(error).split("\n")[0] or type(error).__name__
         raise CliError(f"cannot read image {str(path)!r}: {reason}") from error
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+
+
+def _rotated(image: Image.Image) -> bool:
+    return image.getexif().get(0x0112, 1) not in (0, 1)
 
 
 def ensure_writable_dir(path: Path) -> Path:
@@ -137,7 +176,8 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
         OSError: if writing or renaming fails (the temporary file is removed).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # The pid in the name lets a later run remove what a killed run left (see cli.claims).
+    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     os.close(handle)
     tmp = Path(tmp_name)
     try:
@@ -147,6 +187,39 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def publish_edit(image: Image.Image, record: Any, png: Path) -> None:
+    """Write an edit's PNG and its JSON sidecar so that the sidecar never exists without it.
+
+    Both are written to temporary files first; only when both are complete are they renamed,
+    the PNG first. An output counts as done when its sidecar exists, so a run killed between the
+    two renames leaves a PNG that the next run redoes.
+
+    Raises:
+        CliError: naming the file that could not be written (no temporary file is left).
+    """
+    sidecar = png.with_suffix(".json")
+    text = json.dumps(_jsonable(record), indent=2) + "\n"
+    temps: list[Path] = []
+    try:
+        for target, write in ((png, lambda tmp: image.save(tmp, format="PNG")),
+                              (sidecar, lambda tmp: tmp.write_text(text, encoding="utf-8"))):
+            handle, name = tempfile.mkstemp(dir=png.parent, prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp")
+            os.close(handle)
+            temps.append(Path(name))
+            try:
+                write(temps[-1])
+                os.chmod(temps[-1], 0o666 & ~_current_umask())
+            except OSError as error:
+                raise CliError(f"cannot write {str(target)!r}: {error.strerror or error}") from error
+        os.replace(temps[0], png)
+        os.replace(temps[1], sidecar)
+    except OSError as error:
+        raise CliError(f"cannot publish {str(png)!r}: {error.strerror or error}") from error
+    finally:
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
 
 
 def save_image(image: Image.Image, path: Path) -> None:

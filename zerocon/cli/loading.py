@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -44,6 +46,26 @@ def resolve_device(spec: str) -> torch.device:
             f"--device {spec!r} is not available on this machine: {_first_line(error)}"
         ) from error
     return device
+
+
+def device_for_rank(spec: str, environ: Mapping[str, str] | None = None) -> str:
+    """The device of this process: ``cuda`` becomes ``cuda:$LOCAL_RANK`` under torchrun/accelerate.
+
+    An explicit index (``cuda:1``) and other devices are kept as given.
+
+    Example:
+        >>> device_for_rank("cuda", {"LOCAL_RANK": "3"}), device_for_rank("cuda", {})
+        ('cuda:3', 'cuda')
+        >>> device_for_rank("cpu", {"LOCAL_RANK": "3"})
+        'cpu'
+    """
+    env = os.environ if environ is None else environ
+    local = env.get("LOCAL_RANK")
+    if spec != "cuda" or local is None:
+        return spec
+    if not local.isdigit():
+        raise CliError(f"LOCAL_RANK must be a whole number, got {local!r}")
+    return f"cuda:{int(local)}"
 
 
 def _first_line(error: BaseException) -> str:

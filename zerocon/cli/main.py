@@ -5,9 +5,22 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from zerocon.cli import demo_command, direction_command, edit_command
 from zerocon.cli.errors import CliError
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line (``zerocon: error: ...``), exit 2.
+
+    Example:
+        >>> OneLineParser(prog="zerocon").prog
+        'zerocon'
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"zerocon: error: {self.prog}: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         ...                            "--out", "d.safetensors"]).source
         'red'
     """
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="zerocon",
         description="Zero-shot, text-guided image-to-image translation (pix2pix-zeroCon).",
     )
@@ -47,7 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         >>> main(["edit", "/no/such/image.png", "--target", "a cat"])  # doctest: +SKIP
         2
     """
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # usage errors (2) and --help (0)
+        return int(exit_.code or 0) if not isinstance(exit_.code, str) else 2
     _quiet_libraries()
     try:
         return int(args.run(args))

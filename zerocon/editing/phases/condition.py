@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 from zerocon.direction import EditDirection
@@ -10,6 +11,21 @@ from zerocon.editing.words import derive_edit_words, single_words, swap_words
 if TYPE_CHECKING:
     from zerocon.editing.editor import Editor, EditPlan
     from zerocon.editing.state import ImageState
+
+
+def _notice_truncation(editor: Editor, state: ImageState, label: str, text: str | None) -> None:
+    if not text:
+        return
+    limit = int(editor.tokenizer.model_max_length)
+    # One token past the limit is enough to know (and keeps the tokenizer's own warning away).
+    count = len(editor.tokenizer(text, truncation=True, max_length=limit + 1).input_ids)
+    if count > limit:
+        message = (
+            f"image {state.index}: the {label} is longer than the text encoder's {limit} tokens; "
+            f"it reads the first {limit} and the rest is cut off"
+        )
+        state.notices.append(message)
+        warnings.warn(message, UserWarning, stacklevel=2)
 
 
 def condition_phase(editor: Editor, state: ImageState, plan: EditPlan) -> None:
@@ -56,6 +72,8 @@ def condition_phase(editor: Editor, state: ImageState, plan: EditPlan) -> None:
         target_cond = editor.encode_text([target_prompt])
     # The default negative prompt is the caption itself: reuse its encoding.
     negative = settings.negative_prompt
+    for label, text in (("caption", caption), ("target prompt", target_prompt), ("negative prompt", negative)):
+        _notice_truncation(editor, state, label, text)
     state.uncond = cond if negative is None else editor.encode_text([negative])
     state.pairs, state.target_prompt, state.direction = pairs, target_prompt, direction
     state.cond, state.target_cond = cond, target_cond
