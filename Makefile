@@ -7,7 +7,7 @@ STAMP := $(VENV)/.zerocon-installed
 # CPU build of torch that these machines keep on disk; any torch>=2.1 works for the library.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: demo test test-all lint typecheck check benchmark train clean
+.PHONY: demo test test-all lint typecheck docs check benchmark train clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy zerocon
 
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 check: lint typecheck test
 
 benchmark: $(STAMP)
@@ -39,4 +42,4 @@ train: $(STAMP)
 	$(BIN)/python -m zerocon.shapes.train --out runs/shapes --export zerocon/shapes/weights
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache zerocon-demo
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache zerocon-demo site

@@ -123,7 +123,11 @@ def aggregate_cross_attention(
 
     Args:
         records: one forward's records, or several (e.g. one per step).
-        size, layers, heads, resize, aspect: see :class:`AttentionAggregator`.
+        size: ``(h, w)`` of the output maps.
+        layers: layer names to use (default: every recorded cross-attention layer).
+        heads: head indices to average (default: all).
+        resize: resize layers of other resolutions to ``size`` (default) or skip them.
+        aspect: width / height of the latent.
 
     Shape:
         - output: ``(rows, tokens, h, w)``; each map of a token is a mean of probabilities.

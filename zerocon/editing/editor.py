@@ -79,7 +79,11 @@ class Editor:
     diffusers façade over this class.
 
     Args:
-        unet, vae, text_encoder, tokenizer, scheduler: Stable Diffusion components.
+        unet: the denoiser (ε- or v-prediction).
+        vae: the autoencoder.
+        text_encoder: the CLIP text encoder.
+        tokenizer: its tokenizer.
+        scheduler: the sampling scheduler (DDIM for inverting methods).
         captioner: turns source images into captions (optional when prompts are given).
         sentence_source: sentences of word directions (default: templates).
         default_guidance_step_size: η when the settings leave it ``None`` (a model folder's

@@ -47,7 +47,10 @@ class ZeroConPipeline(DiffusionPipeline):
     :class:`~zerocon.editing.EditMethod` and optional :class:`~zerocon.editing.Callback`s.
 
     Args:
-        vae, text_encoder, tokenizer, unet: Stable Diffusion components (ε- or v-prediction).
+        vae: the Stable Diffusion VAE.
+        text_encoder: the CLIP text encoder.
+        tokenizer: its tokenizer.
+        unet: the denoiser (ε- or v-prediction).
         scheduler: the sampling scheduler. Inverting methods need a ``DDIMScheduler``; another
             scheduler is refused at call time with a message (``from_pretrained`` converts a
             folder's scheduler to DDIM with a warning).
@@ -232,7 +235,8 @@ class ZeroConPipeline(DiffusionPipeline):
             image: a PIL image or a list of them.
             target_prompt: what the edit should show (one, or one per image).
             source_prompt: the caption of each source image; ``None`` uses the captioner.
-            source_word / target_word: a word-pair direction.
+            source_word: the source word of a word-pair direction.
+            target_word: its target word.
             direction: a ready direction or the path of one saved by ``EditDirection.save``.
             settings: an :class:`~zerocon.editing.EditSettings` (default: its defaults).
             method: a registered method name or an :class:`~zerocon.editing.EditMethod`
