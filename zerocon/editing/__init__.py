@@ -16,6 +16,7 @@ from zerocon.editing.callbacks import (
     AttentionMapsCallback,
     JsonlLogger,
     ProgressBar,
+    StepFunctionCallback,
     X0PreviewCallback,
 )
 from zerocon.editing.direction_builder import DirectionBuilder
@@ -34,6 +35,7 @@ from zerocon.editing.methods import (
 )
 from zerocon.editing.model_defaults import CONFIG_NAME, ModelDefaults
 from zerocon.editing.output import ZeroConPipelineOutput
+from zerocon.editing.requests import build_requests
 from zerocon.editing.settings import EditSettings
 from zerocon.editing.state import EditRequest, ImageState
 
@@ -58,10 +60,12 @@ __all__ = [
     "ProgressBar",
     "RecordedLayers",
     "SDEditMethod",
+    "StepFunctionCallback",
     "X0PreviewCallback",
     "ZeroConMethod",
     "ZeroConPipelineOutput",
     "available_methods",
+    "build_requests",
     "get_method",
     "register_method",
     "unregister_method",

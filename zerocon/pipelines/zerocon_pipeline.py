@@ -20,22 +20,13 @@ from zerocon.editing import (
     DirectionBuilder,
     EditMethod,
     Editor,
-    EditRequest,
     EditSettings,
     ModelDefaults,
     ZeroConPipelineOutput,
 )
+from zerocon.editing.callbacks.step_function import StepFunctionCallback
 from zerocon.editing.preprocessing import vae_scale_factor
-
-
-class _StepFunction(Callback):
-    """Adapts the legacy ``callback(image_index, step_index, timestep, latents)`` argument."""
-
-    def __init__(self, function: Callable[[int, int, int, Tensor], None]) -> None:
-        self.function = function
-
-    def on_edit_step(self, editor: Any, state: Any, step: int, timestep: int, latents: Tensor, pred_x0: Any) -> None:
-        self.function(state.index, step, timestep, latents)
+from zerocon.editing.requests import build_requests
 
 
 class ZeroConPipeline(DiffusionPipeline):
@@ -282,11 +273,11 @@ class ZeroConPipeline(DiffusionPipeline):
         images = [image] if isinstance(image, Image.Image) else list(image)
         if not images:
             raise ValueError("no image to edit")
-        requests = self._requests(len(images), target_prompt, source_prompt, source_word, target_word, direction)
+        requests = build_requests(len(images), target_prompt, source_prompt, source_word, target_word, direction)
         editor = self.editor()
         if sentence_source is not None:
             editor.sentence_source = sentence_source
-        hooks = [*callbacks, *([_StepFunction(callback)] if callback is not None else [])]
+        hooks = [*callbacks, *([StepFunctionCallback(callback)] if callback is not None else [])]
         output = editor.edit(
             images,
             requests,
@@ -303,43 +294,6 @@ class ZeroConPipeline(DiffusionPipeline):
             direction=str(direction) if isinstance(direction, (str, Path)) else None,
         )
         return output
-
-    @staticmethod
-    def _requests(
-        n: int,
-        target_prompt: str | Sequence[str] | None,
-        source_prompt: str | Sequence[str] | None,
-        source_word: str | None,
-        target_word: str | None,
-        direction: EditDirection | str | Path | None,
-    ) -> list[EditRequest]:
-        targets = _per_image(target_prompt, n, "target_prompt")
-        sources = _per_image(source_prompt, n, "source_prompt")
-        for text in targets:
-            if text is not None and not text.strip():
-                raise ValueError("the target prompt is empty; give the text the edit should match")
-        if (source_word is None) != (target_word is None):
-            raise ValueError("give both source_word and target_word, or neither")
-        pairs = None
-        if source_word is not None and target_word is not None:
-            if not source_word.strip() or not target_word.strip():
-                raise ValueError("source_word and target_word must be non-empty")
-            pairs = [(source_word.strip(), target_word.strip())]
-        loaded = EditDirection.load(direction) if isinstance(direction, (str, Path)) else direction
-        if loaded is None and pairs is None and all(t is None for t in targets):
-            raise ValueError("no edit given: pass target_prompt, source_word and target_word, or direction")
-        return [EditRequest(t, s, pairs, loaded) for t, s in zip(targets, sources, strict=True)]
-
-
-def _per_image(value: str | Sequence[str] | None, n: int, name: str) -> list[str | None]:
-    if value is None:
-        return [None] * n
-    if isinstance(value, str):
-        return [value] * n
-    values: list[str | None] = list(value)
-    if len(values) != n:
-        raise ValueError(f"{name} has {len(values)} entries for {n} images")
-    return values
 
 
 __all__ = ["ZeroConPipeline"]

@@ -3,6 +3,7 @@
 from zerocon.editing.callbacks.attention_maps import AttentionMapsCallback
 from zerocon.editing.callbacks.jsonl_logger import JsonlLogger
 from zerocon.editing.callbacks.progress_bar import ProgressBar
+from zerocon.editing.callbacks.step_function import StepFunctionCallback
 from zerocon.editing.callbacks.x0_preview import X0PreviewCallback
 
-__all__ = ["AttentionMapsCallback", "JsonlLogger", "ProgressBar", "X0PreviewCallback"]
+__all__ = ["AttentionMapsCallback", "JsonlLogger", "ProgressBar", "StepFunctionCallback", "X0PreviewCallback"]
