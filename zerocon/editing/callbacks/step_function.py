@@ -19,9 +19,10 @@ class StepFunctionCallback(Callback):
         latents: ``(1, C, H/f, W/f)``.
 
     Example:
+        >>> import torch
         >>> seen = []
         >>> hook = StepFunctionCallback(lambda i, k, t, x: seen.append((i, k, t)))
-        >>> hook.on_edit_step(None, type("S", (), {"index": 0})(), 3, 500, None, None)
+        >>> hook.on_edit_step(None, type("S", (), {"index": 0})(), 3, 500, torch.zeros(1), None)
         >>> seen
         [(0, 3, 500)]
     """
