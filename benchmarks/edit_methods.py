@@ -3,8 +3,8 @@
 Run: ``.venv/bin/python benchmarks/edit_methods.py [--images 12] [--steps 50]``
 
 For each seeded source render and each method (same inversion settings, direction and seed):
-edit accuracy (the analytic checker reads the target caption exactly), colour/shape/background
-accuracy, structure IoU of the object mask, background PSNR, CLIP-Acc (the embedded CLIP scores
+edit accuracy (the analytic checker reads the target caption exactly), colour/shape/background/
+pattern accuracy, whether a textured background kept its orientation and period, structure IoU of the object mask, background PSNR, CLIP-Acc (the embedded CLIP scores
 the edit closer to the target caption than to the source caption), seconds per edit and UNet
 evaluations. Writes ``benchmarks/results/edit_methods.json`` and prints a markdown table.
 """
@@ -75,6 +75,8 @@ def main() -> None:
             "color_accuracy": float(np.mean([r["color_correct"] for r in rs])),
             "shape_accuracy": float(np.mean([r["shape_correct"] for r in rs])),
             "background_accuracy": float(np.mean([r["background_correct"] for r in rs])),
+            "pattern_accuracy": float(np.mean([r["pattern_correct"] for r in rs])),
+            "texture_kept": float(np.mean(kept)) if (kept := [r["texture_kept"] for r in rs if r["texture_kept"] is not None]) else float("nan"),
             "clip_acc": float(np.mean([r["clip_acc"] for r in rs])),
             "structure_iou": float(np.mean([r["structure_iou"] for r in rs])),
             "background_psnr": float(np.mean(finite_bg)) if finite_bg else float("inf"),
@@ -85,11 +87,12 @@ def main() -> None:
     args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
                                     "torch_threads": torch.get_num_threads(),
                                     "summary": summary, "edits": rows}, indent=2))
-    print("\n| method | edit acc | colour | shape | bg | CLIP-Acc | IoU | bg PSNR (dB) | s/edit | UNet evals |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("\n| method | edit acc | colour | shape | bg | pattern | texture kept | CLIP-Acc | IoU | bg PSNR (dB) | s/edit | UNet evals |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for method, s in summary.items():
         print(f"| {method} | {s['edit_accuracy']:.2f} | {s['color_accuracy']:.2f} | {s['shape_accuracy']:.2f} | "
-              f"{s['background_accuracy']:.2f} | {s['clip_acc']:.2f} | {s['structure_iou']:.3f} | "
+              f"{s['background_accuracy']:.2f} | {s['pattern_accuracy']:.2f} | {s['texture_kept']:.2f} | "
+              f"{s['clip_acc']:.2f} | {s['structure_iou']:.3f} | "
               f"{s['background_psnr']:.1f} | {s['seconds_per_edit']:.2f} | {s['unet_evals_per_edit']:.0f} |")
 
 

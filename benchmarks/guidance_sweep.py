@@ -39,7 +39,7 @@ def main() -> None:
         for i in range(args.images):
             source = render_random(torch.Generator().manual_seed(100 + i))
             new_color = colors[(colors.index(source.spec.color) + 1) % len(colors)]
-            target = caption_for(new_color, source.spec.shape, source.spec.background)
+            target = caption_for(new_color, source.spec.shape, source.spec.background, source.spec.pattern)
             out = pipe(
                 source.to_pil(), target, source_prompt=source.caption, method=method,
                 num_inference_steps=args.steps, guidance_step_size=eta, lambda_nce=lam,

@@ -60,6 +60,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def demo_edits(count: int, seed: int) -> list[tuple[RenderedShape, str]]:
     """The demo's sources and target captions: colour edits, every third a shape edit.
 
+    The sources' backgrounds cycle through striped, plain, checkered and dotted, so most edits
+    must keep a texture that no caption describes.
+
     Args:
         count: how many sources.
         seed: source ``i`` is rendered from ``torch.Generator().manual_seed(seed + i)``.
@@ -73,15 +76,16 @@ def demo_edits(count: int, seed: int) -> list[tuple[RenderedShape, str]]:
         True
     """
     colors, edits = list(OBJECT_COLORS), []
+    patterns = ("striped", "plain", "checkered", "dotted")
     for i in range(count):
-        source = render_random(torch.Generator().manual_seed(seed + i))
+        source = render_random(torch.Generator().manual_seed(seed + i), pattern=patterns[i % len(patterns)])
         spec = source.spec
         if i % 3 == 2:
             shape = SHAPES[(SHAPES.index(spec.shape) + 1) % len(SHAPES)]
-            target = caption_for(spec.color, shape, spec.background)
+            target = caption_for(spec.color, shape, spec.background, spec.pattern)
         else:
             color = colors[(colors.index(spec.color) + 1 + i % 2) % len(colors)]
-            target = caption_for(color, spec.shape, spec.background)
+            target = caption_for(color, spec.shape, spec.background, spec.pattern)
         edits.append((source, target))
     return edits
 
@@ -112,6 +116,7 @@ def summarize(records: list[dict[str, Any]], methods: list[str]) -> list[dict[st
                 "edit_accuracy": _mean([float(m["edit_correct"]) for m in metrics]),
                 "structure_iou": _mean([float(m["structure_iou"]) for m in metrics]),
                 "background_psnr": _mean([float(m["background_psnr"]) for m in metrics]),
+                "texture_kept": _mean([float(m["texture_kept"]) for m in metrics if m.get("texture_kept") is not None]),
                 "seconds_per_edit": _mean([r["timings"]["total"] for r in mine]),
                 "unet_evals_per_edit": _mean([r["unet_evals"]["total"] for r in mine]),
             }
@@ -128,12 +133,16 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     Returns:
         The table, one line per method after a header.
     """
-    header = f"{'method':<14}{'edits':>6}{'edit acc':>10}{'IoU':>8}{'bg PSNR':>10}{'s/edit':>9}{'UNet evals':>12}"
+    header = (
+        f"{'method':<14}{'edits':>6}{'edit acc':>10}{'IoU':>8}{'bg PSNR':>10}{'texture':>9}{'s/edit':>9}"
+        f"{'UNet evals':>12}"
+    )
     lines = [header, "-" * len(header)]
     for r in rows:
         lines.append(
             f"{r['method']:<14}{r['edits']:>6}{r['edit_accuracy']:>10.2f}{r['structure_iou']:>8.3f}"
-            f"{r['background_psnr']:>10.2f}{r['seconds_per_edit']:>9.2f}{r['unet_evals_per_edit']:>12.0f}"
+            f"{r['background_psnr']:>10.2f}{r['texture_kept']:>9.2f}{r['seconds_per_edit']:>9.2f}"
+            f"{r['unet_evals_per_edit']:>12.0f}"
         )
     return "\n".join(lines)
 
