@@ -7,8 +7,9 @@ Used to show that the editing engine (issue 9) reproduces the pre-engine pipelin
     .venv/bin/python benchmarks/refactor_equivalence.py . /tmp/after.npz
     .venv/bin/python benchmarks/refactor_equivalence.py --compare /tmp/before.npz /tmp/after.npz
 
-Both checkouts use their own embedded weights; the source prompt, the sentence banks and the
-guidance step size are passed explicitly, so no default of either version is involved.
+Both checkouts use their own embedded weights (run it before the weights change); the source
+prompt, the sentences and the guidance step size are passed explicitly, so no default of either
+version is involved.
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ def run(checkout: str, out: str) -> None:
 
     assert zerocon.__file__.startswith(__import__("os").path.abspath(checkout)), zerocon.__file__
     from zerocon.pipelines import ZeroConPipeline
-    from zerocon.shapes import ShapeSpec, embedded_model_path, render, sentence_bank
+    from zerocon.shapes import ShapeSpec, embedded_model_path, render
 
-    class Banks:
+    class Banks:  # the same sentences in every version (the world's banks changed with it)
         def sentences(self, word: str) -> list[str]:
-            return sentence_bank(word)
+            return [f"a {word} circle on a white background", f"a {word} square on a gray background",
+                    f"a {word} triangle on a black background"]
 
     pipe = ZeroConPipeline.from_pretrained(embedded_model_path())
     source = render(ShapeSpec("red", "circle", "white", (30.0, 34.0), 12.0)).to_pil()
