@@ -197,3 +197,49 @@ def test_auto_correlation_on_cuda_with_cpu_generator_matches_cpu() -> None:
     assert cuda.device.type == "cuda"
     torch.testing.assert_close(cuda.cpu(), cpu, atol=1e-5, rtol=1e-5)
     assert torch.isfinite(auto_correlation_loss(noise.cuda()))  # default CUDA generator
+
+
+# ----------------------------------------------------------------- closed-form gradients
+from hypothesis import given as _given  # noqa: E402
+from hypothesis import settings as _settings  # noqa: E402
+from hypothesis import strategies as _st  # noqa: E402
+
+from zerocon.inversion import NoiseRegularizer  # noqa: E402
+from zerocon.losses import auto_correlation_grad, kl_divergence_grad  # noqa: E402
+
+
+@_settings(max_examples=40, deadline=None)
+@_given(b=_st.integers(1, 2), c=_st.integers(1, 4), h=_st.integers(1, 40), w=_st.integers(1, 40),
+        seed=_st.integers(0, 2**16), min_size=_st.integers(1, 10))
+def test_closed_form_gradients_equal_autograd(b, c, h, w, seed, min_size) -> None:
+    x = torch.randn(b, c, h, w, generator=torch.Generator().manual_seed(seed), requires_grad=True)
+    (expected,) = torch.autograd.grad(auto_correlation_loss(x, torch.Generator().manual_seed(seed), min_size), x)
+    got = auto_correlation_grad(x.detach(), torch.Generator().manual_seed(seed), min_size)
+    torch.testing.assert_close(got, expected, atol=1e-7, rtol=1e-5)
+    if x.numel() >= 2:
+        (expected_kl,) = torch.autograd.grad(kl_divergence_loss(x), x)
+        torch.testing.assert_close(kl_divergence_grad(x.detach()), expected_kl, atol=1e-6, rtol=1e-5)
+
+
+def _autograd_regularizer(eps, generator, lam_ac=20.0, lam_kl=20.0, iterations=5, rolls=5):
+    """The regulariser as it was written with autograd (the reference)."""
+    eps = eps.detach()
+    for _ in range(iterations):
+        for _ in range(rolls):
+            var = eps.clone().requires_grad_(True)
+            (grad,) = torch.autograd.grad(auto_correlation_loss(var, generator=generator), var)
+            eps = eps - lam_ac * grad / rolls
+        var = eps.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(kl_divergence_loss(var), var)
+        eps = eps - lam_kl * grad
+    return eps
+
+
+@_settings(max_examples=15, deadline=None)
+@_given(side=_st.sampled_from([8, 15, 16, 32, 64]), seed=_st.integers(0, 2**16), scale=_st.floats(0.2, 3.0))
+def test_the_closed_form_regularizer_matches_the_autograd_one(side, seed, scale) -> None:
+    eps = scale * torch.randn(1, 4, side, side, generator=torch.Generator().manual_seed(seed))
+    eps = eps + torch.roll(eps, 1, dims=2)  # correlated, so the regulariser has work to do
+    got = NoiseRegularizer()(eps, generator=torch.Generator().manual_seed(seed))
+    expected = _autograd_regularizer(eps, torch.Generator().manual_seed(seed))
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)

@@ -4,13 +4,16 @@
   patch-wise contrastive loss (with CDS's multi-scale option).
 - :func:`cross_attention_loss`, :class:`CrossAttentionLoss` — pix2pix-zero's L2 between
   edit and reference cross-attention maps.
-- :func:`auto_correlation_loss`, :func:`sample_roll_shift`, :func:`kl_divergence_loss` —
+- :func:`auto_correlation_loss`, :func:`sample_roll_shift`, :func:`kl_divergence_loss` (and
+  their closed-form gradients :func:`auto_correlation_grad`, :func:`kl_divergence_grad`) —
   pix2pix-zero's regularisers of the predicted noise during DDIM inversion.
 """
 
 from zerocon.losses.cross_attention import CrossAttentionLoss, cross_attention_loss
 from zerocon.losses.noise_regularization import (
+    auto_correlation_grad,
     auto_correlation_loss,
+    kl_divergence_grad,
     kl_divergence_loss,
     sample_roll_shift,
 )
@@ -22,8 +25,10 @@ __all__ = [
     "CrossAttentionLoss",
     "PatchNCELoss",
     "PatchSampler",
+    "auto_correlation_grad",
     "auto_correlation_loss",
     "cross_attention_loss",
+    "kl_divergence_grad",
     "kl_divergence_loss",
     "patch_nce_loss",
     "sample_roll_shift",

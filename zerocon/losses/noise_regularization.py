@@ -10,7 +10,13 @@ from torch import Tensor
 
 from zerocon.losses._checks import at_least_float32, check_floating
 
-__all__ = ["auto_correlation_loss", "kl_divergence_loss", "sample_roll_shift"]
+__all__ = [
+    "auto_correlation_grad",
+    "auto_correlation_loss",
+    "kl_divergence_grad",
+    "kl_divergence_loss",
+    "sample_roll_shift",
+]
 
 _VAR_EPS = 1e-7
 
@@ -133,6 +139,106 @@ def auto_correlation_loss(
             break
         maps = F.avg_pool2d(maps.unsqueeze(1), kernel_size=2).squeeze(1)
     return total
+
+
+def _unpool_into(grad: Tensor, shape: tuple[int, int]) -> Tensor:
+    """The gradient through ``avg_pool2d(kernel 2)``: each coarse value spread over its 2×2 block
+    (divided by 4); rows and columns the pooling dropped (odd sides) get 0."""
+    h, w = shape
+    fine = grad.repeat_interleave(2, dim=1).repeat_interleave(2, dim=2) / 4.0
+    return F.pad(fine, (0, w - fine.shape[2], 0, h - fine.shape[1]))
+
+
+def auto_correlation_grad(
+    noise: Float[Tensor, "b c h w"],
+    generator: torch.Generator | None = None,
+    min_size: int = 8,
+) -> Float[Tensor, "b c h w"]:
+    """The gradient of :func:`auto_correlation_loss` in closed form, without autograd.
+
+    With ``a = mean(m · roll(m, δ))`` over a map of ``N`` values, ``∂a²/∂m = 2a/N ·
+    (roll(m, δ) + roll(m, −δ))``; the gradient of a pooled level reaches the finer one by
+    spreading each value over its 2×2 block, divided by 4. The shifts are drawn exactly as
+    :func:`auto_correlation_loss` draws them, so the same generator state gives the same
+    gradient as autograd on that loss (up to rounding).
+
+    Args:
+        noise: the noise prediction ``ε``.
+        generator: source of randomness for the shifts (as in :func:`auto_correlation_loss`).
+        min_size: as in :func:`auto_correlation_loss`.
+
+    Shape:
+        - noise: ``(b, c, h, w)``; output: the same shape and dtype.
+
+    Raises:
+        ValueError: as :func:`auto_correlation_loss`.
+
+    Example:
+        >>> x = torch.randn(1, 2, 16, 16, requires_grad=True)
+        >>> (auto,) = torch.autograd.grad(auto_correlation_loss(x, torch.Generator().manual_seed(0)), x)
+        >>> closed = auto_correlation_grad(x.detach(), torch.Generator().manual_seed(0))
+        >>> torch.allclose(auto, closed, atol=1e-7)
+        True
+    """
+    check_floating(noise, "noise")
+    if noise.ndim != 4:
+        raise ValueError(f"noise must have shape (b, c, h, w), got {tuple(noise.shape)}")
+    if noise.numel() == 0:
+        raise ValueError(f"noise must be non-empty, got shape {tuple(noise.shape)}")
+    if isinstance(min_size, bool) or not isinstance(min_size, int) or min_size < 1:
+        raise ValueError(f"min_size must be an integer >= 1, got {min_size!r}")
+    b, c = noise.shape[:2]
+    maps = rearrange(at_least_float32(noise.detach()), "b c h w -> (b c) h w")
+    level_grads: list[Tensor] = []
+    shapes: list[tuple[int, int]] = []
+    while True:
+        shapes.append((maps.shape[1], maps.shape[2]))
+        side = min(maps.shape[1], maps.shape[2])
+        count = maps.shape[1] * maps.shape[2]
+        shifts = _draw_roll_shifts(side, maps.shape[0], generator, maps.device)
+        grad = torch.zeros_like(maps)
+        for dim in (1, 2):
+            forward = _roll_per_row(maps, shifts, dim=dim)
+            backward = _roll_per_row(maps, -shifts, dim=dim)
+            value = (maps * forward).mean(dim=(1, 2))
+            grad = grad + (2.0 * value / count)[:, None, None] * (forward + backward)
+        level_grads.append(grad)
+        if side <= min_size:
+            break
+        maps = F.avg_pool2d(maps.unsqueeze(1), kernel_size=2).squeeze(1)
+    total = level_grads[-1]
+    for grad, finer in zip(reversed(level_grads[:-1]), reversed(shapes[:-1]), strict=True):
+        total = grad + _unpool_into(total, finer)
+    return rearrange(total, "(b c) h w -> b c h w", b=b, c=c).to(noise.dtype)
+
+
+def kl_divergence_grad(noise: Float[Tensor, "..."]) -> Float[Tensor, "..."]:
+    """The gradient of :func:`kl_divergence_loss` in closed form, without autograd.
+
+    With ``μ`` the mean, ``v`` the unbiased variance and ``N`` the count:
+    ``∂L/∂x = (1 − 1/(v + 1e−7)) · 2(x − μ)/(N − 1) + 2μ/N``.
+
+    Shape:
+        - noise: ``(*)``; output: the same shape and dtype.
+
+    Raises:
+        ValueError: as :func:`kl_divergence_loss`.
+
+    Example:
+        >>> x = torch.randn(2, 8, 8, requires_grad=True)
+        >>> (auto,) = torch.autograd.grad(kl_divergence_loss(x), x)
+        >>> torch.allclose(auto, kl_divergence_grad(x.detach()), atol=1e-7)
+        True
+    """
+    check_floating(noise, "noise")
+    if noise.numel() < 2:
+        raise ValueError(f"noise needs at least 2 elements for a variance, got {noise.numel()}")
+    values = at_least_float32(noise.detach())
+    n = values.numel()
+    mean = values.mean()
+    var = values.var()
+    grad = (1 - 1 / (var + _VAR_EPS)) * 2 * (values - mean) / (n - 1) + 2 * mean / n
+    return grad.to(noise.dtype)
 
 
 def kl_divergence_loss(noise: Float[Tensor, "..."]) -> Tensor:
