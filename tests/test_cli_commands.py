@@ -334,9 +334,9 @@ def test_edit_decodes_each_input_of_its_share_only_when_editing_it(
     events: list[str] = []
     real_load, real_call = edit_command.load_image, ZeroConPipeline.__call__
 
-    def load(path):
+    def load(path, max_pixels):
         events.append(f"load {path.name}")
-        return real_load(path)
+        return real_load(path, max_pixels)
 
     def call(self, image, *args, **kwargs):
         events.append("edit")

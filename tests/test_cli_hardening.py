@@ -289,3 +289,13 @@ def test_training_checkpoints_load_without_pickle(tmp_path) -> None:
     train_vae(cfg, tmp_path, _Log(tmp_path / "log.jsonl"))
     state = torch.load(tmp_path / "checkpoints" / "vae.pt", weights_only=True)
     assert state["step"] == 2
+
+
+def test_a_claim_is_released_only_by_its_owner(tmp_path) -> None:
+    png = tmp_path / "x-zerocon-0123456789.png"
+    mine = OutputClaim(png)
+    assert mine.acquire()
+    png.with_suffix(".claim").write_text("1 some-other-host\n")  # replaced by another host's run
+    assert not OutputClaim(png).acquire()  # another host's claim is never taken over
+    mine.release()
+    assert png.with_suffix(".claim").exists()

@@ -165,7 +165,7 @@ class Recorder(Callback):
     def __init__(self) -> None:
         self.calls: list[str] = []
 
-    def on_edit_start(self, editor, settings, num_images):
+    def on_edit_start(self, editor, plan, num_images):
         self.calls.append("edit_start")
 
     def on_image_start(self, editor, state):
@@ -273,3 +273,43 @@ def test_model_defaults_reject_malformed_files(tmp_path) -> None:
     (tmp_path / "zerocon.json").write_text(json.dumps({"speed": 1}))
     with pytest.raises(ValueError, match="keys"):
         ModelDefaults.read(tmp_path)
+
+
+@pytest.mark.usefixtures("unchecked")  # a list with a gap is outside the annotation
+def test_requests_without_an_edit_are_refused_before_any_model_runs(pipe) -> None:
+    with pytest.raises(ValueError, match="image 1: no edit given"):
+        pipe([_image(), _image(1)], ["a blue circle", None], source_prompt=CAPTION, **FAST)
+
+
+def test_directions_built_without_a_source_are_cached_once(pipe) -> None:
+    from zerocon.editing import DirectionBuilder
+
+    builder = DirectionBuilder(pipe.text_encoder, pipe.tokenizer)
+    first = builder.build([("red", "blue")])
+    assert builder.build([("red", "blue")]) is first and len(builder._cache) == 1
+
+
+def test_on_exception_fires_when_an_image_fails(pipe) -> None:
+    class Watch(Callback):
+        def __init__(self):
+            self.errors = []
+
+        def on_exception(self, editor, error):
+            self.errors.append(type(error).__name__)
+
+    watch = Watch()
+    with pytest.raises(ValueError, match="nothing to edit"):
+        pipe(_image(), CAPTION, source_prompt=CAPTION, callbacks=[watch], **FAST)
+    assert watch.errors == ["ValueError"]
+
+
+def test_model_defaults_need_captions_for_retrieval(tmp_path) -> None:
+    (tmp_path / "clip").mkdir()
+    (tmp_path / "zerocon.json").write_text(json.dumps({"captioner": {"type": "clip_retrieval", "model": "clip"}}))
+    with pytest.raises(ValueError, match="captions"):
+        ModelDefaults.read(tmp_path)
+
+
+def test_settings_extras_must_be_json() -> None:
+    with pytest.raises(ValueError, match="JSON"):
+        EditSettings(extras={"weight": float("nan")})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -111,6 +111,7 @@ def test_checker_reads_at_least_99_percent_of_fresh_renders_per_attribute() -> N
 
 
 @settings(max_examples=60, deadline=None)
+@example(pattern="checkered", period=10.0, angle_index=0, phase=(0.25, 0.25), background="black")  # half-covered edges
 @given(
     pattern=st.sampled_from(["striped", "checkered", "dotted"]),
     period=st.floats(*PERIOD_RANGE),

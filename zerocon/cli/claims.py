@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import re
+import socket
+import tempfile
 from pathlib import Path
 
 #: Temporary files are named ``.{final name}.{pid}.{random}.tmp`` (see ``files.atomic_write``).
@@ -29,11 +31,22 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def _owner(path: Path) -> int:
+def _owner(path: Path) -> tuple[int, str]:
+    """``(pid, host)`` written in a claim; ``(-1, "")`` when it cannot be read."""
     try:
-        return int(path.read_text(encoding="utf-8").split()[0])
+        parts = path.read_text(encoding="utf-8").split()
+        return int(parts[0]), parts[1] if len(parts) > 1 else ""
     except (OSError, ValueError, IndexError):
-        return -1
+        return -1, ""
+
+
+def _owner_alive(path: Path) -> bool:
+    """Whether a claim's owner may still run: same host and a live pid, or another host
+    (whose processes cannot be seen from here, so its claims are never taken over)."""
+    pid, host = _owner(path)
+    if host and host != socket.gethostname():
+        return True
+    return pid_alive(pid)
 
 
 def clean_stale(folder: Path) -> list[Path]:
@@ -48,7 +61,7 @@ def clean_stale(folder: Path) -> list[Path]:
     for path in folder.iterdir():
         match = _TEMP.match(path.name)
         stale = (match is not None and not pid_alive(int(match.group(1)))) or (
-            path.suffix == ".claim" and not pid_alive(_owner(path))
+            path.suffix == ".claim" and not _owner_alive(path)
         )
         if stale:
             path.unlink(missing_ok=True)
@@ -57,10 +70,11 @@ def clean_stale(folder: Path) -> list[Path]:
 
 
 class OutputClaim:
-    """An exclusive claim on one output, held as ``{stem}.claim`` holding the owner's pid.
+    """An exclusive claim on one output, held as ``{stem}.claim`` with the owner's pid and host.
 
-    ``acquire()`` creates the file with ``O_EXCL``; a claim whose owner no longer runs is taken
-    over. Two runs into one folder therefore never edit the same image.
+    ``acquire()`` writes the claim to a temporary file and hard-links it into place, so a claim
+    appears complete or not at all and only one run can create it. A claim whose owner no
+    longer runs on this host is taken over; claims of other hosts are left alone.
 
     Example:
         >>> import tempfile
@@ -74,22 +88,34 @@ class OutputClaim:
         self.path = png.with_suffix(".claim")
         self.held = False
 
+    def _content(self) -> str:
+        return f"{os.getpid()} {socket.gethostname()}\n"
+
     def acquire(self) -> bool:
-        for _ in range(2):
-            try:
-                handle = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                if pid_alive(_owner(self.path)):
-                    return False
-                self.path.unlink(missing_ok=True)  # its owner died: take it over
-                continue
-            with os.fdopen(handle, "w", encoding="utf-8") as file:
-                file.write(f"{os.getpid()}\n")
-            self.held = True
-            return True
-        return False
+        handle, name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.{os.getpid()}.", suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(self._content())
+        try:
+            for _ in range(2):
+                try:
+                    os.link(name, self.path)  # fails if the claim exists
+                except FileExistsError:
+                    if _owner_alive(self.path):
+                        return False
+                    self.path.unlink(missing_ok=True)  # its owner died: take it over
+                    continue
+                self.held = True
+                return True
+            return False
+        finally:
+            os.unlink(name)
 
     def release(self) -> None:
         if self.held:
-            self.path.unlink(missing_ok=True)
+            try:
+                mine = self.path.read_text(encoding="utf-8") == self._content()
+            except OSError:
+                mine = False
+            if mine:
+                self.path.unlink(missing_ok=True)
             self.held = False

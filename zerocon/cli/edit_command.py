@@ -111,7 +111,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         metavar="JSON",
-        help="re-run the edit recorded in an output's JSON sidecar (input, prompts and settings)",
+        help="re-run the edit recorded in an output's JSON sidecar: its input, prompts, model and "
+        "settings replace the corresponding options (--out, --device and the picture flags still apply)",
     )
     add_common_options(p, steps=50)
     p.set_defaults(run=run)
@@ -179,8 +180,25 @@ def apply_sidecar(args: argparse.Namespace) -> None:
     missing = sorted(set(_SIDECAR_ARGS) - set(settings))
     if missing:
         raise CliError(f"sidecar {str(path)!r} lacks the settings {missing}")
+    checks = {
+        "seed": whole_number(0), "num_inference_steps": whole_number(1), "guidance_scale": finite_float(1.0),
+        "guidance_step_size": finite_float(0.0), "lambda_xa": finite_float(0.0), "lambda_nce": finite_float(0.0),
+        "strength": finite_float(0.0, 1.0, low_open=True),
+    }
     for key, attribute in _SIDECAR_ARGS.items():
-        setattr(args, attribute, settings[key])
+        value = settings[key]
+        if key in checks and value is not None:
+            try:
+                value = checks[key](str(value))
+            except argparse.ArgumentTypeError as error:
+                raise CliError(f"sidecar {str(path)!r}: settings.{key}: {error}") from error
+        elif key == "method" and value not in available_methods():
+            raise CliError(f"sidecar {str(path)!r}: unknown method {value!r}")
+        elif key != "seed" and value is not None and not isinstance(value, str):
+            raise CliError(f"sidecar {str(path)!r}: settings.{key} must be text, got {value!r}")
+        setattr(args, attribute, value)
+    if not isinstance(record["input"], str):
+        raise CliError(f"sidecar {str(path)!r}: 'input' must be a path")
     args.inputs = [record["input"]]
 
 
@@ -317,6 +335,10 @@ def run(args: argparse.Namespace) -> int:
             claim = OutputClaim(png)
             if not claim.acquire():
                 tqdm.write(f"notice: {path.name}: another run is editing it; skipped")
+                continue
+            if png.with_suffix(".json").exists() and not args.overwrite:
+                claim.release()  # another run finished it since the list was made
+                tqdm.write(f"notice: {path.name}: another run has edited it; skipped")
                 continue
             try:
                 result = _edit_one(args, pipe, path, png, direction, sentences, settings)

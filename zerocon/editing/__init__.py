@@ -11,7 +11,7 @@
 """
 
 from zerocon.editing.callback import Callback, GuidanceEvent
-from zerocon.editing.callback_list import CallbackError, CallbackList
+from zerocon.editing.callback_list import CallbackList
 from zerocon.editing.callbacks import (
     AttentionMapsCallback,
     JsonlLogger,
@@ -43,7 +43,6 @@ __all__ = [
     "CONFIG_NAME",
     "AttentionMapsCallback",
     "Callback",
-    "CallbackError",
     "CallbackList",
     "DDIMMethod",
     "DirectionBuilder",

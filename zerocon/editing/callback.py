@@ -9,8 +9,7 @@ from torch import Tensor
 
 if TYPE_CHECKING:
     from zerocon.attention import AttentionRecords
-    from zerocon.editing.editor import Editor
-    from zerocon.editing.settings import EditSettings
+    from zerocon.editing.editor import Editor, EditPlan
     from zerocon.editing.state import ImageState
 
 
@@ -46,8 +45,9 @@ class Callback:
     The engine calls, in this order: ``on_edit_start`` once; per image ``on_image_start``,
     ``on_inversion_step`` per inversion step, then per edit step ``on_reference_step`` (methods
     with a reference pass), ``on_guidance`` (guided methods), ``on_edit_step``; then
-    ``on_image_end``; finally ``on_edit_end``. Several callbacks run in the order given. An
-    exception raised by a hook propagates with the callback's class and hook name attached.
+    ``on_image_end``; finally ``on_edit_end`` — or ``on_exception`` when an image fails, before
+    the error propagates. Several callbacks run in the order given. An exception raised by a
+    hook propagates unchanged, with a note naming the callback's class and the hook.
 
     ``on_guidance`` may steer: return a factor that scales this step's latent move (``0``
     vetoes it, ``None`` leaves it). Factors of several callbacks multiply.
@@ -66,8 +66,8 @@ class Callback:
         0
     """
 
-    def on_edit_start(self, editor: Editor, settings: EditSettings, num_images: int) -> None:
-        """Before the first image."""
+    def on_edit_start(self, editor: Editor, plan: EditPlan, num_images: int) -> None:
+        """Before the first image; ``plan`` holds the settings, the method and the step size."""
 
     def on_image_start(self, editor: Editor, state: ImageState) -> None:
         """Before an image's caption phase."""
@@ -108,3 +108,6 @@ class Callback:
 
     def on_edit_end(self, editor: Editor, output: Any) -> None:
         """After the last image, with the call's output."""
+
+    def on_exception(self, editor: Editor, error: BaseException) -> None:
+        """When an image's edit raised (the error then propagates); for cleaning up."""

@@ -8,16 +8,12 @@ from typing import Any
 from zerocon.editing.callback import Callback, GuidanceEvent
 
 
-class CallbackError(RuntimeError):
-    """A callback hook raised (Python 3.10; newer Pythons keep the original with a note).
-
-    Shape:
-        No tensors.
-
-    Example:
-        >>> str(CallbackError("raised in callback Boom.on_edit_start: no"))
-        'raised in callback Boom.on_edit_start: no'
-    """
+def _add_note(error: BaseException, note: str) -> None:
+    """``error.add_note(note)``; on Python 3.10, which lacks it, the same ``__notes__`` list."""
+    if hasattr(error, "add_note"):
+        error.add_note(note)
+    else:  # pragma: no cover - Python 3.10
+        error.__notes__ = [*getattr(error, "__notes__", []), note]  # type: ignore[attr-defined]
 
 
 class CallbackList:
@@ -34,7 +30,7 @@ class CallbackList:
 
     Example:
         >>> class Boom(Callback):
-        ...     def on_edit_start(self, editor, settings, num_images):
+        ...     def on_edit_start(self, editor, plan, num_images):
         ...         raise ValueError("no")
         >>> try:
         ...     CallbackList([Boom()]).fire("on_edit_start", None, None, 1)
@@ -62,11 +58,8 @@ class CallbackList:
             try:
                 results.append(getattr(callback, hook)(*args))
             except Exception as error:
-                note = f"raised in callback {type(callback).__name__}.{hook}"
-                if hasattr(error, "add_note"):
-                    error.add_note(note)
-                    raise
-                raise CallbackError(f"{note}: {error}") from error
+                _add_note(error, f"raised in callback {type(callback).__name__}.{hook}")
+                raise
         return results
 
     def steer(self, editor: Any, state: Any, event: GuidanceEvent) -> float | None:

@@ -9,6 +9,9 @@ import torch
 
 from zerocon.direction import EditDirection, SentenceSource, TemplateSentences
 
+#: One default source, so that directions built without a source share one cache entry.
+_DEFAULT_SOURCE = TemplateSentences()
+
 
 class DirectionBuilder:
     """Builds Δc for ``(source word, target word)`` pairs and caches each pair per source.
@@ -56,7 +59,7 @@ class DirectionBuilder:
         """
         if not pairs:
             raise ValueError("no word pair to build a direction from")
-        source = sentence_source or TemplateSentences()
+        source = sentence_source or _DEFAULT_SOURCE
         directions = []
         for src, tgt in pairs:
             if not src.strip() or not tgt.strip():

@@ -33,6 +33,7 @@ from zerocon.editing.phases import (
     start_phase,
 )
 from zerocon.editing.preprocessing import prepare_image, vae_scale_factor
+from zerocon.editing.requests import check_request
 from zerocon.editing.settings import LONG_RUN_STEPS, EditSettings
 from zerocon.editing.state import EditRequest, ImageState
 from zerocon.guidance import GuidanceTerm
@@ -277,6 +278,8 @@ class Editor:
         if not images:
             raise ValueError("no image to edit")
         plan = self.plan(settings, method)
+        for index, request in enumerate(requests):
+            check_request(request, index)
         if any(r.source_prompt is None for r in requests) and self.captioner is None:
             raise ValueError("no source prompt and no captioner: pass source_prompt= or a captioner")
         if settings.num_inference_steps > LONG_RUN_STEPS:
@@ -289,16 +292,20 @@ class Editor:
         hooks = CallbackList([*callbacks, *([ProgressBar()] if show_progress else [])])
         prepared = [prepare_image(image, self.vae_scale_factor) for image in images]
         output = ZeroConPipelineOutput(images=[], parameters=self.parameters(plan, generator))
-        hooks.fire("on_edit_start", self, settings, len(images))
+        hooks.fire("on_edit_start", self, plan, len(images))
         results = []
-        for index, (image, request) in enumerate(zip(prepared, requests, strict=True)):
-            state = ImageState(index, image, request, notices=list(image.notices))
-            for notice in image.notices:
-                if notice.startswith("resized"):
-                    warnings.warn(f"image {index}: {notice}", UserWarning, stacklevel=2)
-            self._edit_one(state, plan, generator, output_type, hooks)
-            output.add(state)
-            results.append(state.result)
+        try:
+            for index, (image, request) in enumerate(zip(prepared, requests, strict=True)):
+                state = ImageState(index, image, request, notices=list(image.notices))
+                for notice in image.notices:
+                    if notice.startswith("resized"):
+                        warnings.warn(f"image {index}: {notice}", UserWarning, stacklevel=2)
+                self._edit_one(state, plan, generator, output_type, hooks)
+                output.add(state)
+                results.append(state.result)
+        except BaseException as error:
+            hooks.fire("on_exception", self, error)
+            raise
         output.images = _collect(results, output_type)
         hooks.fire("on_edit_end", self, output)
         return output
@@ -332,8 +339,9 @@ class Editor:
 
 
 def _collect(results: list[Any], output_type: str) -> Any:
+    """PIL images as a list; arrays or latents stacked when all sizes agree, else a list."""
     if output_type == "latent":
-        return torch.cat(results)
+        return torch.cat(results) if len({tuple(r.shape) for r in results}) == 1 else list(results)
     if output_type == "np":
         arrays = [np.asarray(r, dtype=np.float32) for r in results]
         return np.stack(arrays) if len({a.shape for a in arrays}) == 1 else arrays

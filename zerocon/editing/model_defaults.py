@@ -28,6 +28,7 @@ from zerocon.direction import FileSentences, SentenceSource
 CONFIG_NAME = "zerocon.json"
 _KEYS = {"guidance_step_size", "captioner", "sentences", "notes"}
 _CAPTIONER_KEYS = {"clip_retrieval": {"type", "model", "captions"}, "blip": {"type", "model", "prefix"}}
+_CAPTIONER_REQUIRED = {"clip_retrieval": {"type", "model", "captions"}, "blip": {"type", "model"}}
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,16 @@ class ModelDefaults:
         captioner = data.get("captioner")
         if captioner is not None:
             kind = captioner.get("type") if isinstance(captioner, dict) else None
-            if kind not in _CAPTIONER_KEYS or set(captioner) - _CAPTIONER_KEYS[kind] or "model" not in captioner:
-                raise ValueError(f"{path}: captioner must be {{'type': 'clip_retrieval'|'blip', 'model': ...}}")
+            if (
+                kind not in _CAPTIONER_KEYS
+                or set(captioner) - _CAPTIONER_KEYS[kind]
+                or _CAPTIONER_REQUIRED[kind] - set(captioner)
+                or not all(isinstance(v, str) for v in captioner.values())
+            ):
+                raise ValueError(
+                    f"{path}: captioner must be {{'type': 'clip_retrieval', 'model': PATH, 'captions': PATH}} "
+                    "or {'type': 'blip', 'model': PATH[, 'prefix': TEXT]}"
+                )
         sentences = data.get("sentences")
         if sentences is not None and not isinstance(sentences, str):
             raise ValueError(f"{path}: sentences must be a relative path")

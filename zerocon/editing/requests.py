@@ -54,6 +54,19 @@ def build_requests(
             raise ValueError("source_word and target_word must be non-empty")
         pairs = [(source_word.strip(), target_word.strip())]
     loaded = EditDirection.load(direction) if isinstance(direction, (str, Path)) else direction
-    if loaded is None and pairs is None and all(t is None for t in targets):
-        raise ValueError("no edit given: pass target_prompt, source_word and target_word, or direction")
-    return [EditRequest(t, s, pairs, loaded) for t, s in zip(targets, sources, strict=True)]
+    requests = [EditRequest(t, s, pairs, loaded) for t, s in zip(targets, sources, strict=True)]
+    for index, request in enumerate(requests):
+        check_request(request, index)
+    return requests
+
+
+def check_request(request: EditRequest, index: int = 0) -> None:
+    """Raise ``ValueError`` unless the request says what to edit towards.
+
+    Example:
+        >>> check_request(EditRequest(target_prompt="a cat"))
+    """
+    if request.target_prompt is None and request.word_pairs is None and request.direction is None:
+        raise ValueError(
+            f"image {index}: no edit given: pass target_prompt, source_word and target_word, or direction"
+        )

@@ -71,6 +71,8 @@ class EditSettings:
         lambda_kl: KL weight of the noise regulariser.
         num_reg_iterations: regularisation iterations per inversion step.
         num_reg_rolls: auto-correlation rolls per iteration.
+        extras: numbers of your own methods (JSON values), carried through the record; the
+            built-in methods read none.
 
     Shape:
         No tensors: plain numbers and strings.
@@ -134,6 +136,10 @@ class EditSettings:
         for name in ("cross_attention_layers", "patch_nce_layers"):
             if not isinstance(getattr(self, name), str):
                 raise ValueError(f"{name} must be a regular expression string")
+        try:
+            json.dumps(self.extras, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"extras must hold finite JSON values: {error}") from error
         if self.negative_prompt is not None and not isinstance(self.negative_prompt, str):
             raise ValueError(f"negative_prompt must be a string or None, got {self.negative_prompt!r}")
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 from zerocon.shapes.masks import dilate
 from zerocon.shapes.palette import BACKGROUND_COLORS, OBJECT_COLORS, PATTERN_TONES, SHAPES
-from zerocon.shapes.texture_reader import read_texture
+from zerocon.shapes.texture_reader import read_texture, tone_position
 
 #: Min RGB distance from the background's tones for a pixel to count as object.
 FOREGROUND_THRESHOLD = 60.0
@@ -63,7 +63,7 @@ def _segment_distance(pixels: np.ndarray, background: str) -> np.ndarray:
     """RGB distance of each pixel to the segment between a background's two tones."""
     base = np.asarray(BACKGROUND_COLORS[background], dtype=np.float32)
     axis = np.asarray(PATTERN_TONES[background], dtype=np.float32) - base
-    t = np.clip((pixels - base) @ axis / float(axis @ axis), 0.0, 1.0)
+    t = tone_position(pixels, background)
     return np.linalg.norm(pixels - base - t[..., None] * axis, axis=-1)
 
 

@@ -37,7 +37,7 @@ class TextureReading:
             plain), as :class:`~zerocon.shapes.texture.Texture` defines it.
         period: pixels (0 for plain).
         amplitude: the fundamental's amplitude; ``second_ratio``: the 90° peak over it.
-        tone_share: share of background pixels nearer the pattern tone.
+        tone_share: mean coverage of the background by the pattern tone (0 to 1).
         confidence: margin of the pattern decision in ``[0, 1]``.
 
     Shape:
@@ -73,7 +73,7 @@ def tone_position(pixels: np.ndarray, background: str) -> np.ndarray:
     return np.clip((pixels - base) @ axis / float(axis @ axis), 0.0, 1.0)
 
 
-def _peak(power: np.ndarray, freqs: np.ndarray, keep: np.ndarray) -> tuple[int, int]:
+def _peak(power: np.ndarray, keep: np.ndarray) -> tuple[int, int]:
     masked = np.where(keep, power, -1.0)
     iy, ix = np.unravel_index(int(np.argmax(masked)), masked.shape)
     return int(iy), int(ix)
@@ -109,17 +109,18 @@ def read_texture(image: np.ndarray, background: str, background_mask: np.ndarray
     if background_mask.sum() < 16:
         return TextureReading("plain", 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     position = tone_position(image.astype(np.float32), background)
-    share = float((position[background_mask] > 0.5).mean())
+    share = float(position[background_mask].mean())  # mean coverage: blur and antialiasing keep it
     signal = np.where(background_mask, position - position[background_mask].mean(), 0.0)
     window = np.outer(np.hanning(h + 2)[1:-1], np.hanning(w + 2)[1:-1])
     weight = float((window * background_mask).sum())
-    spectrum = np.fft.rfft2(signal * window, s=(_PAD, _PAD))
+    pad = max(_PAD, 1 << (max(h, w) - 1).bit_length())  # never crops a larger image
+    spectrum = np.fft.rfft2(signal * window, s=(pad, pad))
     power = np.abs(spectrum) / weight  # amplitude of a unit cosine is 0.5
-    fy = np.fft.fftfreq(_PAD)[:, None]
-    fx = np.fft.rfftfreq(_PAD)[None, :]
+    fy = np.fft.fftfreq(pad)[:, None]
+    fx = np.fft.rfftfreq(pad)[None, :]
     radius = np.hypot(fx, fy)
     keep = (radius >= 1.0 / _PERIODS[1]) & (radius <= 1.0 / _PERIODS[0])
-    iy, ix = _peak(power, radius, keep)
+    iy, ix = _peak(power, keep)
     amplitude = float(power[iy, ix])
     kx, ky = float(fx[0, ix]), float(fy[iy, 0])
     angle = float(np.degrees(np.arctan2(ky, kx)) % 180.0)
@@ -128,7 +129,7 @@ def read_texture(image: np.ndarray, background: str, background_mask: np.ndarray
     ox, oy = -ky, kx
     if ox < 0:
         ox, oy = -ox, -oy
-    near = keep & (np.hypot(fx - ox, fy - oy) <= 1.5 / _PAD * 2)
+    near = keep & (np.hypot(fx - ox, fy - oy) <= 3.0 / pad)
     second = float(power[near].max()) if near.any() else 0.0
     ratio = second / max(amplitude, 1e-12)
     if amplitude < PLAIN_AMPLITUDE:

@@ -52,13 +52,11 @@ class AttentionMapsCallback(Callback):
             return self.steps
         return sorted({round(i * (total - 1) / 3) for i in range(4)}) if total > 1 else [0]
 
-    def on_edit_start(self, editor: Any, settings: Any, num_images: int) -> None:
-        from zerocon.editing.methods import get_method
-
-        if not get_method(settings.method).reference:
+    def on_edit_start(self, editor: Any, plan: Any, num_images: int) -> None:
+        if not plan.method.reference or not plan.method.record_cross:
             raise ValueError(
-                f"attention maps need a method with a reference pass (zerocon, pix2pix-zero); "
-                f"{settings.method!r} records none"
+                f"attention maps need a method whose reference pass records cross-attention "
+                f"(zerocon, pix2pix-zero); {plan.method.name!r} records none"
             )
 
     def on_image_start(self, editor: Any, state: Any) -> None:

@@ -1,4 +1,4 @@
-"""``JsonlLogger``: one JSON line per guidance computation and per edit step."""
+"""``JsonlLogger``: one JSON line per guidance computation."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ class JsonlLogger(Callback):
     """Append the guidance losses and gradient norms of every step to a JSONL file.
 
     Each line is ``{"image": i, "step": k, "timestep": t, "loss": …, "losses": {…},
-    "grad_norm": …}``. The file is opened in append mode per call and closed at the end.
+    "grad_norm": …}``, appended as each guidance computation finishes (the file is opened
+    and closed per line, so a crash loses nothing). Steps whose loss or gradient was NaN/Inf
+    are skipped by the guidance before any callback sees them; they are listed in the
+    result's ``skipped_guidance_steps``.
 
     Args:
         path: the ``.jsonl`` file (its folder is created).

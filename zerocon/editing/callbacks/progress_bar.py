@@ -28,9 +28,9 @@ class ProgressBar(Callback):
         self.bar: Any = None
         self._steps = 0
 
-    def on_edit_start(self, editor: Any, settings: Any, num_images: int) -> None:
-        self._steps = settings.num_inference_steps
-        self.bar = tqdm(total=num_images * self._steps, desc=str(settings.method), **self.tqdm_kwargs)
+    def on_edit_start(self, editor: Any, plan: Any, num_images: int) -> None:
+        self._steps = plan.settings.num_inference_steps
+        self.bar = tqdm(total=num_images * self._steps, desc=plan.method.name, **self.tqdm_kwargs)
 
     def on_edit_step(self, editor: Any, state: Any, step: int, timestep: int, latents: Any, pred_x0: Any) -> None:
         if self.bar is not None:
@@ -45,3 +45,6 @@ class ProgressBar(Callback):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+    def on_exception(self, editor: Any, error: BaseException) -> None:
+        self.on_edit_end(editor, None)
