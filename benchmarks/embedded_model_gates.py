@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from diffusers import DDIMScheduler, StableDiffusionPipeline
 from PIL import Image
-from transformers import CLIPModel, CLIPProcessor
+from transformers import AutoTokenizer, CLIPModel, CLIPProcessor
 
 from zerocon.inversion import DDIMInverter, NoiseRegularizer
 from zerocon.shapes import (
@@ -153,7 +153,7 @@ def gate_clip(clip: CLIPModel, processor: CLIPProcessor, n: int, seed: int) -> d
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", type=Path, default=None, help="model folder with pipeline/ and clip/ (default: embedded)")
+    parser.add_argument("--model", type=Path, default=None, help="model folder (pipeline layout, CLIP in captioner/; default: embedded)")
     parser.add_argument("--samples-per-caption", type=int, default=2)
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--guidance-scale", type=float, default=5.0)
@@ -161,13 +161,17 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "embedded_model_gates.json")
     parser.add_argument("--figures", type=Path, default=HERE.parent / "docs" / "img")
     args = parser.parse_args()
-    from zerocon.shapes.embedded import WEIGHTS_DIR
+    from zerocon.captioning._utils import pil_image_processor
+    from zerocon.shapes import embedded_model_path
 
-    root = args.model or WEIGHTS_DIR
-    pipe = StableDiffusionPipeline.from_pretrained(root / "pipeline", local_files_only=True)
+    root = args.model or embedded_model_path()
+    pipe = StableDiffusionPipeline.from_pretrained(root, local_files_only=True)
     pipe.set_progress_bar_config(disable=True)
-    clip = CLIPModel.from_pretrained(root / "clip").eval()
-    processor = CLIPProcessor.from_pretrained(root / "clip")
+    clip = CLIPModel.from_pretrained(root / "captioner").eval()
+    processor = CLIPProcessor(
+        image_processor=pil_image_processor("CLIPImageProcessor").from_pretrained(root / "captioner"),
+        tokenizer=AutoTokenizer.from_pretrained(root / "captioner"),
+    )
     results: dict = {"model": str(root), "torch_threads": torch.get_num_threads()}
     samples, images, _prompts = gate_samples(pipe, args.samples_per_caption, args.steps, args.guidance_scale, args.seed)
     results["samples"] = samples

@@ -22,11 +22,11 @@ from zerocon.shapes import (
 )
 
 
-def test_weights_are_in_the_package_within_25_megabytes() -> None:
+def test_weights_are_in_the_package_within_40_megabytes() -> None:
     files = [p for p in WEIGHTS_DIR.rglob("*") if p.is_file()]
     assert any(p.name.endswith(".safetensors") for p in files)
     total = sum(p.stat().st_size for p in files)
-    assert total <= 25 * 1024 * 1024, f"{total / 2**20:.1f} MiB"
+    assert total <= 40 * 1000 * 1000, f"{total / 1e6:.1f} MB"
 
 
 def test_stock_stable_diffusion_pipeline_loads_it_offline() -> None:
@@ -60,15 +60,15 @@ def test_samples_follow_their_prompt() -> None:
     prompts = all_captions()
     images = pipe(prompts, num_inference_steps=25, guidance_scale=5.0, height=64, width=64,
                   generator=torch.Generator().manual_seed(0), output_type="np").images
-    right = {"color": 0, "shape": 0, "background": 0}
+    right = {"color": 0, "shape": 0, "background": 0, "pattern": 0}
     for prompt, im in zip(prompts, images, strict=True):
-        color, shape, background = parse_caption(prompt)
+        want = parse_caption(prompt)
         r = read_shape(np.rint(im * 255).astype(np.uint8))
-        right["color"] += r.color == color
-        right["shape"] += r.shape == shape
-        right["background"] += r.background == background
+        for key in right:
+            right[key] += getattr(r, key) == getattr(want, key)
     n = len(prompts)
-    assert right["color"] / n >= 0.8 and right["background"] / n >= 0.8 and right["shape"] / n >= 0.6, right
+    assert right["color"] / n >= 0.8 and right["background"] / n >= 0.8, right
+    assert right["shape"] / n >= 0.6 and right["pattern"] / n >= 0.7, right
 
 
 @pytest.mark.slow

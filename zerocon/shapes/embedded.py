@@ -96,7 +96,7 @@ def load_embedded_clip(device: str | torch.device = "cpu") -> tuple[CLIPModel, C
         >>> inputs = processor(text=all_captions(), images=[image], return_tensors="pt",
         ...                    padding=True)  # doctest: +SKIP
         >>> model(**inputs).logits_per_image.shape  # doctest: +SKIP
-        torch.Size([1, 36])
+        torch.Size([1, 144])
     """
     from transformers import AutoTokenizer, CLIPModel, CLIPProcessor
 
