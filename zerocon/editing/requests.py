@@ -36,8 +36,9 @@ def build_requests(
         FileNotFoundError: for a direction file that does not exist.
 
     Example:
-        >>> [r.target_prompt for r in build_requests(2, "a blue circle")]
-        ['a blue circle', 'a blue circle']
+        >>> requests = build_requests(2, "a blue circle")
+        >>> len(requests), requests[1].target_prompt
+        (2, 'a blue circle')
         >>> build_requests(1, source_word="red", target_word="blue")[0].word_pairs
         [('red', 'blue')]
     """
