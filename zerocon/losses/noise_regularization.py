@@ -77,6 +77,16 @@ def _roll_per_row(maps: Tensor, shifts: Tensor, dim: int) -> Tensor:
     return torch.gather(maps, dim, index.expand_as(maps))
 
 
+def _check_pyramid_input(noise: Tensor, min_size: int) -> None:
+    check_floating(noise, "noise")
+    if noise.ndim != 4:
+        raise ValueError(f"noise must have shape (b, c, h, w), got {tuple(noise.shape)}")
+    if noise.numel() == 0:
+        raise ValueError(f"noise must be non-empty, got shape {tuple(noise.shape)}")
+    if isinstance(min_size, bool) or not isinstance(min_size, int) or min_size < 1:
+        raise ValueError(f"min_size must be an integer >= 1, got {min_size!r}")
+
+
 def auto_correlation_loss(
     noise: Float[Tensor, "b c h w"],
     generator: torch.Generator | None = None,
@@ -119,13 +129,7 @@ def auto_correlation_loss(
         >>> bool(auto_correlation_loss(white, g) < auto_correlation_loss(smooth, g))
         True
     """
-    check_floating(noise, "noise")
-    if noise.ndim != 4:
-        raise ValueError(f"noise must have shape (b, c, h, w), got {tuple(noise.shape)}")
-    if noise.numel() == 0:
-        raise ValueError(f"noise must be non-empty, got shape {tuple(noise.shape)}")
-    if isinstance(min_size, bool) or not isinstance(min_size, int) or min_size < 1:
-        raise ValueError(f"min_size must be an integer >= 1, got {min_size!r}")
+    _check_pyramid_input(noise, min_size)
 
     maps = rearrange(at_least_float32(noise), "b c h w -> (b c) h w")
     total = maps.new_zeros(())
@@ -180,13 +184,7 @@ def auto_correlation_grad(
         >>> torch.allclose(auto, closed, atol=1e-7)
         True
     """
-    check_floating(noise, "noise")
-    if noise.ndim != 4:
-        raise ValueError(f"noise must have shape (b, c, h, w), got {tuple(noise.shape)}")
-    if noise.numel() == 0:
-        raise ValueError(f"noise must be non-empty, got shape {tuple(noise.shape)}")
-    if isinstance(min_size, bool) or not isinstance(min_size, int) or min_size < 1:
-        raise ValueError(f"min_size must be an integer >= 1, got {min_size!r}")
+    _check_pyramid_input(noise, min_size)
     b, c = noise.shape[:2]
     maps = rearrange(at_least_float32(noise.detach()), "b c h w -> (b c) h w")
     level_grads: list[Tensor] = []
