@@ -359,7 +359,8 @@ def run(args: argparse.Namespace) -> int:
             grid_path = grid_path.with_name(f"{grid_path.stem}-rank{rank}{grid_path.suffix}")
         save_image(make_grid(grid_rows), grid_path)
         print(f"grid: {grid_path}")
-    mine_failures = {p: m for p, m in failures.items() if p in set(mine)}
+    mine_set = set(mine)
+    mine_failures = {p: m for p, m in failures.items() if p in mine_set}
     for path in mine_failed:
         print(f"zerocon: error: {failures[path]}", file=sys.stderr)
     print(f"[rank {rank}/{world}] wrote {written} outputs to {out_dir}; {len(mine_failures)} failed")

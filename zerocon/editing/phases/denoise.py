@@ -103,7 +103,6 @@ def denoise_phase(
             pred_x0 = getattr(out.scheduler_output, "pred_original_sample", None)
             state.latents = x_edit
             callbacks.fire("on_edit_step", editor, state, step_index, int(t), x_edit, pred_x0)
-    state.latents = x_edit
     if state.skipped:
         message = f"image {state.index}: guidance was NaN/Inf at steps {state.skipped}; those moves were skipped"
         state.notices.append(message)
