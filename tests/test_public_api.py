@@ -40,7 +40,8 @@ COMPONENT_DEPENDENCIES: dict[str, set[str]] = {
     "losses": set(),
     "direction": set(),
     "captioning": set(),
-    "guidance": {"losses"},
+    # The local blend averages attention records into per-word maps.
+    "guidance": {"losses", "attention"},
     "inversion": {"losses"},
 }
 

@@ -210,6 +210,11 @@ class Editor:
             cross=self._select(settings.cross_attention_layers, "cross") if strategy.record_cross else [],
             self_attention=self._select(settings.patch_nce_layers, "self") if strategy.record_self else [],
         )
+        if settings.local_blend and not (strategy.reference and strategy.record_cross):
+            raise ValueError(
+                f"local_blend needs a method with a reference pass and recorded cross-attention; "
+                f"{strategy.name!r} has none"
+            )
         terms = strategy.guidance_terms(settings, layers)
         if terms and not strategy.reference:
             raise ValueError(f"method {strategy.name!r} has guidance terms but no reference pass")

@@ -71,6 +71,22 @@ class EditSettings:
         lambda_kl: KL weight of the noise regulariser.
         num_reg_iterations: regularisation iterations per inversion step.
         num_reg_rolls: auto-correlation rolls per iteration.
+        local_blend: after each edit step, put the latent back to the reference latent
+            outside the edited words' cross-attention (see
+            :class:`~zerocon.guidance.LocalBlend`); methods with a reference pass and recorded
+            cross-attention only. Off by default (the papers do not blend).
+        blend_threshold: where the edit is kept, as a share of the way from the weakest to
+            the strongest attention of the blend words.
+        blend_dilation: latent pixels the mask is grown by.
+        blend_start: the share of the edit's steps to run before the blend begins (the maps are
+            averaged from the first step; early maps are diffuse, and blending with them undoes
+            edits of large regions).
+        blend_pixels: with ``local_blend``, also blend the decoded images (the reference's
+            decoded pixels outside the mask; one more VAE decode).
+        blend_words: the words whose attention draws the mask (default ``()``: the edit's
+            source words).
+        blend_invert: the blend words mark what to keep unchanged (e.g. the object's words for
+            a background edit) rather than where to edit.
         extras: numbers of your own methods (JSON values), carried through the record; the
             built-in methods read none.
 
@@ -109,6 +125,13 @@ class EditSettings:
     lambda_kl: float = 20.0
     num_reg_iterations: int = 5
     num_reg_rolls: int = 5
+    local_blend: bool = False
+    blend_threshold: float = 0.3
+    blend_dilation: int = 1
+    blend_start: float = 0.0
+    blend_pixels: bool = True
+    blend_words: tuple[str, ...] = ()
+    blend_invert: bool = False
     extras: dict[str, Any] = field(default_factory=dict, compare=True)
 
     def __post_init__(self) -> None:
@@ -133,6 +156,17 @@ class EditSettings:
         fix(self, "strength", _finite("strength", self.strength, 0.0, 1.0, low_open=True))
         fix(self, "num_reg_iterations", _integer("num_reg_iterations", self.num_reg_iterations, 0))
         fix(self, "num_reg_rolls", _integer("num_reg_rolls", self.num_reg_rolls, 1))
+        if not isinstance(self.local_blend, bool):
+            raise ValueError(f"local_blend must be True or False, got {self.local_blend!r}")
+        fix(self, "blend_threshold", _finite("blend_threshold", self.blend_threshold, 0.0, 1.0))
+        fix(self, "blend_start", _finite("blend_start", self.blend_start, 0.0, 1.0))
+        fix(self, "blend_dilation", _integer("blend_dilation", self.blend_dilation, 0))
+        if isinstance(self.blend_words, str) or not all(isinstance(w, str) and w.strip() for w in self.blend_words):
+            raise ValueError(f"blend_words must be a sequence of non-empty words, got {self.blend_words!r}")
+        fix(self, "blend_words", tuple(self.blend_words))
+        for name in ("blend_invert", "blend_pixels"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         for name in ("cross_attention_layers", "patch_nce_layers"):
             if not isinstance(getattr(self, name), str):
                 raise ValueError(f"{name} must be a regular expression string")
@@ -156,6 +190,7 @@ class EditSettings:
         """Plain JSON-ready values (tuples become lists)."""
         data = dataclasses.asdict(self)
         data["nce_pool_sizes"] = list(self.nce_pool_sizes)
+        data["blend_words"] = list(self.blend_words)
         return data
 
     @classmethod
@@ -170,8 +205,9 @@ class EditSettings:
         if unknown:
             raise ValueError(f"unknown edit settings: {unknown}")
         values = dict(data)
-        if "nce_pool_sizes" in values:
-            values["nce_pool_sizes"] = tuple(values["nce_pool_sizes"])
+        for name in ("nce_pool_sizes", "blend_words"):
+            if name in values:
+                values[name] = tuple(values[name])
         return cls(**values)
 
     def to_json(self) -> str:

@@ -9,7 +9,9 @@ from zerocon.guidance.guided_scheduler import (
     GuidedStepOutput,
     NoiseForward,
     NonFiniteGuidanceWarning,
+    PostStep,
 )
+from zerocon.guidance.local_blend import LocalBlend, blend_latents, blend_mask
 
 __all__ = [
     "CrossAttentionGuidance",
@@ -19,7 +21,11 @@ __all__ = [
     "GuidanceTerm",
     "GuidedScheduler",
     "GuidedStepOutput",
+    "LocalBlend",
     "NoiseForward",
     "NonFiniteGuidanceWarning",
     "PatchNCEGuidance",
+    "PostStep",
+    "blend_latents",
+    "blend_mask",
 ]

@@ -18,6 +18,8 @@ from zerocon.guidance.guidance_term import GuidanceInputs, GuidanceTerm
 GuidanceForward = Callable[[Tensor], GuidanceInputs]
 #: ``noise_fn(latents) -> model_output``: the (no-grad, CFG) UNet call used for the scheduler step.
 NoiseForward = Callable[[Tensor], Tensor]
+#: ``post_step(prev_sample) -> prev_sample``: may change the stepped latent (e.g. a local blend).
+PostStep = Callable[[Tensor], Tensor]
 #: ``steer(preview) -> factor``: sees the loss and gradient norm before the move (``preview``'s
 #: latents are unmoved) and returns a factor for the move (``0`` vetoes it) or ``None``.
 Steer = Callable[["GuidanceResult"], "float | None"]
@@ -244,6 +246,7 @@ class GuidedScheduler(nn.Module):
         forward_fn: GuidanceForward,
         noise_fn: NoiseForward,
         steer: Steer | None = None,
+        post_step: PostStep | None = None,
         **step_kwargs: Any,
     ) -> GuidedStepOutput:
         """:meth:`guide`, then the wrapped scheduler's ``step`` at the moved latent.
@@ -254,6 +257,8 @@ class GuidedScheduler(nn.Module):
             forward_fn: differentiable forward returning :class:`GuidanceInputs`.
             noise_fn: ``noise_fn(x) -> model_output`` for the scheduler step (run under no-grad).
             steer: passed to :meth:`guide`.
+            post_step: ``post_step(prev_sample) -> prev_sample``, applied (under no-grad) to
+                the scheduler's output, e.g. :class:`~zerocon.guidance.LocalBlend`.
             **step_kwargs: passed to the scheduler's ``step`` (e.g. ``eta``, ``generator``).
         """
         guidance = self.guide(latents, forward_fn, steer)
@@ -261,6 +266,11 @@ class GuidedScheduler(nn.Module):
             model_output = noise_fn(guidance.latents)
             out = self.scheduler.step(model_output, timestep, guidance.latents, **step_kwargs)
         prev = out.prev_sample if hasattr(out, "prev_sample") else out[0]
+        if post_step is not None:
+            with torch.no_grad():
+                prev = post_step(prev)
+            if prev.shape != latents.shape:
+                raise ValueError(f"post_step returned shape {tuple(prev.shape)}, expected {tuple(latents.shape)}")
         return GuidedStepOutput(prev_sample=prev, guidance=guidance, scheduler_output=out)
 
     def extra_repr(self) -> str:

@@ -25,3 +25,31 @@ def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
         grown[:, :-1] |= out[:, 1:]
         out = grown
     return out
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """IoU of the bounding boxes of two masks (0 when either is empty).
+
+    A shape edit changes the outline but should keep where the object is and how big it is:
+    the boxes measure exactly that.
+
+    Shape:
+        - a, b: ``(H, W)`` bool.
+
+    Example:
+        >>> a = np.zeros((8, 8), bool); a[2:6, 2:6] = True
+        >>> b = np.zeros((8, 8), bool); b[2:6, 4:8] = True
+        >>> box_iou(a, a), round(box_iou(a, b), 3)
+        (1.0, 0.333)
+    """
+    if not a.any() or not b.any():
+        return 0.0
+
+    def box(mask: np.ndarray) -> tuple[int, int, int, int]:
+        rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+        return int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1
+
+    (r0, c0, r1, c1), (s0, d0, s1, d1) = box(a), box(b)
+    inter = max(0, min(r1, s1) - max(r0, s0)) * max(0, min(c1, d1) - max(c0, d0))
+    union = (r1 - r0) * (c1 - c0) + (s1 - s0) * (d1 - d0) - inter
+    return inter / union

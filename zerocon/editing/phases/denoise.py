@@ -13,10 +13,12 @@ from torch import Tensor
 
 from zerocon.attention import AttentionStore, LayerSelector
 from zerocon.editing.callback import GuidanceEvent
+from zerocon.editing.token_positions import word_token_positions
 from zerocon.guidance import (
     GuidanceInputs,
     GuidanceResult,
     GuidedScheduler,
+    LocalBlend,
     NonFiniteGuidanceWarning,
 )
 
@@ -38,6 +40,27 @@ def _store(plan: EditPlan) -> AttentionStore | None:
     )
 
 
+def _local_blend(editor: Editor, state: ImageState, plan: EditPlan) -> LocalBlend | None:
+    settings = plan.settings
+    if not settings.local_blend:
+        return None
+    assert state.caption is not None
+    words = list(settings.blend_words) or [word for source, _ in state.pairs for word in source.split()]
+    positions = word_token_positions(editor.tokenizer, state.caption, words)
+    if not positions:
+        message = (
+            f"image {state.index}: local blend is off for this image: none of the blend words "
+            f"{words} is in the caption {state.caption!r}"
+        )
+        state.notices.append(message)
+        warnings.warn(message, UserWarning, stacklevel=4)
+        return None
+    return LocalBlend(
+        positions, settings.blend_threshold, settings.blend_dilation,
+        layers=plan.layers.cross, invert=settings.blend_invert,
+    )
+
+
 def denoise_phase(
     editor: Editor,
     state: ImageState,
@@ -51,6 +74,9 @@ def denoise_phase(
     steps ``x_ref``; the guided step moves ``x_edit`` down the guidance gradient
     (``on_guidance`` may scale or veto the move) and takes the scheduler step at the moved
     latent with classifier-free guidance (``on_edit_step``). Only one step's records are held.
+    With ``local_blend`` the stepped edit latent is then put back to the stepped reference
+    latent outside the edited words' attention; with ``blend_pixels`` the final mask and
+    reference latent are left in ``state.extras["pixel_blend"]`` for the decode phase.
     """
     assert state.x_start is not None and state.timesteps is not None
     settings, counter = plan.settings, state.counter
@@ -63,6 +89,8 @@ def denoise_phase(
     store = _store(plan)
     attach: AbstractContextManager[Any] = store.attach(editor.unet) if store is not None else nullcontext()
     ref_scheduler = copy.deepcopy(scheduler)
+    blend = _local_blend(editor, state, plan)
+    blend_from = round(settings.blend_start * len(state.timesteps))
     x_ref = x_edit = state.x_start
     scale = settings.guidance_scale
     with attach, warnings.catch_warnings():
@@ -74,6 +102,8 @@ def denoise_phase(
                     ref_in = guided.scale_model_input(x_ref, t)
                     ref_out = editor.model_output(ref_in, t, cond, uncond, scale, record=store)
                 reference = store.snapshot(detach=True)
+                if blend is not None:
+                    blend.add(reference)
                 callbacks.fire("on_reference_step", editor, state, step_index, int(t), x_ref, reference)
                 x_ref = ref_scheduler.step(ref_out, t, x_ref).prev_sample
 
@@ -81,9 +111,10 @@ def denoise_phase(
                 assert store is not None
                 with counter.phase("guidance"):
                     editor.unet(guided.scale_model_input(x, t), t, target_cond)
-                return GuidanceInputs(
-                    edit=store.snapshot(), reference=reference, latents=x, timestep=t, generator=generator
-                )
+                edit = store.snapshot()
+                if blend is not None:
+                    blend.add(edit)
+                return GuidanceInputs(edit=edit, reference=reference, latents=x, timestep=t, generator=generator)
 
             def model_output(x: Tensor, t: Tensor = t) -> Tensor:
                 paused = store.paused() if store is not None else nullcontext()
@@ -94,7 +125,15 @@ def denoise_phase(
                 event = GuidanceEvent(step, int(t), preview.loss, preview.losses, preview.grad_norm)
                 return callbacks.steer(editor, state, event)
 
-            out = guided.guided_step(x_edit, t, forward, model_output, steer=steer if len(callbacks) else None)
+            def post_step(x: Tensor, x_ref: Tensor = x_ref) -> Tensor:
+                assert blend is not None
+                return blend(x, x_ref)
+
+            out = guided.guided_step(
+                x_edit, t, forward, model_output,
+                steer=steer if len(callbacks) else None,
+                post_step=post_step if blend is not None and step_index >= blend_from else None,
+            )
             x_edit = out.prev_sample
             if plan.terms:
                 state.losses.append(out.guidance.losses)
@@ -103,6 +142,8 @@ def denoise_phase(
             pred_x0 = getattr(out.scheduler_output, "pred_original_sample", None)
             state.latents = x_edit
             callbacks.fire("on_edit_step", editor, state, step_index, int(t), x_edit, pred_x0)
+    if blend is not None and plan.settings.blend_pixels:
+        state.extras["pixel_blend"] = (blend.mask((int(x_edit.shape[-2]), int(x_edit.shape[-1]))), x_ref)
     if state.skipped:
         message = f"image {state.index}: guidance was NaN/Inf at steps {state.skipped}; those moves were skipped"
         state.notices.append(message)

@@ -1,0 +1,104 @@
+"""Score one edit of the suite: success, object structure, background fidelity, texture."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from PIL import Image
+
+from zerocon.shapes.checker import read_shape
+from zerocon.shapes.edit_suite import EditCase
+from zerocon.shapes.masks import box_iou, dilate
+from zerocon.shapes.metrics import edit_metrics, psnr
+from zerocon.shapes.ssim import masked_ssim
+
+
+@dataclass(frozen=True)
+class StructureScore:
+    """The structure benchmark's measures of one edit.
+
+    Attributes:
+        success: the checker reads exactly the target caption, and, when source and target
+            share a texture, its orientation and period are kept.
+        edit_correct / color_correct / shape_correct / background_correct / pattern_correct /
+            texture_kept: as in :class:`~zerocon.shapes.metrics.EditMetrics`.
+        mask_iou: IoU of the edited object's mask with the source's (bounding boxes for
+            shape edits, whose outline is meant to change).
+        background_psnr / background_ssim: fidelity to the source on pixels that are
+            background in both images (union of masks dilated by 2 px excluded); object edits
+            only (NaN for background edits, whose background is meant to change). SSIM sees the
+            texture's phase: a stripe shifted by half a period scores low.
+        object_psnr: fidelity to the source inside the source object (its mask shrunk by 2 px);
+            background edits only (NaN for object edits).
+        target_psnr: PSNR of the whole image against the exact target render (colour and
+            background-colour edits; NaN otherwise).
+
+    Shape:
+        No arrays: numbers and flags.
+    """
+
+    success: bool
+    edit_correct: bool
+    color_correct: bool
+    shape_correct: bool
+    background_correct: bool
+    pattern_correct: bool
+    texture_kept: bool | None
+    mask_iou: float
+    background_psnr: float
+    background_ssim: float
+    object_psnr: float
+    target_psnr: float
+
+    def as_dict(self) -> dict[str, float | bool | None]:
+        return asdict(self)
+
+
+def score_edit(case: EditCase, edited: np.ndarray | Image.Image) -> StructureScore:
+    """Score ``edited`` as the result of ``case``.
+
+    Raises:
+        ValueError: when the image's size differs from the source's.
+
+    Example:
+        >>> from zerocon.shapes.edit_suite import edit_case
+        >>> case = edit_case("tuning", "color", 0)
+        >>> perfect = score_edit(case, case.expected.image)
+        >>> perfect.success, perfect.mask_iou > 0.99, perfect.background_psnr, perfect.target_psnr
+        (True, True, inf, inf)
+        >>> math.isnan(perfect.object_psnr)
+        True
+        >>> score_edit(case, case.source.image).success
+        False
+    """
+    image = np.asarray(edited.convert("RGB") if isinstance(edited, Image.Image) else edited)
+    metrics = edit_metrics(case.source, image, case.target)
+    reading = read_shape(image)
+    if case.edit_type == "shape":
+        iou = box_iou(case.source.mask, reading.mask)
+    else:
+        iou = metrics.structure_iou
+    bg_psnr = bg_ssim = object_psnr = math.nan
+    if case.edit_type in ("color", "shape"):
+        outside = ~dilate(case.source.mask | reading.mask, 2)
+        bg_psnr = psnr(case.source.image, image, outside)
+        bg_ssim = masked_ssim(case.source.image, image, outside)
+    else:
+        object_psnr = psnr(case.source.image, image, ~dilate(~case.source.mask, 2))
+    target = psnr(case.expected.image, image) if case.expected is not None else math.nan
+    return StructureScore(
+        success=metrics.edit_correct and metrics.texture_kept is not False,
+        edit_correct=metrics.edit_correct,
+        color_correct=metrics.color_correct,
+        shape_correct=metrics.shape_correct,
+        background_correct=metrics.background_correct,
+        pattern_correct=metrics.pattern_correct,
+        texture_kept=metrics.texture_kept,
+        mask_iou=float(iou),
+        background_psnr=bg_psnr,
+        background_ssim=bg_ssim,
+        object_psnr=object_psnr,
+        target_psnr=target,
+    )
