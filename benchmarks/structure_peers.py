@@ -9,8 +9,9 @@ Obstacles met on this model, and what is done about them:
 * ``LEditsPPPipelineStableDiffusion``: its cross-attention masks are read at the latent size / 4
   (4×4 here), a resolution at which this UNet has no attention layer, so the peer runs with
   ``use_cross_attn_mask=False`` and ``use_intersect_mask=False`` (its noise-quantile mask
-  only). It needs a DPM-Solver++ (SDE) or DDIM scheduler; diffusers' DDIM ``add_noise`` fails
-  on the float timesteps LEDITS++ passes, so DPM-Solver++ (SDE) is used, as its docs suggest.
+  only). It needs a DPM-Solver++ (SDE) or DDIM scheduler; with DDIM its ``invert`` raises
+  ``IndexError: tensors used as indices must be long, int, byte or bool tensors`` (diffusers
+  0.42, checked on this model), so DPM-Solver++ (SDE) is used.
 """
 
 from __future__ import annotations

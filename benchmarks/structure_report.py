@@ -2,7 +2,8 @@
 
 Run: ``.venv/bin/python benchmarks/structure_report.py --split tuning --steps 25``
 (``--plot docs/img/structure_pareto.png`` draws the Pareto plots; ``--grid docs/img/structure_grid.png``
-the sample grid from the saved images; ``--methods`` keeps and orders the table's rows).
+the sample grid from the saved images; ``--methods`` keeps and orders the table's rows;
+``--common`` keeps only the edits that every listed method has, so all rows share one edit set).
 
 Every mean carries a 95% bootstrap interval (2,000 resamples of the edits, seed 0). PSNR values
 are capped at 60 dB (an identical background would be +inf).
@@ -102,40 +103,64 @@ def _family(method: str) -> tuple[int, int, int]:
     return (110, 110, 110)
 
 
+def _short(method: str) -> str:
+    return (method.replace("guidance_step_size=", "eta=").replace("lambda_nce=", "nce=")
+            .replace("blend_threshold=", "th=").replace("nce_", ""))
+
+
 def pareto_plot(summary: dict[str, dict[str, dict[str, Any]]], methods: list[str], path: Path) -> None:
-    """Two panels: success (all edits) against background PSNR (object edits) and mask IoU."""
+    """Two panels over the object (colour and shape) edits: success against background PSNR, and
+    against mask IoU.
+
+    Points are numbered; the legend under the panels names them.
+    """
     width, height, pad = 560, 420, 60
-    canvas = Image.new("RGB", (2 * width, height + 30), "white")
+    shown = [m for m in methods if m in summary and "object" in summary[m]]
+    legend_rows = (len(shown) + 2) // 3
+    canvas = Image.new("RGB", (2 * width, height + 30 + 14 * legend_rows), "white")
     draw = ImageDraw.Draw(canvas)
-    panels = (("background_psnr", "object", "background PSNR on object edits (dB)"),
-              ("mask_iou", "all", "object mask IoU (all edits)"))
+    panels = (("background_psnr", "object", "background PSNR (dB), object edits"),
+              ("mask_iou", "object", "mask IoU (box IoU for shapes), object edits"))
     for p, (measure, kind, title) in enumerate(panels):
-        points = [(m, summary[m][kind][measure][0], summary[m]["all"]["success"][0])
-                  for m in methods if m in summary and kind in summary[m]]
-        points = [pt for pt in points if not math.isnan(pt[1])]
+        points = [(k, m, summary[m][kind][measure][0], summary[m][kind]["success"][0]) for k, m in enumerate(shown, 1)]
+        points = [pt for pt in points if not math.isnan(pt[2])]
         if not points:
             continue
-        xs = [x for _, x, _ in points]
+        xs = [x for _, _, x, _ in points]
         x0, x1 = min(xs), max(xs)
         x0, x1 = x0 - 0.05 * (x1 - x0 + 1e-9), x1 + 0.05 * (x1 - x0 + 1e-9)
         left = p * width
         box = (left + pad, 20, left + width - 20, height - pad + 20)
         draw.rectangle(box, outline="black")
         draw.text((left + pad, height - 20), title, fill="black")
-        draw.text((left + 5, 20), "success", fill="black")
+        draw.text((left + 5, 5), "success, object edits", fill="black")
         for frac in (0.0, 0.25, 0.5, 0.75, 1.0):
             y = box[3] - frac * (box[3] - box[1])
             draw.text((left + 25, y - 6), f"{frac:.2f}", fill="black")
         for frac in (0.0, 0.5, 1.0):
             x = box[0] + frac * (box[2] - box[0])
             draw.text((x - 12, box[3] + 4), f"{x0 + frac * (x1 - x0):.2f}", fill="black")
-        for method, x, y in points:
+        for k, method, x, y in points:
             px = box[0] + (x - x0) / (x1 - x0) * (box[2] - box[0])
             py = box[3] - y * (box[3] - box[1])
             colour = _family(method)
             draw.ellipse((px - 4, py - 4, px + 4, py + 4), fill=colour)
-            draw.text((px + 5, py - 5), method.replace("guidance_step_size", "η").replace("lambda_nce", "λ"), fill=colour)
+            draw.text((px + 5, py - 5 - 9 * (k % 2)), str(k), fill=colour)
+    for k, method in enumerate(shown, 1):
+        row, col = divmod(k - 1, 3)
+        draw.text((20 + col * 370, height + 30 + 14 * row), f"{k}: {_short(method)}", fill=_family(method))
     canvas.save(path)
+
+
+def _column_name(method: str) -> str:
+    """A grid header of at most 11 characters."""
+    name, _, options = method.partition("@")
+    name = {"pix2pix-zero": "p2p-zero", "diffusers-pix2pix-zero": "diffusersP0"}.get(name, name)
+    if "blend" in options:
+        return f"{name}+blend"[:11]
+    if "strength" in options:
+        return f"{name} {options.split('=')[-1]}"[:11]
+    return name[:11]
 
 
 def sample_grid(images: Path, split: str, steps: int, methods: list[str], edit_ids: list[str], path: Path) -> None:
@@ -148,7 +173,7 @@ def sample_grid(images: Path, split: str, steps: int, methods: list[str], edit_i
     canvas = Image.new("RGB", ((len(methods) + 1) * cell, label_h + len(edit_ids) * cell), "white")
     draw = ImageDraw.Draw(canvas)
     for c, name in enumerate(["source", *methods]):
-        draw.text((c * cell + 2, 1), name[:11], fill="black")
+        draw.text((c * cell + 2, 1), _column_name(name), fill="black")
     for r, edit_id in enumerate(edit_ids):
         split_name, kind, index = edit_id.split("-")
         case = edit_case(split_name, kind, int(index))
@@ -159,7 +184,7 @@ def sample_grid(images: Path, split: str, steps: int, methods: list[str], edit_i
             if file.exists():
                 canvas.paste(Image.open(file).convert("RGB"), (c * cell, label_h + r * cell))
     canvas = canvas.resize((canvas.width * 2, canvas.height * 2), Image.NEAREST)
-    canvas.save(path)
+    canvas.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
 
 
 def main() -> None:
@@ -168,6 +193,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--input", type=Path, default=None, help="JSONL (default: results/structure/<split>.jsonl)")
     parser.add_argument("--methods", nargs="+", default=None)
+    parser.add_argument("--common", action="store_true", help="keep only the edits every listed method has")
     parser.add_argument("--plot", type=Path, default=None)
     parser.add_argument("--plot-methods", nargs="+", default=None)
     parser.add_argument("--grid", type=Path, default=None)
@@ -175,6 +201,11 @@ def main() -> None:
     args = parser.parse_args()
     source = args.input or RESULTS / f"{args.split}.jsonl"
     rows = load(source, args.steps)
+    if args.common:
+        wanted = set(args.methods or [])
+        ids = [{r["edit_id"] for r in rows if r["method"] == m} for m in wanted]
+        shared = set.intersection(*ids) if ids else set()
+        rows = [r for r in rows if r["edit_id"] in shared]
     summary = summarize(rows)
     methods = args.methods or sorted(summary)
     text = tables(summary, methods)

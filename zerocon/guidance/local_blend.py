@@ -28,7 +28,7 @@ from zerocon.attention import AttentionAggregator, AttentionRecords
 def blend_mask(
     maps: Float[Tensor, "b k h w"],
     size: tuple[int, int],
-    threshold: float = 0.3,
+    threshold: float = 0.5,
     dilation: int = 1,
     invert: bool = False,
 ) -> Float[Tensor, "b 1 hh ww"]:
@@ -136,7 +136,7 @@ class LocalBlend(nn.Module):
     def __init__(
         self,
         token_indices: Sequence[int],
-        threshold: float = 0.3,
+        threshold: float = 0.5,
         dilation: int = 1,
         layers: Sequence[str] | None = None,
         invert: bool = False,

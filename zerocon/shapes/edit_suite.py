@@ -73,8 +73,16 @@ def _other(options: tuple[str, ...] | list[str], current: str, generator: torch.
 def edit_case(split: str, edit_type: str, index: int) -> EditCase:
     """The ``index``-th case of one type in one split (deterministic).
 
+    Shape:
+        source and expected images: ``(64, 64, 3)`` uint8.
+
     Raises:
-        ValueError: for an unknown split or edit type, or a negative index.
+        ValueError: for an unknown split or edit type, or an index out of range.
+
+    Example:
+        >>> case = edit_case("test", "background", 3)
+        >>> case.source_word != case.target_word, case.edit_id
+        (True, 'test-background-003')
     """
     if split not in SPLIT_SEEDS:
         raise ValueError(f"unknown split {split!r}; choose one of {sorted(SPLIT_SEEDS)}")
@@ -124,6 +132,9 @@ def edit_cases(
         per_type: cases per edit type.
         edit_types: which types.
         start: the first index.
+
+    Shape:
+        ``len(edit_types) · per_type`` cases; images ``(64, 64, 3)`` uint8.
 
     Raises:
         ValueError: see :func:`edit_case`.

@@ -37,6 +37,12 @@ class StructureScore:
 
     Shape:
         No arrays: numbers and flags.
+
+    Example:
+        >>> from zerocon.shapes.edit_suite import edit_case
+        >>> score = score_edit(edit_case("tuning", "shape", 0), edit_case("tuning", "shape", 0).source.image)
+        >>> score.success, score.shape_correct
+        (False, False)
     """
 
     success: bool
@@ -58,6 +64,9 @@ class StructureScore:
 
 def score_edit(case: EditCase, edited: np.ndarray | Image.Image) -> StructureScore:
     """Score ``edited`` as the result of ``case``.
+
+    Shape:
+        edited: ``(H, W, 3)`` uint8 array or a PIL image of the source's size.
 
     Raises:
         ValueError: when the image's size differs from the source's.
