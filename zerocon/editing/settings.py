@@ -88,6 +88,9 @@ class EditSettings:
             source words).
         blend_invert: the blend words mark what to keep unchanged (e.g. the object's words for
             a background edit) rather than where to edit.
+        gradient_checkpointing: recompute the UNet's block activations during the guidance
+            backward instead of keeping them (less memory, one more partial forward per step).
+            The UNet's weights are frozen during every edit either way.
         extras: numbers of your own methods (JSON values), carried through the record; the
             built-in methods read none.
 
@@ -133,6 +136,7 @@ class EditSettings:
     blend_pixels: bool = True
     blend_words: tuple[str, ...] = ()
     blend_invert: bool = False
+    gradient_checkpointing: bool = False
     extras: dict[str, Any] = field(default_factory=dict, compare=True)
 
     def __post_init__(self) -> None:
@@ -165,7 +169,7 @@ class EditSettings:
         if isinstance(self.blend_words, str) or not all(isinstance(w, str) and w.strip() for w in self.blend_words):
             raise ValueError(f"blend_words must be a sequence of non-empty words, got {self.blend_words!r}")
         fix(self, "blend_words", tuple(self.blend_words))
-        for name in ("blend_invert", "blend_pixels"):
+        for name in ("blend_invert", "blend_pixels", "gradient_checkpointing"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         for name in ("cross_attention_layers", "patch_nce_layers"):

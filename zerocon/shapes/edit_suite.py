@@ -140,8 +140,8 @@ def edit_cases(
         ValueError: see :func:`edit_case`.
 
     Example:
-        >>> [c.edit_id for c in edit_cases("test", 1, ["shape", "pattern"])]
-        ['test-shape-000', 'test-pattern-000']
+        >>> " ".join(c.edit_id for c in edit_cases("test", 1, ["shape", "pattern"]))
+        'test-shape-000 test-pattern-000'
     """
     if per_type < 0:
         raise ValueError(f"per_type must be >= 0, got {per_type}")

@@ -27,7 +27,8 @@ def ssim_map(a: np.ndarray, b: np.ndarray, sigma: float = 1.5) -> np.ndarray:
     """Per-pixel SSIM of two images, averaged over colour channels.
 
     Args:
-        a, b: uint8 (or 0–255 float) images of the same shape.
+        a: a uint8 (or 0–255 float) image.
+        b: another of the same shape.
         sigma: the Gaussian window's standard deviation (radius ``3σ``, rounded up).
 
     Shape:

@@ -22,8 +22,9 @@ class StructureScore:
     Attributes:
         success: the checker reads exactly the target caption, and, when source and target
             share a texture, its orientation and period are kept.
-        edit_correct / color_correct / shape_correct / background_correct / pattern_correct /
-            texture_kept: as in :class:`~zerocon.shapes.metrics.EditMetrics`.
+        edit_correct: the checker reads the target caption (each attribute alone in
+            ``color_correct``, ``shape_correct``, ``background_correct``, ``pattern_correct``,
+            and ``texture_kept``, as in :class:`~zerocon.shapes.metrics.EditMetrics`).
         mask_iou: IoU of the edited object's mask with the source's (bounding boxes for
             shape edits, whose outline is meant to change).
         background_psnr / background_ssim: fidelity to the source on pixels that are

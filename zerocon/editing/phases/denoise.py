@@ -13,6 +13,7 @@ from torch import Tensor
 
 from zerocon.attention import AttentionStore, LayerSelector
 from zerocon.editing.callback import GuidanceEvent
+from zerocon.editing.memory import lean_guidance
 from zerocon.editing.token_positions import word_token_positions
 from zerocon.guidance import (
     GuidanceInputs,
@@ -93,7 +94,7 @@ def denoise_phase(
     blend_from = round(settings.blend_start * len(state.timesteps))
     x_ref = x_edit = state.x_start
     scale = settings.guidance_scale
-    with attach, warnings.catch_warnings():
+    with attach, lean_guidance(editor.unet, settings.gradient_checkpointing), warnings.catch_warnings():
         warnings.simplefilter("ignore", NonFiniteGuidanceWarning)
         for step_index, t in enumerate(state.timesteps):
             reference = None
