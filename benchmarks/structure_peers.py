@@ -33,6 +33,7 @@ from diffusers import (
 from PIL import Image
 
 from zerocon.direction import encode_prompts
+from zerocon.editing.accounting import UNetEvalCounter
 from zerocon.shapes.edit_suite import EditCase
 
 PeerRun = Callable[[EditCase, int, torch.Generator], tuple[Image.Image, int]]
@@ -47,20 +48,16 @@ PEERS: dict[str, tuple[str, dict[str, float]]] = {
 }
 
 
-class _Counter:
-    """Counts UNet evaluations (latent rows) through a forward pre-hook."""
+def _counted(unet: torch.nn.Module, edit: Callable[[EditCase, int, torch.Generator], Image.Image]) -> PeerRun:
+    """``edit`` plus the UNet evaluations it made (counted only while it runs)."""
 
-    def __init__(self, unet: torch.nn.Module) -> None:
-        self.count = 0
-        unet.register_forward_pre_hook(self._hook, with_kwargs=True)
+    def run(case: EditCase, steps: int, generator: torch.Generator) -> tuple[Image.Image, int]:
+        counter = UNetEvalCounter(unet)
+        with counter.watching():
+            image = edit(case, steps, generator)
+        return image, counter.total
 
-    def _hook(self, module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        sample = args[0] if args else kwargs.get("sample")
-        self.count += int(sample.shape[0]) if isinstance(sample, torch.Tensor) else 1
-
-    def take(self) -> int:
-        count, self.count = self.count, 0
-        return count
+    return run
 
 
 def _parts(pipe: Any, own_unet: bool) -> dict[str, Any]:
@@ -95,16 +92,15 @@ def build_peer(label: str, pipe: Any, guidance_scale: float, step_size: float) -
             caption_processor=None,
         )
         p2p.set_progress_bar_config(disable=True)
-        counter = _Counter(p2p.unet)
         bank = pipe.sentence_source
 
-        def run_p2p(case: EditCase, steps: int, generator: torch.Generator) -> tuple[Image.Image, int]:
+        def run_p2p(case: EditCase, steps: int, generator: torch.Generator) -> Image.Image:
             caption = case.source.caption
             inverted = p2p.invert(
                 caption, image=case.source.to_pil(), num_inference_steps=steps, generator=generator
             ).latents
             enc = lambda word: encode_prompts(pipe.text_encoder, pipe.tokenizer, bank.sentences(word))  # noqa: E731
-            image = p2p(
+            return p2p(
                 prompt=caption,
                 source_embeds=enc(case.source_word),
                 target_embeds=enc(case.target_word),
@@ -115,20 +111,17 @@ def build_peer(label: str, pipe: Any, guidance_scale: float, step_size: float) -
                 cross_attention_guidance_amount=step_size,
                 generator=generator,
             ).images[0]
-            return image, counter.take()
 
-        return run_p2p
+        return _counted(p2p.unet, run_p2p)
     if kind == "img2img":
         img2img = StableDiffusionImg2ImgPipeline(
             **_parts(pipe, own_unet=False), scheduler=DDIMScheduler.from_config(config)
         )
         img2img.set_progress_bar_config(disable=True)
-        counter_i = _Counter(img2img.unet)
         strength = options["strength"]
 
-        def run_img2img(case: EditCase, steps: int, generator: torch.Generator) -> tuple[Image.Image, int]:
-            counter_i.take()
-            image = img2img(
+        def run_img2img(case: EditCase, steps: int, generator: torch.Generator) -> Image.Image:
+            return img2img(
                 prompt=case.target,
                 image=case.source.to_pil(),
                 strength=strength,
@@ -136,9 +129,8 @@ def build_peer(label: str, pipe: Any, guidance_scale: float, step_size: float) -
                 guidance_scale=guidance_scale,
                 generator=generator,
             ).images[0]
-            return image, counter_i.take()
 
-        return run_img2img
+        return _counted(img2img.unet, run_img2img)
     if kind == "diffedit":
         diffedit = StableDiffusionDiffEditPipeline(
             **_parts(pipe, own_unet=False),
@@ -146,10 +138,8 @@ def build_peer(label: str, pipe: Any, guidance_scale: float, step_size: float) -
             inverse_scheduler=DDIMInverseScheduler.from_config(config),
         )
         diffedit.set_progress_bar_config(disable=True)
-        counter_d = _Counter(diffedit.unet)
 
-        def run_diffedit(case: EditCase, steps: int, generator: torch.Generator) -> tuple[Image.Image, int]:
-            counter_d.take()
+        def run_diffedit(case: EditCase, steps: int, generator: torch.Generator) -> Image.Image:
             source, caption = case.source.to_pil(), case.source.caption
             mask = diffedit.generate_mask(
                 image=source, source_prompt=caption, target_prompt=case.target,
@@ -159,14 +149,13 @@ def build_peer(label: str, pipe: Any, guidance_scale: float, step_size: float) -
                 prompt=caption, image=source, num_inference_steps=steps, guidance_scale=1.0,
                 generator=generator,
             ).latents
-            image = diffedit(
+            return diffedit(
                 prompt=case.target, mask_image=mask, image_latents=inverted,
                 negative_prompt=caption, guidance_scale=guidance_scale,
                 num_inference_steps=steps, generator=generator,
             ).images[0]
-            return image, counter_d.take()
 
-        return run_diffedit
+        return _counted(diffedit.unet, run_diffedit)
     if kind == "ledits":
         ledits = LEditsPPPipelineStableDiffusion(
             **_parts(pipe, own_unet=True),
@@ -175,15 +164,13 @@ def build_peer(label: str, pipe: Any, guidance_scale: float, step_size: float) -
             ),
         )
         ledits.set_progress_bar_config(disable=True)
-        counter_l = _Counter(ledits.unet)
 
-        def run_ledits(case: EditCase, steps: int, generator: torch.Generator) -> tuple[Image.Image, int]:
-            counter_l.take()
+        def run_ledits(case: EditCase, steps: int, generator: torch.Generator) -> Image.Image:
             ledits.invert(
                 image=case.source.to_pil(), source_prompt=case.source.caption,
                 num_inversion_steps=steps, generator=generator,
             )
-            image = ledits(
+            return ledits(
                 editing_prompt=[case.target_word, case.source_word],
                 reverse_editing_direction=[False, True],
                 edit_guidance_scale=[guidance_scale, guidance_scale],
@@ -192,7 +179,6 @@ def build_peer(label: str, pipe: Any, guidance_scale: float, step_size: float) -
                 use_intersect_mask=False,
                 generator=generator,
             ).images[0]
-            return image, counter_l.take()
 
-        return run_ledits
+        return _counted(ledits.unet, run_ledits)
     raise ValueError(f"unknown peer {label!r}")
