@@ -69,9 +69,18 @@ def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
 
 
 def edit_metrics(
-    source: RenderedShape, edited: np.ndarray | Image.Image, target_caption: str
+    source: RenderedShape,
+    edited: np.ndarray | Image.Image,
+    target_caption: str,
+    reading: ShapeReading | None = None,
 ) -> EditMetrics:
     """Score ``edited`` (an edit of ``source``) against ``target_caption`` with the analytic checker.
+
+    Args:
+        source: the rendered source with its ground truth.
+        edited: the edited image.
+        target_caption: the caption the edit should match.
+        reading: the checker's reading of ``edited`` when the caller already has it.
 
     Raises:
         ValueError: if ``target_caption`` is not a caption of the world, or sizes differ.
@@ -80,7 +89,8 @@ def edit_metrics(
     image = np.asarray(edited.convert("RGB") if isinstance(edited, Image.Image) else edited)
     if image.shape != source.image.shape:
         raise ValueError(f"edited image shape {image.shape} != source shape {source.image.shape}")
-    reading = read_shape(image)
+    if reading is None:
+        reading = read_shape(image)
     union = dilate(source.mask | reading.mask, 2)
     inter = float((source.mask & reading.mask).sum())
     iou = inter / max(float((source.mask | reading.mask).sum()), 1.0)

@@ -84,17 +84,16 @@ def score_edit(case: EditCase, edited: np.ndarray | Image.Image) -> StructureSco
         False
     """
     image = np.asarray(edited.convert("RGB") if isinstance(edited, Image.Image) else edited)
-    metrics = edit_metrics(case.source, image, case.target)
     reading = read_shape(image)
+    metrics = edit_metrics(case.source, image, case.target, reading)
     if case.edit_type == "shape":
         iou = box_iou(case.source.mask, reading.mask)
     else:
         iou = metrics.structure_iou
     bg_psnr = bg_ssim = object_psnr = math.nan
     if case.edit_type in ("color", "shape"):
-        outside = ~dilate(case.source.mask | reading.mask, 2)
-        bg_psnr = psnr(case.source.image, image, outside)
-        bg_ssim = masked_ssim(case.source.image, image, outside)
+        bg_psnr = metrics.background_psnr
+        bg_ssim = masked_ssim(case.source.image, image, ~dilate(case.source.mask | reading.mask, 2))
     else:
         object_psnr = psnr(case.source.image, image, ~dilate(~case.source.mask, 2))
     target = psnr(case.expected.image, image) if case.expected is not None else math.nan
