@@ -153,22 +153,32 @@ class LocalBlend(nn.Module):
         self.dilation = int(dilation)
         self.layers = list(layers) if layers is not None else None
         self.invert = bool(invert)
-        self._aggregators: dict[tuple[int, int], AttentionAggregator] = {}
+        # The latent size (and so the maps' layout) is known at the first mask(); records that
+        # arrive before it wait here.
+        self._aggregator: AttentionAggregator | None = None
         self._pending: list[AttentionRecords] = []
 
     def add(self, records: AttentionRecords) -> None:
         """Fold one forward's cross-attention records into the running average (detached)."""
-        self._pending.append(records.detach())
+        if self._aggregator is None:
+            self._pending.append(records.detach())
+        else:
+            self._aggregator.add(records)
 
     def mask(self, size: tuple[int, int]) -> Tensor:
-        """The current blend mask at latent size ``size`` (``(B, 1, H, W)``)."""
-        aggregator = self._aggregators.get(size)
+        """The current blend mask at latent size ``size`` (``(B, 1, H, W)``).
+
+        Raises:
+            ValueError: before any :meth:`add`, or for a size other than the first one asked for.
+        """
+        aggregator = self._aggregator
         if aggregator is None:
-            aggregator = AttentionAggregator(size, self.layers, aspect=size[1] / size[0])
-            self._aggregators[size] = aggregator
-        for records in self._pending:
-            aggregator.add(records)
-        self._pending.clear()
+            aggregator = self._aggregator = AttentionAggregator(size, self.layers, aspect=size[1] / size[0])
+            for records in self._pending:
+                aggregator.add(records)
+            self._pending.clear()
+        elif tuple(size) != aggregator.size:
+            raise ValueError(f"LocalBlend averages maps at {aggregator.size}; asked for {tuple(size)}")
         if aggregator.count == 0:
             raise ValueError("LocalBlend has no attention yet: add() a step's records first")
         maps = aggregator.result()
