@@ -32,3 +32,21 @@ def unchecked():
         yield
     finally:
         jaxtyping.config.update("jaxtyping_disable", False)
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    """A ZeroConPipeline on tiny random models with two sentence templates (one per test module).
+
+    Modules that need another pipeline (a captioner, the embedded model) define their own
+    ``pipe`` fixture, which takes precedence.
+    """
+    from zerocon.direction import TemplateSentences
+    from zerocon.pipelines import ZeroConPipeline
+    from zerocon.testing import tiny_components
+
+    c = tiny_components()
+    return ZeroConPipeline(
+        c.vae, c.text_encoder, c.tokenizer, c.unet, c.scheduler,
+        sentence_source=TemplateSentences(["a photo of a {}", "a {} on a background"]),
+    )

@@ -13,7 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from zerocon.direction import TemplateSentences
 from zerocon.editing import (
     AttentionMapsCallback,
     Callback,
@@ -34,15 +33,6 @@ from zerocon.testing import tiny_components
 FAST: dict[str, Any] = {"num_inference_steps": 3, "num_reg_iterations": 1, "show_progress": False}
 CAPTION = "a red circle on a white background"
 TARGET = "a blue circle on a white background"
-
-
-@pytest.fixture(scope="module")
-def pipe() -> ZeroConPipeline:
-    c = tiny_components()
-    return ZeroConPipeline(
-        c.vae, c.text_encoder, c.tokenizer, c.unet, c.scheduler,
-        sentence_source=TemplateSentences(["a photo of a {}", "a {} on a background"]),
-    )
 
 
 def _image(seed: int = 0, size: int = 16) -> Image.Image:

@@ -6,19 +6,9 @@ import pytest
 import torch
 from PIL import Image
 
-from zerocon.direction import TemplateSentences
 from zerocon.editing.memory import lean_guidance
 from zerocon.pipelines import ZeroConPipeline
-from zerocon.testing import tiny_components, tiny_unet
-
-
-@pytest.fixture(scope="module")
-def pipe() -> ZeroConPipeline:
-    c = tiny_components()
-    return ZeroConPipeline(
-        c.vae, c.text_encoder, c.tokenizer, c.unet, c.scheduler,
-        sentence_source=TemplateSentences(["a photo of a {}", "a {} on a background"]),
-    )
+from zerocon.testing import tiny_unet
 
 
 def _edit(pipe: ZeroConPipeline, **kwargs) -> torch.Tensor:

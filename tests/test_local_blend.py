@@ -12,26 +12,15 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from zerocon.attention import AttentionRecords
-from zerocon.direction import TemplateSentences
 from zerocon.editing import EditSettings
 from zerocon.editing.token_positions import word_token_positions
 from zerocon.guidance import GuidanceInputs, GuidedScheduler, LocalBlend, blend_latents, blend_mask
 from zerocon.pipelines import ZeroConPipeline
 from zerocon.shapes.word_tokenizer import build_word_tokenizer
-from zerocon.testing import tiny_components
 
 FAST: dict[str, Any] = {"num_inference_steps": 3, "num_reg_iterations": 1, "show_progress": False}
 CAPTION = "a red circle on a white background"
 TARGET = "a blue circle on a white background"
-
-
-@pytest.fixture(scope="module")
-def pipe() -> ZeroConPipeline:
-    c = tiny_components()
-    return ZeroConPipeline(
-        c.vae, c.text_encoder, c.tokenizer, c.unet, c.scheduler,
-        sentence_source=TemplateSentences(["a photo of a {}", "a {} on a background"]),
-    )
 
 
 def _edit(pipe: ZeroConPipeline, **kwargs: Any) -> Any:
