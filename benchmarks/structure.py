@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -50,6 +49,7 @@ from zerocon.shapes.structure_score import score_edit
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from structure_peers import PEERS, build_peer  # noqa: E402
+from structure_report import image_path  # noqa: E402
 
 RESULTS = HERE / "results" / "structure"
 #: What ``--methods all`` runs on the test split.
@@ -131,7 +131,7 @@ def build_run(label: str, pipe: ZeroConPipeline, guidance_scale: float, step_siz
     if "guide" in options:
         first, _, last = str(options.pop("guide")).partition(":")
         callbacks.append(_GuideOnly(int(first), int(last)))
-    EditSettings(**{k: v for k, v in options.items()})  # fail early on a bad field
+    EditSettings(**options)  # fail early on a bad field
 
     def run(case: EditCase, steps: int, generator: torch.Generator) -> tuple[Image.Image, int]:
         extra: dict[str, Any] = {}
@@ -205,9 +205,9 @@ def main() -> None:
             with out.open("a") as handle:
                 handle.write(json.dumps(record) + "\n")
             if not args.no_images:
-                folder = out.parent / "images" / args.split / str(args.steps) / re.sub(r"[^\w.=@+,:-]", "_", label)
-                folder.mkdir(parents=True, exist_ok=True)
-                image.save(folder / f"{case.edit_id}.png")
+                path = image_path(out.parent / "images", args.split, args.steps, label, case.edit_id)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                image.save(path)
             print(f"{case.edit_id} {label:28s} ok={score.success!s:5} iou={score.mask_iou:.2f} "
                   f"bg={score.background_psnr:5.1f} obj={score.object_psnr:5.1f} {seconds:5.1f}s", flush=True)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -152,6 +153,11 @@ def pareto_plot(summary: dict[str, dict[str, dict[str, Any]]], methods: list[str
     canvas.save(path)
 
 
+def image_path(images: Path, split: str, steps: int, method: str, edit_id: str) -> Path:
+    """Where the runner saves (and the grid finds) one edited image."""
+    return images / split / str(steps) / re.sub(r"[^\w.=@+,:-]", "_", method) / f"{edit_id}.png"
+
+
 def _column_name(method: str) -> str:
     """A grid header of at most 11 characters."""
     name, _, options = method.partition("@")
@@ -165,8 +171,6 @@ def _column_name(method: str) -> str:
 
 def sample_grid(images: Path, split: str, steps: int, methods: list[str], edit_ids: list[str], path: Path) -> None:
     """Rows are edits; columns the source then each method (saved images), labelled."""
-    import re
-
     from zerocon.shapes.edit_suite import edit_case
 
     cell, label_h = 64, 14
@@ -179,8 +183,7 @@ def sample_grid(images: Path, split: str, steps: int, methods: list[str], edit_i
         case = edit_case(split_name, kind, int(index))
         canvas.paste(case.source.to_pil(), (0, label_h + r * cell))
         for c, method in enumerate(methods, start=1):
-            folder = images / split / str(steps) / re.sub(r"[^\w.=@+,:-]", "_", method)
-            file = folder / f"{edit_id}.png"
+            file = image_path(images, split, steps, method, edit_id)
             if file.exists():
                 canvas.paste(Image.open(file).convert("RGB"), (c * cell, label_h + r * cell))
     canvas = canvas.resize((canvas.width * 2, canvas.height * 2), Image.NEAREST)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from zerocon.shapes import parse_caption
 from zerocon.shapes.edit_suite import EDIT_TYPES, SPLIT_SEEDS, edit_case, edit_cases
-from zerocon.shapes.masks import box_iou
+from zerocon.shapes.masks import box_iou, dilate
 from zerocon.shapes.ssim import masked_ssim, ssim_map
 from zerocon.shapes.structure_score import score_edit
 
@@ -45,8 +45,6 @@ def test_the_expected_render_changes_only_the_edited_region(kind, index) -> None
     same = case.expected.image == case.source.image
     region = ~case.source.mask if kind == "color" else case.source.mask
     # Anti-aliased edge pixels mix both colours; away from the edge the other region is untouched.
-    from zerocon.shapes.masks import dilate
-
     away = region & ~dilate(case.source.mask if kind == "color" else ~case.source.mask, 2)
     assert same[away].all()
     assert score_edit(case, case.expected.image).success

@@ -34,8 +34,8 @@ def word_token_positions(tokenizer: Any, prompt: str, words: list[str]) -> list[
     wanted = {w.lower() for w in words}
     found = _WORD.findall(prompt)
     limit = int(getattr(tokenizer, "model_max_length", 77))
-    start = len(tokenizer("", add_special_tokens=True).input_ids) - len(tokenizer("", add_special_tokens=False).input_ids)
-    start = 1 if start >= 1 else 0
+    # One start token when the tokenizer adds special tokens (CLIP adds a start and an end).
+    start = int(len(tokenizer("").input_ids) > len(tokenizer("", add_special_tokens=False).input_ids))
     positions: list[int] = []
     before = 0
     for index, word in enumerate(found):
