@@ -109,7 +109,8 @@ def test_batch_of_images_matches_single_calls(pipe: ZeroConPipeline) -> None:
         generator=torch.Generator().manual_seed(3),
         **FAST,
     )
-    assert (single.images[0] == out.images[0]).all()
+    # Edited together, not one after another: equal up to float rounding (tests/test_batched_edits.py).
+    assert abs(single.images[0] - out.images[0]).max() < 1e-3
 
 
 def test_resize_notice_and_rgba_input(pipe: ZeroConPipeline) -> None:

@@ -107,6 +107,46 @@ class AttentionRecords:
             dict(self.heads),
         )
 
+    def rows(self, start: int, stop: int) -> AttentionRecords:
+        """The records of batch rows ``start`` to ``stop - 1`` (views; the graph is kept).
+
+        A cross-attention record ``(rows·heads, H·W, L)`` is cut at ``start·heads`` and
+        ``stop·heads``; a self-attention record ``(rows, H·W, C)`` at ``start`` and ``stop``.
+
+        Args:
+            start: the first row.
+            stop: one past the last row.
+
+        Returns:
+            A new ``AttentionRecords`` of ``stop - start`` rows.
+
+        Raises:
+            ValueError: for an empty or out-of-range span, or a cross-attention record whose
+                number of heads is unknown.
+
+        Example:
+            >>> rec = AttentionRecords({"x": torch.zeros(6, 4, 3)}, {"y": torch.zeros(3, 4, 8)}, {"x": 2})
+            >>> part = rec.rows(1, 2)
+            >>> tuple(part["x"].shape), tuple(part["y"].shape)
+            ((2, 4, 3), (1, 4, 8))
+        """
+        if not 0 <= start < stop:
+            raise ValueError(f"rows({start}, {stop}) is an empty or negative span")
+        cross = {}
+        for name, value in self.cross_attention.items():
+            if name not in self.heads:
+                raise ValueError(f"the number of heads of {name!r} is unknown; cannot split its rows")
+            heads = self.heads[name]
+            if stop * heads > value.shape[0]:
+                raise ValueError(f"{name!r} has {value.shape[0] // heads} rows; asked for rows {start}..{stop - 1}")
+            cross[name] = value[start * heads : stop * heads]
+        self_attention = {}
+        for name, value in self.self_attention.items():
+            if stop > value.shape[0]:
+                raise ValueError(f"{name!r} has {value.shape[0]} rows; asked for rows {start}..{stop - 1}")
+            self_attention[name] = value[start:stop]
+        return AttentionRecords(cross, self_attention, dict(self.heads))
+
     def __getitem__(self, name: str) -> Tensor:
         """Look a layer up in ``cross_attention`` first, then in ``self_attention``.
 

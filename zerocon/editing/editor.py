@@ -17,7 +17,7 @@ from torch import Tensor
 from zerocon.attention import AttentionStore, LayerSelector
 from zerocon.captioning import Captioner
 from zerocon.direction import SentenceSource, TemplateSentences, encode_prompts
-from zerocon.editing.accounting import UNetEvalCounter
+from zerocon.editing.accounting import PhaseTimer, UNetEvalCounter
 from zerocon.editing.callback import Callback
 from zerocon.editing.callback_list import CallbackList
 from zerocon.editing.callbacks.progress_bar import ProgressBar
@@ -225,7 +225,9 @@ class Editor:
             step_size = 0.01 if self.prediction_type == "v_prediction" else 0.1
         return EditPlan(settings, strategy, layers, list(terms), float(step_size))
 
-    def parameters(self, plan: EditPlan, generator: torch.Generator | None) -> dict[str, Any]:
+    def parameters(
+        self, plan: EditPlan, generator: torch.Generator | Sequence[torch.Generator] | None
+    ) -> dict[str, Any]:
         """The record of a call: the settings plus what was resolved from them."""
         s, method = plan.settings, plan.method
         terms = {type(t).__name__ for t in plan.terms}
@@ -239,7 +241,7 @@ class Editor:
             "lambda_xa": s.lambda_xa if "CrossAttentionGuidance" in terms else 0.0,
             "lambda_nce": s.lambda_nce if "PatchNCEGuidance" in terms else 0.0,
             "strength": s.strength if not method.invert else None,
-            "seed": generator.initial_seed() if generator is not None else None,
+            "seed": _seeds(generator),
             "prediction_type": self.prediction_type,
             "scheduler": type(self.scheduler).__name__,
             "sentence_source": repr(self.sentence_source or TemplateSentences()),
@@ -253,12 +255,19 @@ class Editor:
         settings: EditSettings,
         *,
         method: EditMethod | None = None,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | Sequence[torch.Generator] | None = None,
         output_type: str = "pil",
         callbacks: Iterable[Callback] = (),
         show_progress: bool = True,
     ) -> ZeroConPipelineOutput:
         """Edit each image with its request; returns images plus the full record.
+
+        Images of the same size are edited together, up to ``settings.batch_size`` at a time:
+        every UNet call of the inversion, the reference, the guidance and the classifier-free
+        guidance carries one row per image. Each image's randomness comes from its own
+        generator and each image's guidance is computed on its rows alone, so an image's result
+        does not depend on which images share its batch (up to the float rounding of a larger
+        matrix product).
 
         Args:
             images: PIL images (any mode; converted to RGB, sides rounded down to the VAE's
@@ -267,7 +276,9 @@ class Editor:
             settings: the numbers.
             method: a method object overriding ``settings.method``.
             generator: the only source of randomness (regulariser rolls, PatchNCE locations,
-                SDEdit noise); images are edited one after another with it.
+                SDEdit noise): one generator per image, or one generator that every image
+                starts from (the first image uses it; the others use copies of its state at
+                the start of the call, so each image sees what it would see alone).
             output_type: ``"pil"``, ``"np"`` or ``"latent"``.
             callbacks: hooks, run in order (a progress bar is added unless
                 ``show_progress=False``).
@@ -285,6 +296,7 @@ class Editor:
         plan = self.plan(settings, method)
         for index, request in enumerate(requests):
             check_request(request, index)
+        generators = image_generators(generator, len(images))
         if any(r.source_prompt is None for r in requests) and self.captioner is None:
             raise ValueError("no source prompt and no captioner: pass source_prompt= or a captioner")
         if settings.num_inference_steps > LONG_RUN_STEPS:
@@ -296,51 +308,129 @@ class Editor:
             )
         hooks = CallbackList([*callbacks, *([ProgressBar()] if show_progress else [])])
         prepared = [prepare_image(image, self.vae_scale_factor) for image in images]
+        states = [
+            ImageState(index, image, request, notices=list(image.notices))
+            for index, (image, request) in enumerate(zip(prepared, requests, strict=True))
+        ]
         output = ZeroConPipelineOutput(images=[], parameters=self.parameters(plan, generator))
         hooks.fire("on_edit_start", self, plan, len(images))
-        results = []
         try:
-            for index, (image, request) in enumerate(zip(prepared, requests, strict=True)):
-                state = ImageState(index, image, request, notices=list(image.notices))
-                for notice in image.notices:
-                    if notice.startswith("resized"):
-                        warnings.warn(f"image {index}: {notice}", UserWarning, stacklevel=2)
-                self._edit_one(state, plan, generator, output_type, hooks)
-                output.add(state)
-                results.append(state.result)
+            for group in batches([state.prepared.image.size for state in states], settings.batch_size):
+                members = [states[index] for index in group]
+                for state in members:
+                    for notice in state.prepared.notices:
+                        if notice.startswith("resized"):
+                            warnings.warn(f"image {state.index}: {notice}", UserWarning, stacklevel=2)
+                self._edit_batch(members, plan, [generators[i] for i in group], output_type, hooks)
         except BaseException as error:
             hooks.fire("on_exception", self, error)
             raise
-        output.images = _collect(results, output_type)
+        for state in states:
+            output.add(state)
+        output.images = _collect([state.result for state in states], output_type)
         hooks.fire("on_edit_end", self, output)
         return output
 
     @torch.no_grad()
-    def _edit_one(
+    def _edit_batch(
         self,
-        state: ImageState,
+        states: list[ImageState],
         plan: EditPlan,
-        generator: torch.Generator | None,
+        generators: list[torch.Generator | None],
         output_type: str,
         hooks: CallbackList,
     ) -> None:
-        state.counter = counter = UNetEvalCounter(self.unet)
-        timer = state.timer
-        hooks.fire("on_image_start", self, state)
+        """Run every phase for images of one size together; ``on_image_end`` fires in order."""
+        counter = UNetEvalCounter(self.unet)
+        timer = PhaseTimer()
+        for state in states:
+            state.counter, state.timer, state.batch_size = counter, timer, len(states)
+            hooks.fire("on_image_start", self, state)
         with counter.watching():
             with timer("caption"):
-                caption_phase(self, state)
+                caption_phase(self, states)
             with timer("direction"):
-                condition_phase(self, state, plan)
+                for state in states:
+                    condition_phase(self, state, plan)
             with timer("encode"):
-                encode_phase(self, state)
+                encode_phase(self, states)
             with timer("inversion"), counter.phase("inversion"):
-                start_phase(self, state, plan, generator, hooks)
+                scheduler = start_phase(self, states, plan, generators, hooks)
             with timer("edit"):
-                denoise_phase(self, state, plan, generator, hooks)
+                denoise_phase(self, states, plan, scheduler, generators, hooks)
             with timer("decode"):
-                decode_phase(self, state, output_type)
-        hooks.fire("on_image_end", self, state, state.result)
+                decode_phase(self, states, output_type)
+        for state in states:
+            hooks.fire("on_image_end", self, state, state.result)
+
+
+def image_generators(
+    generator: torch.Generator | Sequence[torch.Generator] | None, count: int
+) -> list[torch.Generator | None]:
+    """One generator per image: the given list, or the given generator and copies of its state.
+
+    Args:
+        generator: ``None``, one ``torch.Generator``, or a sequence of ``count`` of them.
+        count: the number of images.
+
+    Returns:
+        ``count`` entries; with one generator, the first is that generator and the others are
+        new generators (on its device) holding its current state.
+
+    Raises:
+        ValueError: for a sequence of the wrong length or with an entry that is not a
+            ``torch.Generator``.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(3)
+        >>> first, second = image_generators(g, 2)
+        >>> first is g, torch.equal(torch.rand(2, generator=first), torch.rand(2, generator=second))
+        (True, True)
+    """
+    if generator is None:
+        return [None] * count
+    if isinstance(generator, torch.Generator):
+        state = generator.get_state()
+        copies: list[torch.Generator | None] = [generator]
+        for _ in range(count - 1):
+            copy_ = torch.Generator(device=generator.device)
+            copy_.set_state(state)
+            copies.append(copy_)
+        return copies
+    given = list(generator)
+    if len(given) != count:
+        raise ValueError(f"{len(given)} generators for {count} images: pass one, or one per image")
+    for index, entry in enumerate(given):
+        if not isinstance(entry, torch.Generator):
+            raise ValueError(f"generator {index} is a {type(entry).__name__}, not a torch.Generator")
+    return list(given)
+
+
+def batches(sizes: Sequence[tuple[int, int]], batch_size: int | None) -> list[list[int]]:
+    """Indices of images edited together: equal sizes, at most ``batch_size`` per batch.
+
+    Batches come in the order of their first image; within a batch, images keep their order.
+
+    Example:
+        >>> batches([(64, 64), (32, 32), (64, 64), (64, 64)], 2)
+        [[0, 2], [1], [3]]
+        >>> batches([(64, 64), (32, 32), (64, 64)], None)
+        [[0, 2], [1]]
+    """
+    by_size: dict[tuple[int, int], list[int]] = {}
+    for index, size in enumerate(sizes):
+        by_size.setdefault(tuple(size), []).append(index)  # type: ignore[arg-type]
+    limit = batch_size or len(sizes)
+    groups = [members[i : i + limit] for members in by_size.values() for i in range(0, len(members), limit)]
+    return sorted(groups, key=lambda group: group[0])
+
+
+def _seeds(generator: torch.Generator | Sequence[torch.Generator] | None) -> int | list[int] | None:
+    if generator is None:
+        return None
+    if isinstance(generator, torch.Generator):
+        return generator.initial_seed()
+    return [g.initial_seed() for g in generator]
 
 
 def _collect(results: list[Any], output_type: str) -> Any:

@@ -22,9 +22,11 @@ class ZeroConPipelineOutput(BaseOutput):
             loaded direction without words).
         parameters: every argument of the call (method, steps, scales, weights, layers, seed).
         timings: seconds per phase for each image (``caption``, ``encode``, ``inversion``,
-            ``direction``, ``edit``, ``decode``, ``total``).
+            ``direction``, ``edit``, ``decode``, ``total``); images edited in one batch share
+            its time equally.
         unet_evals: UNet evaluations per phase for each image (``inversion``, ``reference``,
-            ``guidance``, ``denoise``, ``total``); one latent through the UNet is one evaluation.
+            ``guidance``, ``denoise``, ``total``); one latent through the UNet is one evaluation
+            (a batch's rows are shared equally by its images).
         guidance_losses: per image, per step: the guidance terms' weighted losses.
         skipped_guidance_steps: per image, the step indices whose guidance move was skipped
             because the loss or gradient was NaN/Inf.
@@ -58,8 +60,8 @@ class ZeroConPipelineOutput(BaseOutput):
         self.captions.append(state.caption)
         self.target_prompts.append(state.target_prompt)
         self.edit_words.append(list(state.pairs))
-        self.timings.append(state.timer.as_dict())
-        self.unet_evals.append(state.counter.as_dict() if state.counter is not None else {})
+        self.timings.append(state.timings())
+        self.unet_evals.append(state.unet_evals())
         self.guidance_losses.append(state.losses)
         self.skipped_guidance_steps.append(state.skipped)
         self.notices.append(state.notices)

@@ -91,6 +91,9 @@ class EditSettings:
         gradient_checkpointing: recompute the UNet's block activations during the guidance
             backward instead of keeping them (less memory, one more partial forward per step).
             The UNet's weights are frozen during every edit either way.
+        batch_size: at most this many images of one size go through each UNet call together
+            (``None``, the default: all images of one size). Each image's result is its
+            single-image result up to float rounding; memory grows with the batch.
         extras: numbers of your own methods (JSON values), carried through the record; the
             built-in methods read none.
 
@@ -137,6 +140,7 @@ class EditSettings:
     blend_words: tuple[str, ...] = ()
     blend_invert: bool = False
     gradient_checkpointing: bool = False
+    batch_size: int | None = None
     extras: dict[str, Any] = field(default_factory=dict, compare=True)
 
     def __post_init__(self) -> None:
@@ -172,6 +176,8 @@ class EditSettings:
         for name in ("blend_invert", "blend_pixels", "gradient_checkpointing"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.batch_size is not None:
+            fix(self, "batch_size", _integer("batch_size", self.batch_size, 1))
         for name in ("cross_attention_layers", "patch_nce_layers"):
             if not isinstance(getattr(self, name), str):
                 raise ValueError(f"{name} must be a regular expression string")

@@ -50,6 +50,10 @@ class ImageState:
         losses / skipped: per-step guidance losses and skipped step indices.
         notices: what preprocessing and the phases decided or changed.
         result: the decoded image (PIL, array or latent).
+        timer / counter: seconds and UNet evaluations of the batch this image was edited in
+            (shared by its ``batch_size`` images; :meth:`timings` and :meth:`unet_evals` give
+            this image's share).
+        batch_size: how many images were edited together with this one (itself included).
 
     Shape:
         - cond, target_cond, uncond: ``(1, L, D)``.
@@ -84,3 +88,14 @@ class ImageState:
     counter: UNetEvalCounter | None = None
     result: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
+    batch_size: int = 1
+
+    def timings(self) -> dict[str, float]:
+        """Seconds per phase for this image: its batch's times over the batch's size."""
+        return {name: seconds / self.batch_size for name, seconds in self.timer.as_dict().items()}
+
+    def unet_evals(self) -> dict[str, int]:
+        """UNet evaluations per phase for this image: its batch's rows over the batch's size."""
+        if self.counter is None:
+            return {}
+        return {name: count // self.batch_size for name, count in self.counter.as_dict().items()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,8 @@ class GuidanceInputs:
         reference: records of the reference pass at the same step.
         latents: the latent being guided, ``(b, c, h, w)`` (requires grad).
         timestep: the current timestep.
-        generator: randomness for terms that sample (e.g. PatchNCE locations).
+        generator: randomness for terms that sample (e.g. PatchNCE locations): one generator,
+            or one per batch row (read through :meth:`row`).
         extras: anything else a custom term needs.
 
     Shape:
@@ -40,8 +42,45 @@ class GuidanceInputs:
     reference: Any = None
     latents: Tensor | None = None
     timestep: int | Tensor | None = None
-    generator: torch.Generator | None = None
+    generator: torch.Generator | Sequence[torch.Generator | None] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+
+    def row(self, index: int) -> GuidanceInputs:
+        """The inputs of batch row ``index`` alone, as a one-image edit would see them.
+
+        ``edit`` and ``reference`` are cut with their ``rows`` method (as
+        :meth:`~zerocon.attention.AttentionRecords.rows`), ``latents`` to ``[index:index+1]``
+        (still differentiable), a per-row generator list to its ``index``-th entry; the
+        timestep and ``extras`` are shared.
+
+        Raises:
+            ValueError: when ``edit`` or ``reference`` cannot be split into rows, or a
+                generator list has no entry ``index``.
+
+        Example:
+            >>> inputs = GuidanceInputs(edit=None, latents=torch.zeros(3, 4, 8, 8))
+            >>> tuple(inputs.row(2).latents.shape)
+            (1, 4, 8, 8)
+        """
+
+        def cut(records: Any, what: str) -> Any:
+            if records is None:
+                return None
+            rows = getattr(records, "rows", None)
+            if not callable(rows):
+                raise ValueError(f"GuidanceInputs.{what} ({type(records).__name__}) has no rows() to split by image")
+            return rows(index, index + 1)
+
+        generator = self.generator
+        if generator is not None and not isinstance(generator, torch.Generator):
+            generators = list(generator)
+            if index >= len(generators):
+                raise ValueError(f"{len(generators)} generators for batch row {index}")
+            generator = generators[index]
+        latents = self.latents[index : index + 1] if self.latents is not None else None
+        return GuidanceInputs(
+            cut(self.edit, "edit"), cut(self.reference, "reference"), latents, self.timestep, generator, self.extras
+        )
 
 
 class GuidanceTerm(nn.Module, ABC):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,8 +21,9 @@ NoiseForward = Callable[[Tensor], Tensor]
 #: ``post_step(prev_sample) -> prev_sample``: may change the stepped latent (e.g. a local blend).
 PostStep = Callable[[Tensor], Tensor]
 #: ``steer(preview) -> factor``: sees the loss and gradient norm before the move (``preview``'s
-#: latents are unmoved) and returns a factor for the move (``0`` vetoes it) or ``None``.
-Steer = Callable[["GuidanceResult"], "float | None"]
+#: latents are unmoved) and returns a factor for the move (``0`` vetoes it) or ``None``; with
+#: ``per_sample``, optionally one factor per batch row.
+Steer = Callable[["GuidanceResult"], "float | Sequence[float] | None"]
 
 
 class NonFiniteGuidanceWarning(RuntimeWarning):
@@ -38,8 +39,12 @@ class GuidanceResult:
         loss: the weighted total loss before the move.
         losses: each term's weighted loss, keyed by its ``term_name``.
         grad_norm: the largest per-sample norm of the latent gradient (before clipping).
-        skipped: whether a NaN/Inf loss or gradient stopped the move.
-        move_scale: the factor a ``steer`` function applied to the move (1 when none did).
+        skipped: whether a NaN/Inf loss or gradient stopped the move (of every row).
+        move_scale: the factor a ``steer`` function applied to the move (1 when none did); a
+            tuple of one factor per row when it steered the rows of a ``per_sample`` batch apart.
+        skipped_rows: the rows whose move was skipped for a NaN/Inf loss or gradient.
+        sample_losses: with ``per_sample``, each row's ``losses``; else ``[losses]``.
+        sample_grad_norms: with ``per_sample``, each row's gradient norm; else ``[grad_norm]``.
 
     Shape:
         latents: ``(b, c, h, w)``, like the input latent.
@@ -60,7 +65,10 @@ class GuidanceResult:
     losses: dict[str, float] = field(default_factory=dict)
     grad_norm: float = 0.0
     skipped: bool = False
-    move_scale: float = 1.0
+    move_scale: float | tuple[float, ...] = 1.0
+    skipped_rows: tuple[int, ...] = ()
+    sample_losses: list[dict[str, float]] = field(default_factory=list)
+    sample_grad_norms: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -105,6 +113,12 @@ class GuidedScheduler(nn.Module):
         terms: guidance terms (``nn.Module``s returning a weighted scalar loss).
         step_size: η (default 0.1, pix2pix-zero's rate for real images; ≤ 0.01 for v-prediction).
         max_grad_norm: clip the latent gradient's norm (per sample) to this value (default: off).
+        per_sample: evaluate the terms on each batch row alone (:meth:`GuidanceInputs.row`)
+            and sum them, so every latent of a batch moves exactly as it would alone (the
+            built-in losses average over their rows, which would otherwise shrink each row's
+            gradient by the batch size); rows with a NaN/Inf loss are skipped alone, and
+            ``steer`` may return one factor per row. Default ``False``: the terms see the
+            whole batch at once.
 
     Shape:
         - guide: latents ``(B, C, H, W)`` → ``GuidanceResult.latents`` ``(B, C, H, W)``.
@@ -128,6 +142,7 @@ class GuidedScheduler(nn.Module):
         terms: Iterable[GuidanceTerm] = (),
         step_size: float = 0.1,
         max_grad_norm: float | None = None,
+        per_sample: bool = False,
     ) -> None:
         super().__init__()
         if not callable(getattr(scheduler, "step", None)):
@@ -140,6 +155,7 @@ class GuidedScheduler(nn.Module):
         self.terms = nn.ModuleList(terms)
         self.step_size = float(step_size)
         self.max_grad_norm = max_grad_norm
+        self.per_sample = bool(per_sample)
 
     # -- pass-through -------------------------------------------------------------------------
     def set_timesteps(self, *args: Any, **kwargs: Any) -> None:
@@ -186,27 +202,40 @@ class GuidedScheduler(nn.Module):
             latents: the current latent ``x_t`` (any grad state; it is detached first).
             forward_fn: ``forward_fn(x) -> GuidanceInputs``, run with gradients on ``x``.
             steer: optional ``steer(preview) -> factor | None``, called once the loss and the
-                gradient are known: a factor scales the move (0 vetoes it).
+                gradient are known: a factor scales the move (0 vetoes it). With
+                ``per_sample``, it may return one factor per row instead.
 
         Returns:
             The moved latent and the loss values. A NaN/Inf loss or gradient skips the move and
-            warns with :class:`NonFiniteGuidanceWarning`.
+            warns with :class:`NonFiniteGuidanceWarning`; with ``per_sample`` only the rows
+            concerned are skipped.
         """
+        rows = int(latents.shape[0]) if self.per_sample else 1
         if len(self.terms) == 0 or self.step_size == 0:
-            return GuidanceResult(latents=latents.detach(), loss=0.0)
+            return GuidanceResult(
+                latents.detach(), 0.0, sample_losses=[{} for _ in range(rows)], sample_grad_norms=[0.0] * rows
+            )
         x = latents.detach().requires_grad_(True)
+        rows = int(x.shape[0])
         with torch.enable_grad():
             inputs = forward_fn(x)
             if inputs.latents is None:
                 inputs.latents = x
-            values = {}
+            parts = [inputs.row(i) for i in range(rows)] if self.per_sample else [inputs]
+            sample_losses: list[dict[str, float]] = []
             total: Tensor | None = None
-            for term in self.terms:
-                value = term(inputs)
-                if value.ndim != 0:
-                    raise ValueError(f"guidance term {term!r} returned shape {tuple(value.shape)}, expected a scalar")
-                values[getattr(term, "term_name", type(term).__name__)] = float(value.detach())
-                total = value if total is None else total + value
+            for part in parts:
+                values: dict[str, float] = {}
+                for term in self.terms:
+                    value = term(part)
+                    if value.ndim != 0:
+                        raise ValueError(
+                            f"guidance term {term!r} returned shape {tuple(value.shape)}, expected a scalar"
+                        )
+                    name = getattr(term, "term_name", type(term).__name__)
+                    values[name] = values.get(name, 0.0) + float(value.detach())
+                    total = value if total is None else total + value
+                sample_losses.append(values)
             assert total is not None
             if not total.requires_grad:
                 raise ValueError(
@@ -214,30 +243,63 @@ class GuidedScheduler(nn.Module):
                     "model on the latent it receives, with gradients enabled"
                 )
             (grad,) = torch.autograd.grad(total, x)
+        losses: dict[str, float] = {}
+        for values in sample_losses:
+            for name, value in values.items():
+                losses[name] = losses.get(name, 0.0) + value
         loss_value = float(total.detach())
-        grad_norm = float(grad.flatten(1).norm(dim=1).max())
-        if not (math.isfinite(loss_value) and torch.isfinite(grad).all()):
+        norms = grad.flatten(1).norm(dim=1)
+        grad_norm = float(norms.max())
+        finite = torch.isfinite(grad.flatten(1)).all(dim=1)
+        if self.per_sample:
+            loss_finite = torch.tensor([math.isfinite(sum(v.values())) for v in sample_losses], device=finite.device)
+            finite = finite & loss_finite
+        elif not (math.isfinite(loss_value) and bool(finite.all())):
+            finite = torch.zeros_like(finite)
+        skipped_rows = tuple(int(i) for i in torch.nonzero(~finite).flatten())
+        if skipped_rows:
             warnings.warn(
-                f"non-finite guidance (loss={loss_value}); the latent was not moved at this step",
+                f"non-finite guidance (loss={loss_value}) in rows {list(skipped_rows)}; "
+                "those latents were not moved at this step",
                 NonFiniteGuidanceWarning,
                 stacklevel=2,
             )
-            return GuidanceResult(latents.detach(), loss_value, values, grad_norm, skipped=True)
-        factor = 1.0
+        sample_norms = [float(n) for n in norms] if self.per_sample else [grad_norm]
+        result = GuidanceResult(
+            latents.detach(), loss_value, losses, grad_norm,
+            skipped=len(skipped_rows) == rows, skipped_rows=skipped_rows,
+            sample_losses=sample_losses if self.per_sample else [losses], sample_grad_norms=sample_norms,
+        )
+        if result.skipped:
+            return result
+        factors = torch.ones(rows, dtype=grad.dtype, device=grad.device)
         if steer is not None:
-            asked = steer(GuidanceResult(latents.detach(), loss_value, values, grad_norm))
+            asked = steer(result)
             if asked is not None:
-                factor = float(asked)
-                if not math.isfinite(factor):
-                    raise ValueError(f"a steer function returned a non-finite factor {asked!r}")
-        if factor == 0.0:
-            return GuidanceResult(latents.detach(), loss_value, values, grad_norm, move_scale=0.0)
+                factors = self._factors(asked, rows).to(device=grad.device, dtype=grad.dtype)
+                result.move_scale = float(factors[0]) if rows == 1 or not self.per_sample else tuple(
+                    float(f) for f in factors
+                )
+        factors = torch.where(finite, factors, torch.zeros_like(factors))
+        if not bool(factors.any()):
+            return result
+        grad = torch.where(finite.view(-1, *([1] * (grad.ndim - 1))), grad, torch.zeros_like(grad))
         if self.max_grad_norm is not None:
-            norms = grad.flatten(1).norm(dim=1).clamp_min(1e-12)
-            scale = (self.max_grad_norm / norms).clamp(max=1.0)
-            grad = grad * scale.view(-1, *([1] * (grad.ndim - 1)))
-        moved = (x - (self.step_size * factor) * grad).detach()
-        return GuidanceResult(moved, loss_value, values, grad_norm, move_scale=factor)
+            clip = (self.max_grad_norm / norms.nan_to_num(0.0).clamp_min(1e-12)).clamp(max=1.0)
+            grad = grad * clip.view(-1, *([1] * (grad.ndim - 1)))
+        move = (self.step_size * factors).view(-1, *([1] * (grad.ndim - 1)))
+        result.latents = (x - move * grad).detach()
+        return result
+
+    def _factors(self, asked: float | Sequence[float], rows: int) -> Tensor:
+        values = [float(asked)] * rows if isinstance(asked, (int, float)) else [float(a) for a in asked]
+        if len(values) != rows:
+            raise ValueError(f"a steer function returned {len(values)} factors for {rows} rows")
+        if not all(math.isfinite(v) for v in values):
+            raise ValueError(f"a steer function returned a non-finite factor {asked!r}")
+        if len(set(values)) > 1 and not self.per_sample:
+            raise ValueError("per-row steer factors need GuidedScheduler(per_sample=True)")
+        return torch.tensor(values)
 
     def guided_step(
         self,
@@ -274,4 +336,7 @@ class GuidedScheduler(nn.Module):
         return GuidedStepOutput(prev_sample=prev, guidance=guidance, scheduler_output=out)
 
     def extra_repr(self) -> str:
-        return f"scheduler={type(self.scheduler).__name__}, step_size={self.step_size}, max_grad_norm={self.max_grad_norm}"
+        return (
+            f"scheduler={type(self.scheduler).__name__}, step_size={self.step_size}, "
+            f"max_grad_norm={self.max_grad_norm}, per_sample={self.per_sample}"
+        )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -96,7 +96,7 @@ class DDIMInverter:
         latents: Float[Tensor, "b c h w"],
         prompt_embeds: Float[Tensor, "b l d"],
         num_inference_steps: int = 50,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | Sequence[torch.Generator | None] | None = None,
         guidance_scale: float = 1.0,
         negative_prompt_embeds: Float[Tensor, "b l d"] | None = None,
         callback: InversionCallback | None = None,
@@ -108,7 +108,8 @@ class DDIMInverter:
             latents: clean latents ``x_0``.
             prompt_embeds: text embeddings of the caption, one row per latent.
             num_inference_steps: DDIM steps (default 50).
-            generator: drives the random rolls of the regulariser.
+            generator: drives the random rolls of the regulariser; a sequence of one generator
+                per latent regularises each latent alone (see :class:`NoiseRegularizer`).
             guidance_scale: CFG scale (default 1.0: no CFG, as pix2pix-zero).
             negative_prompt_embeds: unconditional embeddings; required if ``guidance_scale != 1``.
             callback: called as ``callback(step_index, timestep, latents)`` after each step.

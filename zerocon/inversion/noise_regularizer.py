@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from jaxtyping import Float
 from torch import Tensor, nn
@@ -59,10 +61,31 @@ class NoiseRegularizer(nn.Module):
         return self.num_iterations > 0 and (self.lambda_ac > 0 or self.lambda_kl > 0)
 
     def forward(
-        self, noise: Float[Tensor, "b c h w"], generator: torch.Generator | None = None
+        self,
+        noise: Float[Tensor, "b c h w"],
+        generator: torch.Generator | Sequence[torch.Generator | None] | None = None,
     ) -> Float[Tensor, "b c h w"]:
+        """Regularise ``noise``; with one generator per row, each row alone.
+
+        Args:
+            noise: predicted noise maps.
+            generator: the rolls' randomness: one generator for the whole batch, or a sequence
+                of one per row (each row is then regularised exactly as it would be alone,
+                with its own KL statistics and rolls).
+
+        Raises:
+            ValueError: for a noise that is not 4-D, or a generator list of the wrong length.
+        """
         if noise.ndim != 4:
             raise ValueError(f"noise must be (b, c, h, w), got shape {tuple(noise.shape)}")
+        if generator is not None and not isinstance(generator, torch.Generator):
+            generators = list(generator)
+            if len(generators) != noise.shape[0]:
+                raise ValueError(f"{len(generators)} generators for {noise.shape[0]} noise maps")
+            return torch.cat([self._regularise(noise[i : i + 1], g) for i, g in enumerate(generators)])
+        return self._regularise(noise, generator)
+
+    def _regularise(self, noise: Tensor, generator: torch.Generator | None) -> Tensor:
         # Closed-form gradients (no autograd graph per roll): the same steps as autograd on
         # auto_correlation_loss / kl_divergence_loss, with the same random shifts.
         eps = noise.detach()

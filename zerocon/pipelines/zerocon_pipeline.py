@@ -208,7 +208,7 @@ class ZeroConPipeline(DiffusionPipeline):
         settings: EditSettings | None = None,
         method: str | EditMethod | None = None,
         sentence_source: SentenceSource | None = None,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | Sequence[torch.Generator] | None = None,
         output_type: str = "pil",
         show_progress: bool = True,
         callbacks: Iterable[Callback] = (),
@@ -233,7 +233,8 @@ class ZeroConPipeline(DiffusionPipeline):
             method: a registered method name or an :class:`~zerocon.editing.EditMethod`
                 (``"zerocon"``, ``"pix2pix-zero"``, ``"ddim"``, ``"sdedit"``).
             sentence_source: sentences for word directions (default: the pipeline's).
-            generator: the only source of randomness.
+            generator: the only source of randomness: one generator that every image starts
+                from, or one per image (each image's result is then what it would be alone).
             output_type: ``"pil"``, ``"np"`` or ``"latent"``.
             show_progress: show a progress bar.
             callbacks: :class:`~zerocon.editing.Callback` hooks, run in order.

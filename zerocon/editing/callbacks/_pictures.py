@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -10,6 +12,15 @@ _RAMP = np.array(
     [[0, 0, 0], [80, 18, 123], [190, 45, 70], [245, 125, 20], [250, 220, 60], [255, 255, 255]],
     dtype=np.float32,
 )
+
+
+def image_file_prefix(prefix: str | Sequence[str], index: int) -> str:
+    """The file name prefix of image ``index``: ``prefix`` itself, or its ``index``-th entry."""
+    if isinstance(prefix, str):
+        return prefix
+    if index >= len(prefix):
+        raise ValueError(f"{len(prefix)} file prefixes but an image with index {index}")
+    return prefix[index]
 
 
 def heat(values: np.ndarray) -> np.ndarray:

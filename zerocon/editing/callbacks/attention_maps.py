@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ from PIL import Image
 
 from zerocon.attention import AttentionAggregator, AttentionRecords
 from zerocon.editing.callback import Callback
-from zerocon.editing.callbacks._pictures import heat, labelled_grid, upscale
+from zerocon.editing.callbacks._pictures import heat, image_file_prefix, labelled_grid, upscale
 
 
 class AttentionMapsCallback(Callback):
@@ -25,7 +26,7 @@ class AttentionMapsCallback(Callback):
     Args:
         directory: where the grids go (created).
         steps: edit-step indices to show (default: 4 evenly spaced steps).
-        prefix: file name prefix (e.g. the output's stem).
+        prefix: file name prefix (e.g. the output's stem), or one per image index.
 
     Shape:
         Records ``(rows·heads, h·w, tokens)`` → maps ``(tokens, H/f, W/f)``.
@@ -39,13 +40,14 @@ class AttentionMapsCallback(Callback):
         [0, 10]
     """
 
-    def __init__(self, directory: str | Path, steps: list[int] | None = None, prefix: str = "") -> None:
+    def __init__(self, directory: str | Path, steps: list[int] | None = None, prefix: str | Sequence[str] = "") -> None:
         self.directory = Path(directory)
         self.steps = list(steps) if steps is not None else None
         self.prefix = prefix
         self.written: list[Path] = []
-        self._rows: list[tuple[str, np.ndarray]] = []
-        self._total: AttentionAggregator | None = None
+        # Per image index: images of one batch are edited step by step together.
+        self._rows: dict[int, list[tuple[str, np.ndarray]]] = {}
+        self._total: dict[int, AttentionAggregator] = {}
 
     def _chosen(self, total: int) -> list[int]:
         if self.steps is not None:
@@ -60,7 +62,8 @@ class AttentionMapsCallback(Callback):
             )
 
     def on_image_start(self, editor: Any, state: Any) -> None:
-        self._rows, self._total = [], None
+        self._rows[state.index] = []
+        self._total.pop(state.index, None)
 
     def on_reference_step(
         self, editor: Any, state: Any, step: int, timestep: int, latents: Any, records: AttentionRecords
@@ -68,21 +71,23 @@ class AttentionMapsCallback(Callback):
         if step not in self._chosen(len(state.timesteps)) or not records.cross_attention:
             return
         h, w = (int(s) for s in latents.shape[-2:])
-        if self._total is None:
-            self._total = AttentionAggregator((h, w), aspect=w / h)
-        self._total.add(records)
+        if state.index not in self._total:
+            self._total[state.index] = AttentionAggregator((h, w), aspect=w / h)
+        self._total[state.index].add(records)
         single = AttentionAggregator((h, w), aspect=w / h)
         single.add(records)
-        self._rows.append((f"step {step}", single.result()[0].numpy()))
+        self._rows.setdefault(state.index, []).append((f"step {step}", single.result()[0].numpy()))
 
     def _labels(self, editor: Any, caption: str, tokens: int) -> list[str]:
         ids = editor.tokenizer(caption, padding="max_length", max_length=tokens, truncation=True).input_ids
         return [editor.tokenizer.decode([i]).strip() or "·" for i in ids[:tokens]]
 
     def on_image_end(self, editor: Any, state: Any, image: Any) -> None:
-        if self._total is None:
+        total = self._total.pop(state.index, None)
+        steps = self._rows.pop(state.index, [])
+        if total is None:
             return
-        rows = [*self._rows, ("mean", self._total.result()[0].numpy())]
+        rows = [*steps, ("mean", total.result()[0].numpy())]
         tokens = rows[0][1].shape[0]
         labels = self._labels(editor, state.caption, tokens)
         # Words first: the tokens of the caption plus its start and end markers.
@@ -99,6 +104,6 @@ class AttentionMapsCallback(Callback):
             tiles.append(row)
         grid = labelled_grid(tiles, [labels[t] for t in shown], [name for name, _ in rows])
         self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / f"{self.prefix}{state.index:04d}_attention.png"
+        path = self.directory / f"{image_file_prefix(self.prefix, state.index)}{state.index:04d}_attention.png"
         grid.save(path)
         self.written.append(path)

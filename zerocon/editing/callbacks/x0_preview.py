@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ import torch
 from PIL import Image
 
 from zerocon.editing.callback import Callback
-from zerocon.editing.callbacks._pictures import labelled_grid, upscale
+from zerocon.editing.callbacks._pictures import image_file_prefix, labelled_grid, upscale
 from zerocon.editing.preprocessing import tensor_to_pil
 
 
@@ -22,7 +23,7 @@ class X0PreviewCallback(Callback):
     Args:
         directory: where the strips go (created).
         every: decode every ``every``-th step (and the last).
-        prefix: file name prefix.
+        prefix: file name prefix, or one per image index.
 
     Shape:
         pred_x0 ``(1, C, H/f, W/f)`` → one ``H × W`` tile per kept step.
@@ -35,17 +36,18 @@ class X0PreviewCallback(Callback):
         5
     """
 
-    def __init__(self, directory: str | Path, every: int = 5, prefix: str = "") -> None:
+    def __init__(self, directory: str | Path, every: int = 5, prefix: str | Sequence[str] = "") -> None:
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
         self.directory = Path(directory)
         self.every = every
         self.prefix = prefix
         self.written: list[Path] = []
-        self._tiles: list[tuple[str, Image.Image]] = []
+        # Per image index: images of one batch are edited step by step together.
+        self._tiles: dict[int, list[tuple[str, Image.Image]]] = {}
 
     def on_image_start(self, editor: Any, state: Any) -> None:
-        self._tiles = [("source", state.prepared.image)]
+        self._tiles[state.index] = [("source", state.prepared.image)]
 
     @torch.no_grad()
     def on_edit_step(self, editor: Any, state: Any, step: int, timestep: int, latents: Any, pred_x0: Any) -> None:
@@ -54,12 +56,13 @@ class X0PreviewCallback(Callback):
             return
         vae = editor.vae
         decoded = vae.decode((pred_x0 / vae.config.scaling_factor + editor.vae_shift).to(vae.dtype)).sample
-        self._tiles.append((f"{step}", tensor_to_pil(decoded)[0]))
+        self._tiles.setdefault(state.index, []).append((f"{step}", tensor_to_pil(decoded)[0]))
 
     def on_image_end(self, editor: Any, state: Any, image: Any) -> None:
-        tiles = [upscale(tile) for _, tile in self._tiles]
-        grid = labelled_grid([tiles], [name for name, _ in self._tiles], ["x0"])
+        named = self._tiles.pop(state.index, [])
+        tiles = [upscale(tile) for _, tile in named]
+        grid = labelled_grid([tiles], [name for name, _ in named], ["x0"])
         self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / f"{self.prefix}{state.index:04d}_preview.png"
+        path = self.directory / f"{image_file_prefix(self.prefix, state.index)}{state.index:04d}_preview.png"
         grid.save(path)
         self.written.append(path)

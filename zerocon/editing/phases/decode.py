@@ -1,7 +1,8 @@
-"""Decode phase: the edit latent back to pixels, in the requested output type."""
+"""Decode phase: the edit latents back to pixels, in the requested output type."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import torch
@@ -14,28 +15,34 @@ if TYPE_CHECKING:
     from zerocon.editing.state import ImageState
 
 
-def decode_phase(editor: Editor, state: ImageState, output_type: str) -> None:
-    """Set ``state.result``: a PIL image, an ``(H, W, 3)`` float array in ``[0, 1]``, or the latent.
+def decode_phase(editor: Editor, states: Sequence[ImageState], output_type: str) -> None:
+    """Set each ``state.result``: a PIL image, an ``(H, W, 3)`` float array in ``[0, 1]``, or the latent.
 
-    After a local blend with ``blend_pixels``, the reference latent is decoded too and the image
-    takes the reference's pixels outside the (bilinearly upsampled) blend mask: the VAE decoder
-    mixes information across the whole image (group norms, mid-block attention), so a latent
-    that equals the reference outside the mask still decodes to a slightly different background.
+    All latents of the batch go through the decoder in one call. After a local blend with
+    ``blend_pixels``, the image's reference latent is decoded too and the image takes the
+    reference's pixels outside the (bilinearly upsampled) blend mask: the VAE decoder mixes
+    information across the whole image (group norms, mid-block attention), so a latent that
+    equals the reference outside the mask still decodes to a slightly different background.
     """
-    latents = state.latents
-    assert latents is not None
+    assert all(state.latents is not None for state in states)
     if output_type == "latent":
-        state.result = latents
+        for state in states:
+            state.result = state.latents
         return
     vae = editor.vae
-    pixel_blend = state.extras.pop("pixel_blend", None)
-    both = latents if pixel_blend is None else torch.cat([latents, pixel_blend[1]])
-    decoded = vae.decode((both / vae.config.scaling_factor + editor.vae_shift).to(vae.dtype)).sample
-    if pixel_blend is not None:
-        mask = F.interpolate(pixel_blend[0].float(), size=decoded.shape[-2:], mode="bilinear", align_corners=False)
-        mask = mask.to(decoded.dtype)
-        decoded = mask * decoded[:1] + (1 - mask) * decoded[1:]
-    if output_type == "np":
-        state.result = (decoded / 2 + 0.5).clamp(0, 1)[0].permute(1, 2, 0).float().cpu().numpy()
-    else:
-        state.result = tensor_to_pil(decoded)[0]
+    blends = [state.extras.pop("pixel_blend", None) for state in states]
+    rows = [state.latents for state in states] + [blend[1] for blend in blends if blend is not None]
+    latents = torch.cat(rows)  # type: ignore[arg-type]
+    decoded = vae.decode((latents / vae.config.scaling_factor + editor.vae_shift).to(vae.dtype)).sample
+    extra = len(states)
+    for row, (state, blend) in enumerate(zip(states, blends, strict=True)):
+        image = decoded[row : row + 1]
+        if blend is not None:
+            mask = F.interpolate(blend[0].float(), size=image.shape[-2:], mode="bilinear", align_corners=False)
+            mask = mask.to(image.dtype)
+            image = mask * image + (1 - mask) * decoded[extra : extra + 1]
+            extra += 1
+        if output_type == "np":
+            state.result = (image / 2 + 0.5).clamp(0, 1)[0].permute(1, 2, 0).float().cpu().numpy()
+        else:
+            state.result = tensor_to_pil(image)[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import re
 import warnings
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
@@ -62,50 +63,66 @@ def _local_blend(editor: Editor, state: ImageState, plan: EditPlan) -> LocalBlen
     )
 
 
+def _rows(records: Any, count: int) -> list[Any]:
+    """One record per batch row (the records themselves for a batch of one)."""
+    return [records] if count == 1 else [records.rows(row, row + 1) for row in range(count)]
+
+
 def denoise_phase(
     editor: Editor,
-    state: ImageState,
+    states: Sequence[ImageState],
     plan: EditPlan,
-    generator: torch.Generator | None,
+    scheduler: Any,
+    generators: Sequence[torch.Generator | None],
     callbacks: CallbackList,
 ) -> None:
-    """Run the edit from ``state.x_start`` over ``state.timesteps``; sets ``state.latents``.
+    """Run the edit of a batch from each ``state.x_start`` over the shared timesteps.
 
-    Per step: the reference forward at ``x_ref`` records attention (``on_reference_step``) and
-    steps ``x_ref``; the guided step moves ``x_edit`` down the guidance gradient
-    (``on_guidance`` may scale or veto the move) and takes the scheduler step at the moved
-    latent with classifier-free guidance (``on_edit_step``). Only one step's records are held.
-    With ``local_blend`` the stepped edit latent is then put back to the stepped reference
-    latent outside the edited words' attention; with ``blend_pixels`` the final mask and
-    reference latent are left in ``state.extras["pixel_blend"]`` for the decode phase.
+    Per step, for all images at once: the reference forward at ``x_ref`` records attention
+    (``on_reference_step`` per image) and steps ``x_ref``; the guided step moves ``x_edit`` down
+    the guidance gradient, each image's terms evaluated on its own rows with its own generator
+    (``on_guidance`` per image may scale or veto that image's move), and takes the scheduler
+    step at the moved latents with classifier-free guidance (``on_edit_step`` per image). Only
+    one step's records are held. With ``local_blend`` each image's stepped edit latent is put
+    back to its stepped reference latent outside its edited words' attention; with
+    ``blend_pixels`` the final mask and reference latent are left in
+    ``state.extras["pixel_blend"]`` for the decode phase. Sets each ``state.latents``.
     """
-    assert state.x_start is not None and state.timesteps is not None
-    settings, counter = plan.settings, state.counter
-    assert counter is not None and state.cond is not None and state.target_cond is not None
-    cond, target_cond, uncond = state.cond, state.target_cond, state.uncond
-    scheduler = state.extras.pop("scheduler")
+    count = len(states)
+    first = states[0]
+    assert first.timesteps is not None and all(s.x_start is not None and s.cond is not None for s in states)
+    settings, counter, timesteps = plan.settings, first.counter, first.timesteps
+    assert counter is not None
+    cond = torch.cat([s.cond for s in states])  # type: ignore[misc]
+    target_cond = torch.cat([s.target_cond for s in states])  # type: ignore[misc]
+    uncond = torch.cat([s.uncond for s in states])  # type: ignore[misc]
+    generator: Any = generators[0] if count == 1 else list(generators)
     guided = GuidedScheduler(
-        scheduler, plan.terms, step_size=plan.step_size, max_grad_norm=settings.max_grad_norm
+        scheduler, plan.terms, step_size=plan.step_size, max_grad_norm=settings.max_grad_norm, per_sample=True
     )
     store = _store(plan)
     attach: AbstractContextManager[Any] = store.attach(editor.unet) if store is not None else nullcontext()
     ref_scheduler = copy.deepcopy(scheduler)
-    blend = _local_blend(editor, state, plan)
-    blend_from = round(settings.blend_start * len(state.timesteps))
-    x_ref = x_edit = state.x_start
+    blends = [_local_blend(editor, state, plan) for state in states]
+    blending = any(blend is not None for blend in blends)
+    blend_from = round(settings.blend_start * len(timesteps))
+    x_ref = x_edit = torch.cat([s.x_start for s in states])  # type: ignore[misc]
     scale = settings.guidance_scale
     with attach, lean_guidance(editor.unet, settings.gradient_checkpointing), warnings.catch_warnings():
         warnings.simplefilter("ignore", NonFiniteGuidanceWarning)
-        for step_index, t in enumerate(state.timesteps):
+        for step_index, t in enumerate(timesteps):
             reference = None
             if store is not None:
                 with counter.phase("reference"):
                     ref_in = guided.scale_model_input(x_ref, t)
                     ref_out = editor.model_output(ref_in, t, cond, uncond, scale, record=store)
                 reference = store.snapshot(detach=True)
-                if blend is not None:
-                    blend.add(reference)
-                callbacks.fire("on_reference_step", editor, state, step_index, int(t), x_ref, reference)
+                for row, (state, part) in enumerate(zip(states, _rows(reference, count), strict=True)):
+                    if blends[row] is not None:
+                        blends[row].add(part)  # type: ignore[union-attr]
+                    callbacks.fire(
+                        "on_reference_step", editor, state, step_index, int(t), x_ref[row : row + 1], part
+                    )
                 x_ref = ref_scheduler.step(ref_out, t, x_ref).prev_sample
 
             def forward(x: Tensor, t: Tensor = t, reference: Any = reference) -> GuidanceInputs:
@@ -113,8 +130,10 @@ def denoise_phase(
                 with counter.phase("guidance"):
                     editor.unet(guided.scale_model_input(x, t), t, target_cond)
                 edit = store.snapshot()
-                if blend is not None:
-                    blend.add(edit)
+                if blending:
+                    for blend, part in zip(blends, _rows(edit, count), strict=True):
+                        if blend is not None:
+                            blend.add(part)
                 return GuidanceInputs(edit=edit, reference=reference, latents=x, timestep=t, generator=generator)
 
             def model_output(x: Tensor, t: Tensor = t) -> Tensor:
@@ -122,30 +141,46 @@ def denoise_phase(
                 with paused, counter.phase("denoise"):
                     return editor.model_output(guided.scale_model_input(x, t), t, target_cond, uncond, scale)
 
-            def steer(preview: GuidanceResult, step: int = step_index, t: Tensor = t) -> float | None:
-                event = GuidanceEvent(step, int(t), preview.loss, preview.losses, preview.grad_norm)
-                return callbacks.steer(editor, state, event)
+            def steer(preview: GuidanceResult, step: int = step_index, t: Tensor = t) -> list[float] | None:
+                factors = []
+                for row, state in enumerate(states):
+                    losses = preview.sample_losses[row]
+                    loss = preview.loss if count == 1 else sum(losses.values())
+                    event = GuidanceEvent(step, int(t), loss, losses, preview.sample_grad_norms[row])
+                    factors.append(callbacks.steer(editor, state, event))
+                if all(factor is None for factor in factors):
+                    return None
+                return [1.0 if factor is None else factor for factor in factors]
 
             def post_step(x: Tensor, x_ref: Tensor = x_ref) -> Tensor:
-                assert blend is not None
-                return blend(x, x_ref)
+                rows = [
+                    x[row : row + 1] if blend is None else blend(x[row : row + 1], x_ref[row : row + 1])
+                    for row, blend in enumerate(blends)
+                ]
+                return torch.cat(rows)
 
             out = guided.guided_step(
                 x_edit, t, forward, model_output,
                 steer=steer if len(callbacks) else None,
-                post_step=post_step if blend is not None and step_index >= blend_from else None,
+                post_step=post_step if blending and step_index >= blend_from else None,
             )
             x_edit = out.prev_sample
-            if plan.terms:
-                state.losses.append(out.guidance.losses)
-                if out.guidance.skipped:
-                    state.skipped.append(step_index)
             pred_x0 = getattr(out.scheduler_output, "pred_original_sample", None)
-            state.latents = x_edit
-            callbacks.fire("on_edit_step", editor, state, step_index, int(t), x_edit, pred_x0)
-    if blend is not None and plan.settings.blend_pixels:
-        state.extras["pixel_blend"] = (blend.mask((int(x_edit.shape[-2]), int(x_edit.shape[-1]))), x_ref)
-    if state.skipped:
-        message = f"image {state.index}: guidance was NaN/Inf at steps {state.skipped}; those moves were skipped"
-        state.notices.append(message)
-        warnings.warn(message, NonFiniteGuidanceWarning, stacklevel=4)
+            for row, state in enumerate(states):
+                if plan.terms:
+                    state.losses.append(out.guidance.sample_losses[row])
+                    if row in out.guidance.skipped_rows:
+                        state.skipped.append(step_index)
+                state.latents = x_edit[row : row + 1]
+                row_x0 = pred_x0[row : row + 1] if pred_x0 is not None else None
+                callbacks.fire("on_edit_step", editor, state, step_index, int(t), state.latents, row_x0)
+    size = (int(x_edit.shape[-2]), int(x_edit.shape[-1]))
+    for row, (state, blend) in enumerate(zip(states, blends, strict=True)):
+        if blend is not None and settings.blend_pixels:
+            state.extras["pixel_blend"] = (blend.mask(size), x_ref[row : row + 1])
+        if state.skipped:
+            message = (
+                f"image {state.index}: guidance was NaN/Inf at steps {state.skipped}; those moves were skipped"
+            )
+            state.notices.append(message)
+            warnings.warn(message, NonFiniteGuidanceWarning, stacklevel=4)

@@ -1,8 +1,11 @@
-"""Encode phase: the source image's VAE latent (encoder mean, shifted and scaled)."""
+"""Encode phase: the source images' VAE latents (encoder mean, shifted and scaled)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
+
+import torch
 
 from zerocon.editing.preprocessing import image_to_tensor
 
@@ -11,9 +14,14 @@ if TYPE_CHECKING:
     from zerocon.editing.state import ImageState
 
 
-def encode_phase(editor: Editor, state: ImageState) -> None:
-    """Set ``state.x0`` to ``(mean - shift_factor) · scaling_factor`` in the UNet's dtype."""
+def encode_phase(editor: Editor, states: Sequence[ImageState]) -> None:
+    """Set each ``state.x0`` to ``(mean - shift_factor) · scaling_factor`` in the UNet's dtype.
+
+    The images (all of one size) go through the encoder in one call.
+    """
     vae = editor.vae
-    pixels = image_to_tensor(state.prepared.image).to(device=editor.device, dtype=vae.dtype)
-    mean = vae.encode(pixels).latent_dist.mean
-    state.x0 = ((mean - editor.vae_shift) * vae.config.scaling_factor).to(editor.unet.dtype)
+    pixels = torch.cat([image_to_tensor(state.prepared.image) for state in states])
+    mean = vae.encode(pixels.to(device=editor.device, dtype=vae.dtype)).latent_dist.mean
+    latents = ((mean - editor.vae_shift) * vae.config.scaling_factor).to(editor.unet.dtype)
+    for index, state in enumerate(states):
+        state.x0 = latents[index : index + 1]

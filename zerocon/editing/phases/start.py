@@ -1,8 +1,9 @@
-"""Start phase: the latent the edit starts from (DDIM inversion, or SDEdit's noising)."""
+"""Start phase: the latents the edit starts from (DDIM inversion, or SDEdit's noising)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 from diffusers.utils.torch_utils import randn_tensor
@@ -17,22 +18,24 @@ if TYPE_CHECKING:
 
 def start_phase(
     editor: Editor,
-    state: ImageState,
+    states: Sequence[ImageState],
     plan: EditPlan,
-    generator: torch.Generator | None,
+    generators: Sequence[torch.Generator | None],
     callbacks: CallbackList,
-) -> None:
-    """Set ``state.timesteps`` and ``state.x_start``.
+) -> Any:
+    """Set each ``state.timesteps`` and ``state.x_start``; returns the edit pass's scheduler.
 
-    Inverting methods run :class:`~zerocon.inversion.DDIMInverter` with the noise regulariser
-    (``on_inversion_step`` fires after each step); SDEdit keeps the last ``strength`` share of
-    the timesteps and noises ``x0`` to the first of them with ``generator``.
+    Inverting methods run :class:`~zerocon.inversion.DDIMInverter` on all images at once, each
+    image's noise regularised alone with its own generator (``on_inversion_step`` fires after
+    each step, for each image); SDEdit keeps the last ``strength`` share of the timesteps and
+    noises each ``x0`` to the first of them with its image's generator.
     """
-    assert state.x0 is not None and state.cond is not None
+    assert all(state.x0 is not None and state.cond is not None for state in states)
     settings, steps = plan.settings, plan.settings.num_inference_steps
     scheduler = editor.edit_scheduler(plan.method)
     scheduler.set_timesteps(steps, device=editor.device)
     timesteps = scheduler.timesteps
+    x0 = torch.cat([state.x0 for state in states])  # type: ignore[misc]
     if plan.method.invert:
         regularizer = NoiseRegularizer(
             settings.lambda_ac, settings.lambda_kl, settings.num_reg_iterations, settings.num_reg_rolls
@@ -40,15 +43,22 @@ def start_phase(
         inverter = DDIMInverter(editor.unet, editor.edit_scheduler(plan.method), regularizer)
 
         def on_step(index: int, timestep: int, latents: torch.Tensor) -> None:
-            callbacks.fire("on_inversion_step", editor, state, index, timestep, latents)
+            for row, state in enumerate(states):
+                callbacks.fire("on_inversion_step", editor, state, index, timestep, latents[row : row + 1])
 
+        cond = torch.cat([state.cond for state in states])  # type: ignore[misc]
+        per_row = generators if len(states) > 1 else generators[0]
         x_start = inverter.invert(
-            state.x0, state.cond, steps, generator=generator, callback=on_step, show_progress=False
+            x0, cond, steps, generator=per_row, callback=on_step, show_progress=False
         ).latents
     else:
         start = steps - min(steps, max(1, round(steps * settings.strength)))
         timesteps = timesteps[start:]
-        noise = randn_tensor(state.x0.shape, generator=generator, device=editor.device, dtype=state.x0.dtype)
-        x_start = scheduler.add_noise(state.x0, noise, timesteps[:1])
-    state.timesteps, state.x_start = timesteps, x_start
-    state.extras["scheduler"] = scheduler
+        noise = torch.cat([
+            randn_tensor(state.x0.shape, generator=generator, device=editor.device, dtype=x0.dtype)  # type: ignore[union-attr]
+            for state, generator in zip(states, generators, strict=True)
+        ])
+        x_start = scheduler.add_noise(x0, noise, timesteps[:1])
+    for row, state in enumerate(states):
+        state.timesteps, state.x_start = timesteps, x_start[row : row + 1]
+    return scheduler
