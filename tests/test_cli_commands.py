@@ -432,3 +432,57 @@ def test_sidecar_and_picture_flags_fail_with_exit_code_2(tmp_path, capsys, monke
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not Path("out").exists() or not any(Path("out").iterdir())
+
+
+def test_batch_size_edits_together_what_one_at_a_time_edits_alike(tmp_path, capsys) -> None:
+    folder = _folder(tmp_path, count=3)
+    render_random(torch.Generator().manual_seed(9), color="red", shape="circle", background="white",
+                  size=48).to_pil().save(folder / "other_size.png")
+    common = ["edit", str(folder), "--target", "a blue circle on a white background",
+              "--source", "a red circle on a white background", "--steps", "2", "--no-progress",
+              "--method", "pix2pix-zero", "--save-attention", str(tmp_path / "maps")]
+    assert main([*common, "--out", str(tmp_path / "one"), "--batch-size", "1"]) == 0
+    assert main([*common, "--out", str(tmp_path / "four"), "--batch-size", "4"]) == 0
+    ones, fours = _outputs(tmp_path / "one"), _outputs(tmp_path / "four")
+    assert [p.name for p in ones] == [p.name for p in fours] and len(ones) == 4
+    for alone, together in zip(ones, fours, strict=True):
+        a = torch.tensor(list(Image.open(alone).getdata()), dtype=torch.int16)
+        b = torch.tensor(list(Image.open(together).getdata()), dtype=torch.int16)
+        assert (a - b).abs().max() <= 2  # float rounding of the larger batch, after 8-bit quantisation
+        record = json.loads(together.with_suffix(".json").read_text())
+        # One chunk of four; its three 64-px images share one batch, the 48-px one is alone.
+        assert record["batch_size"] == (1 if together.name.startswith("other_size") else 3)
+    maps = sorted(p.name for p in (tmp_path / "maps").glob("*.png"))
+    assert maps == sorted(f"{p.stem}_attention.png" for p in fours)  # named by output, not by batch position
+    capsys.readouterr()
+
+
+def test_a_batch_that_fails_for_one_input_is_edited_one_by_one(tmp_path, capsys) -> None:
+    import argparse
+
+    from zerocon.cli.edit_command import _edit_claimed
+    from zerocon.cli.loading import load_pipeline
+
+    folder = _folder(tmp_path, count=2)
+    Image.new("RGB", (64, 64), "red").save(folder / "flat.png")
+    real = load_pipeline(None, "cpu")
+    calls = []
+
+    def pipe(images, *args, **kwargs):
+        calls.append(len(images))
+        if any(image.getextrema() == ((255, 255), (0, 0), (0, 0)) for image in images):
+            raise ValueError("this pipeline refuses flat red images")
+        return real(images, *args, **kwargs)
+
+    args = argparse.Namespace(target="a blue circle on a white background", source="a red circle on a white background",
+                              source_word=None, target_word=None, method="sdedit", seed=0, no_progress=True,
+                              save_attention=None, preview=False, max_pixels=10**6, steps=2, guidance_scale=5.0,
+                              step_size=None, lambda_xa=1.0, lambda_nce=3.0, strength=0.5)
+    inputs = sorted(folder.glob("*.png"))
+    items = [(path, tmp_path / f"{path.stem}_out.png") for path in inputs]
+    failures: dict[Path, str] = {}
+    rows = _edit_claimed(args, pipe, items, None, None, {}, failures)
+    assert calls == [3, 1, 1, 1] and len(rows) == 2
+    assert list(failures) == [folder / "flat.png"] and "refuses flat red" in failures[folder / "flat.png"]
+    assert sorted(p.name for p in tmp_path.glob("*_out.png")) == ["img0_out.png", "img1_out.png"]
+    capsys.readouterr()

@@ -114,6 +114,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="re-run the edit recorded in an output's JSON sidecar: its input, prompts, model and "
         "settings replace the corresponding options (--out, --device and the picture flags still apply)",
     )
+    p.add_argument(
+        "--batch-size",
+        type=whole_number(1),
+        default=1,
+        help="images edited together, one UNet call for all (same-size images only; each result "
+        "equals its one-at-a-time edit up to float rounding; memory grows with it) (default 1)",
+    )
     add_common_options(p, steps=50)
     p.set_defaults(run=run)
 
@@ -229,13 +236,20 @@ def _check_args(args: argparse.Namespace) -> None:
         raise CliError(f"--save-attention needs a method with a reference pass (zerocon, pix2pix-zero), not {args.method!r}")
 
 
-def picture_callbacks(args: argparse.Namespace, png: Path) -> list[Callback]:
-    """The picture-writing callbacks asked for by ``--save-attention`` and ``--preview``."""
+def picture_callbacks(args: argparse.Namespace, pngs: Path | list[Path]) -> list[Callback]:
+    """The picture-writing callbacks asked for by ``--save-attention`` and ``--preview``.
+
+    Args:
+        args: parsed arguments.
+        pngs: the output of each image of the call (their stems prefix the picture files).
+    """
+    outputs = [pngs] if isinstance(pngs, Path) else list(pngs)
+    prefixes = [f"{png.stem}_" for png in outputs]
     callbacks: list[Callback] = []
     if getattr(args, "save_attention", None) is not None:
-        callbacks.append(AttentionMapsCallback(args.save_attention, prefix=f"{png.stem}_"))
+        callbacks.append(AttentionMapsCallback(args.save_attention, prefix=prefixes))
     if getattr(args, "preview", False):
-        callbacks.append(X0PreviewCallback(png.parent, every=5, prefix=f"{png.stem}_"))
+        callbacks.append(X0PreviewCallback(outputs[0].parent, every=5, prefix=prefixes))
     return callbacks
 
 
@@ -331,28 +345,30 @@ def run(args: argparse.Namespace) -> int:
     if todo:
         pipe = load_pipeline(args.model, device_for_rank(args.device))
         sentences = sentence_source(args.sentences, args.seed)
-        for path, png in tqdm(todo, desc=f"images (rank {rank})", disable=args.no_progress):
-            claim = OutputClaim(png)
-            if not claim.acquire():
-                tqdm.write(f"notice: {path.name}: another run is editing it; skipped")
-                continue
-            if png.with_suffix(".json").exists() and not args.overwrite:
-                claim.release()  # another run finished it since the list was made
-                tqdm.write(f"notice: {path.name}: another run has edited it; skipped")
-                continue
+        batch_size = getattr(args, "batch_size", 1)
+        chunks = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
+        bar = tqdm(total=len(todo), desc=f"images (rank {rank})", disable=args.no_progress)
+        for chunk in chunks:
+            claimed = []
+            for path, png in chunk:
+                claim = OutputClaim(png)
+                if not claim.acquire():
+                    tqdm.write(f"notice: {path.name}: another run is editing it; skipped")
+                elif png.with_suffix(".json").exists() and not args.overwrite:
+                    claim.release()  # another run finished it since the list was made
+                    tqdm.write(f"notice: {path.name}: another run has edited it; skipped")
+                else:
+                    claimed.append((path, png, claim))
             try:
-                result = _edit_one(args, pipe, path, png, direction, sentences, settings)
-            except CliError as error:
-                if isinstance(error, ImageTooLarge) or error.per_image:
-                    failures[path] = str(error)
-                    print(f"zerocon: error: {error}", file=sys.stderr)
-                    continue
-                raise
+                rows = _edit_claimed(args, pipe, [(p, png) for p, png, _ in claimed], direction, sentences, settings, failures)
             finally:
-                claim.release()
-            written += 1
+                for _, _, claim in claimed:
+                    claim.release()
+            written += len(rows)
             if args.grid is not None:
-                grid_rows.append(result)
+                grid_rows.extend(rows)
+            bar.update(len(chunk))
+        bar.close()
     if args.grid is not None and grid_rows:
         grid_path = args.grid
         if world > 1:
@@ -371,24 +387,66 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _edit_one(
+def _edit_claimed(
     args: argparse.Namespace,
     pipe: Any,
-    path: Path,
-    png: Path,
+    items: list[tuple[Path, Path]],
     direction: EditDirection | None,
     sentences: Any,
     settings: dict[str, Any],
-) -> list[Any]:
-    """Edit one input and publish its PNG and sidecar; returns its grid row."""
-    source_image, notices = load_image(path, args.max_pixels)
-    for notice in notices:
-        tqdm.write(f"notice: {path.name}: {notice}")
+    failures: dict[Path, str],
+) -> list[list[Any]]:
+    """Edit claimed inputs together; an input that fails is noted in ``failures`` and skipped.
+
+    When a batch of several inputs fails for one of them (a bad caption, say), each is edited
+    alone so that only the culprit is lost. Returns the grid rows of the outputs written.
+    """
+    loaded = []
+    for path, png in items:
+        try:
+            image, notices = load_image(path, args.max_pixels)
+        except CliError as error:
+            if not (isinstance(error, ImageTooLarge) or error.per_image):
+                raise
+            failures[path] = str(error)
+            print(f"zerocon: error: {error}", file=sys.stderr)
+            continue
+        loaded.append((path, png, image, notices))
+    if not loaded:
+        return []
+    try:
+        return _edit_batch(args, pipe, loaded, direction, sentences, settings)
+    except CliError as error:
+        if not error.per_image:
+            raise
+        if len(loaded) == 1:
+            failures[loaded[0][0]] = str(error)
+            print(f"zerocon: error: {error}", file=sys.stderr)
+            return []
+    rows = []
+    for path, png in [(path, png) for path, png, _, _ in loaded]:
+        rows.extend(_edit_claimed(args, pipe, [(path, png)], direction, sentences, settings, failures))
+    return rows
+
+
+def _edit_batch(
+    args: argparse.Namespace,
+    pipe: Any,
+    loaded: list[tuple[Path, Path, Any, list[str]]],
+    direction: EditDirection | None,
+    sentences: Any,
+    settings: dict[str, Any],
+) -> list[list[Any]]:
+    """Edit loaded inputs in one pipeline call and publish each PNG and sidecar; returns grid rows."""
+    names = ", ".join(path.name for path, _, _, _ in loaded)
+    for path, _, _, notices in loaded:
+        for notice in notices:
+            tqdm.write(f"notice: {path.name}: {notice}")
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             out = pipe(
-                source_image,
+                [image for _, _, image, _ in loaded],
                 args.target,
                 source_prompt=args.source,
                 source_word=args.source_word,
@@ -396,24 +454,30 @@ def _edit_one(
                 direction=direction,
                 method=args.method,
                 sentence_source=sentences,
-                generator=torch.Generator().manual_seed(args.seed),
-                show_progress=not args.no_progress,
-                callbacks=picture_callbacks(args, png),
+                # One generator per input, each seeded alike: an input's edit does not depend
+                # on the batch it is edited in.
+                generator=[torch.Generator().manual_seed(args.seed) for _ in loaded],
+                show_progress=not args.no_progress and len(loaded) == 1,
+                callbacks=picture_callbacks(args, [png for _, png, _, _ in loaded]),
+                batch_size=len(loaded),
                 **method_kwargs(args),
             )
     except (ValueError, FileNotFoundError) as error:
-        raise CliError(f"{path.name}: {error}", per_image=True) from error
+        raise CliError(f"{names}: {error}", per_image=True) from error
     for warning in caught:
         if issubclass(warning.category, UserWarning | RuntimeWarning):
-            tqdm.write(f"notice: {path.name}: {warning.message}")
-    edited = out.images[0]
-    record = out.record(0)
-    record["notices"] = [*notices, *record["notices"]]
-    record.update(
-        input=str(path),
-        output=str(png),
-        settings=settings,
-        metrics=metrics_if_known(source_image, edited, out.target_prompts[0]),
-    )
-    publish_edit(edited, record, png)
-    return [source_image.convert("RGB").resize(edited.size), edited]
+            tqdm.write(f"notice: {names}: {warning.message}")
+    rows = []
+    for index, (path, png, source_image, notices) in enumerate(loaded):
+        edited = out.images[index]
+        record = out.record(index)
+        record["notices"] = [*notices, *record["notices"]]
+        record.update(
+            input=str(path),
+            output=str(png),
+            settings=settings,
+            metrics=metrics_if_known(source_image, edited, out.target_prompts[index]),
+        )
+        publish_edit(edited, record, png)
+        rows.append([source_image.convert("RGB").resize(edited.size), edited])
+    return rows

@@ -31,6 +31,8 @@ class ZeroConPipelineOutput(BaseOutput):
         skipped_guidance_steps: per image, the step indices whose guidance move was skipped
             because the loss or gradient was NaN/Inf.
         notices: per image, what the preprocessing and word derivation changed or decided.
+        batch_sizes: per image, how many images went through the UNet calls together with it
+            (itself included).
         start_latents: per image, the latent the edit started from: the DDIM inversion ``x_T``
             (or SDEdit's noised latent), ``(1, C, H/f, W/f)``.
 
@@ -54,6 +56,7 @@ class ZeroConPipelineOutput(BaseOutput):
     skipped_guidance_steps: list[list[int]] = field(default_factory=list)
     notices: list[list[str]] = field(default_factory=list)
     start_latents: list[Any] = field(default_factory=list)
+    batch_sizes: list[int] = field(default_factory=list)
 
     def add(self, state: Any) -> None:
         """Append one finished image's record (an :class:`~zerocon.editing.ImageState`)."""
@@ -66,6 +69,7 @@ class ZeroConPipelineOutput(BaseOutput):
         self.skipped_guidance_steps.append(state.skipped)
         self.notices.append(state.notices)
         self.start_latents.append(state.x_start)
+        self.batch_sizes.append(state.batch_size)
 
     def record(self, index: int) -> dict[str, Any]:
         """A JSON-ready summary of image ``index`` (no image data).
@@ -75,7 +79,7 @@ class ZeroConPipelineOutput(BaseOutput):
 
         Returns:
             caption, target prompt, words, parameters, timings, UNet evals, skipped steps,
-            notices and the guidance losses of every step (a list of ``{term: loss}`` dicts,
+            notices, the batch size it was edited in and the guidance losses of every step (a list of ``{term: loss}`` dicts,
             one per edit step; empty for unguided methods).
 
         Raises:
@@ -92,4 +96,5 @@ class ZeroConPipelineOutput(BaseOutput):
             "skipped_guidance_steps": self.skipped_guidance_steps[index],
             "notices": self.notices[index],
             "guidance_losses": losses,
+            "batch_size": self.batch_sizes[index] if self.batch_sizes else 1,
         }

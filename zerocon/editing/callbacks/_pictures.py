@@ -14,13 +14,17 @@ _RAMP = np.array(
 )
 
 
-def image_file_prefix(prefix: str | Sequence[str], index: int) -> str:
-    """The file name prefix of image ``index``: ``prefix`` itself, or its ``index``-th entry."""
+def image_file_name(prefix: str | Sequence[str], index: int, what: str) -> str:
+    """The picture file name of image ``index``.
+
+    ``{prefix}{index:04d}_{what}.png`` for one prefix; ``{prefix[index]}{what}.png`` for one
+    prefix per image (the prefix names the image, so its position in the call does not).
+    """
     if isinstance(prefix, str):
-        return prefix
+        return f"{prefix}{index:04d}_{what}.png"
     if index >= len(prefix):
         raise ValueError(f"{len(prefix)} file prefixes but an image with index {index}")
-    return prefix[index]
+    return f"{prefix[index]}{what}.png"
 
 
 def heat(values: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from PIL import Image
 
 from zerocon.attention import AttentionAggregator, AttentionRecords
 from zerocon.editing.callback import Callback
-from zerocon.editing.callbacks._pictures import heat, image_file_prefix, labelled_grid, upscale
+from zerocon.editing.callbacks._pictures import heat, image_file_name, labelled_grid, upscale
 
 
 class AttentionMapsCallback(Callback):
@@ -21,7 +21,8 @@ class AttentionMapsCallback(Callback):
     size) and every head, prompt-to-prompt style. The grid has one column per caption token
     and one row per chosen step, plus a last row averaged over those steps; each map is
     scaled to its own maximum and laid over a gray copy of the source image.
-    Files: ``{directory}/{prefix}{index:04d}_attention.png``.
+    Files: ``{directory}/{prefix}{index:04d}_attention.png``, or ``{directory}/{prefix[index]}attention.png``
+    with one prefix per image.
 
     Args:
         directory: where the grids go (created).
@@ -104,6 +105,6 @@ class AttentionMapsCallback(Callback):
             tiles.append(row)
         grid = labelled_grid(tiles, [labels[t] for t in shown], [name for name, _ in rows])
         self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / f"{image_file_prefix(self.prefix, state.index)}{state.index:04d}_attention.png"
+        path = self.directory / image_file_name(self.prefix, state.index, "attention")
         grid.save(path)
         self.written.append(path)

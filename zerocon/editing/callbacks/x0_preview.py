@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from zerocon.editing.callback import Callback
-from zerocon.editing.callbacks._pictures import image_file_prefix, labelled_grid, upscale
+from zerocon.editing.callbacks._pictures import image_file_name, labelled_grid, upscale
 from zerocon.editing.preprocessing import tensor_to_pil
 
 
@@ -18,7 +18,8 @@ class X0PreviewCallback(Callback):
     """Decode the scheduler's predicted ``x0`` every ``every`` steps and save a strip per image.
 
     The strip starts with the source and ends with the last step's prediction.
-    Files: ``{directory}/{prefix}{index:04d}_preview.png``.
+    Files: ``{directory}/{prefix}{index:04d}_preview.png``, or ``{directory}/{prefix[index]}preview.png``
+    with one prefix per image.
 
     Args:
         directory: where the strips go (created).
@@ -63,6 +64,6 @@ class X0PreviewCallback(Callback):
         tiles = [upscale(tile) for _, tile in named]
         grid = labelled_grid([tiles], [name for name, _ in named], ["x0"])
         self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / f"{image_file_prefix(self.prefix, state.index)}{state.index:04d}_preview.png"
+        path = self.directory / image_file_name(self.prefix, state.index, "preview")
         grid.save(path)
         self.written.append(path)
