@@ -249,3 +249,27 @@ def test_noise_regularizer_with_one_generator_per_row_regularises_each_row_alone
         assert torch.equal(together[row : row + 1], regularizer(noise[row : row + 1], _seeded(10 + row)))
     with pytest.raises(ValueError, match="2 generators for 3"):
         regularizer(noise, [_seeded(1), _seeded(2)])
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"method": "zerocon"}, {"method": "pix2pix-zero", "negative_prompt": "a blurry photo"},
+     {"method": "zerocon", "local_blend": True}, {"method": "zerocon", "guidance_scale": 1.0}],
+    ids=lambda o: "-".join(str(v) for v in o.values()),
+)
+def test_fusing_the_next_reference_rows_into_the_cfg_call_changes_only_rounding(
+    pipe: ZeroConPipeline, options: dict[str, Any]
+) -> None:
+    images = [_image(1), _image(2)]
+    calls: list[int] = []
+    handle = pipe.unet.register_forward_pre_hook(lambda module, args: calls.append(1))
+    try:
+        separate = _edit(pipe, images, _seeded(4), fuse_unet_calls=False, **options)
+        separate_calls, calls[:] = len(calls), []
+        fused = _edit(pipe, images, _seeded(4), fuse_unet_calls=True, **options)
+    finally:
+        handle.remove()
+    steps = FAST["num_inference_steps"]
+    assert len(calls) == separate_calls - (steps - 1) * (2 if "negative_prompt" in options else 1)
+    assert (separate.images - fused.images).abs().max() < LATENT_TOLERANCE
+    assert separate.unet_evals == fused.unet_evals

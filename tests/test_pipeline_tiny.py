@@ -257,7 +257,8 @@ def test_bad_guidance_settings_fail_before_any_model_runs(
     assert unet_calls == [] and captions == []
 
 
-def test_direction_reaches_only_the_conditional_branch(pipe: ZeroConPipeline) -> None:
+@pytest.mark.parametrize("fuse", [False, True])
+def test_direction_reaches_only_the_conditional_branch(pipe: ZeroConPipeline, fuse: bool) -> None:
     caption, negative = "a red circle on a white background", "a photo"
     seen: list[torch.Tensor] = []
 
@@ -276,17 +277,22 @@ def test_direction_reaches_only_the_conditional_branch(pipe: ZeroConPipeline) ->
             method="pix2pix-zero",
             guidance_scale=5.0,
             generator=torch.Generator().manual_seed(0),
+            fuse_unet_calls=fuse,
             **FAST,
         )
     finally:
         handle.remove()
     uncond = pipe.encode_text([negative])
     edit_cond = pipe.build_direction([("red", "blue")]).apply_to(pipe.encode_text([caption]))
-    cfg_batches = [s for s in seen if s.shape[0] == 2]  # the edit pass's [uncond, cond] batch
+    # The edit pass's [uncond, cond] rows end a call; fused, the next step's reference rows
+    # [caption, uncond] come first in the same call (all steps but the last).
+    cfg_batches = [s for s in seen if s.shape[0] == 2 and not torch.equal(s[1:], pipe.encode_text([caption]))]
+    if fuse:
+        cfg_batches += [s for s in seen if s.shape[0] == 4]
     assert len(cfg_batches) == STEPS
     for states in cfg_batches:
-        torch.testing.assert_close(states[:1], uncond, rtol=0, atol=0)
-        torch.testing.assert_close(states[1:], edit_cond)
+        torch.testing.assert_close(states[-2:-1], uncond, rtol=0, atol=0)
+        torch.testing.assert_close(states[-1:], edit_cond)
     assert not torch.allclose(edit_cond, pipe.encode_text([caption]))
 
 

@@ -59,6 +59,19 @@ class UNetEvalCounter:
         finally:
             self.current = previous
 
+    def move(self, count: int, source: str, target: str) -> None:
+        """Attribute ``count`` evaluations counted under ``source`` to ``target`` instead.
+
+        For one forward that served two phases (e.g. a fused call), counted under one of them.
+
+        Raises:
+            ValueError: if ``source`` has fewer than ``count`` evaluations.
+        """
+        if self.counts[source] < count:
+            raise ValueError(f"cannot move {count} evaluations: {source!r} has {self.counts[source]}")
+        self.counts[source] -= count
+        self.counts[target] += count
+
     @property
     def total(self) -> int:
         """All evaluations counted so far."""

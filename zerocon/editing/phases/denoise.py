@@ -63,6 +63,42 @@ def _local_blend(editor: Editor, state: ImageState, plan: EditPlan) -> LocalBlen
     )
 
 
+def _fused_output(
+    editor: Editor,
+    store: AttentionStore,
+    x_edit: Tensor,
+    t: Tensor,
+    x_ref: Tensor,
+    t_ref: Tensor,
+    conds: tuple[Tensor, Tensor, Tensor],
+    scale: float,
+    counter: Any,
+) -> tuple[Tensor, Tensor, Any]:
+    """One UNet call for this step's CFG rows and the next step's reference rows.
+
+    Rows: the reference's conditional rows (at ``t_ref``, recorded), its unconditional rows when
+    the reference uses CFG, then the edit's unconditional and conditional rows (at ``t``). Returns
+    the edit's CFG output, the reference's CFG output and the reference rows' records: the same
+    numbers as the two separate calls, up to float rounding.
+    """
+    cond, target_cond, uncond = conds
+    count = x_edit.shape[0]
+    ref_cfg = not (scale == 1.0 or torch.equal(uncond, cond))
+    edit_cfg = not (scale == 1.0 or torch.equal(uncond, target_cond))
+    samples = [x_ref] + ([x_ref] if ref_cfg else []) + ([x_edit] if edit_cfg else []) + [x_edit]
+    embeds = [cond] + ([uncond] if ref_cfg else []) + ([uncond] if edit_cfg else []) + [target_cond]
+    ref_rows = count * (2 if ref_cfg else 1)
+    steps = torch.cat([t_ref.reshape(1).expand(ref_rows), t.reshape(1).expand(len(samples) * count - ref_rows)])
+    with counter.phase("denoise"):
+        out = editor.unet(torch.cat(samples), steps, torch.cat(embeds)).sample
+    counter.move(ref_rows, "denoise", "reference")
+    records = store.snapshot(detach=True).rows(0, count)
+    parts = list(out.split(count))
+    ref_out = parts[0] if not ref_cfg else parts[1] + scale * (parts[0] - parts[1])
+    edit_out = parts[-1] if not edit_cfg else parts[-2] + scale * (parts[-1] - parts[-2])
+    return edit_out, ref_out, records
+
+
 def _rows(records: Any, count: int) -> list[Any]:
     """One record per batch row (the records themselves for a batch of one)."""
     return [records] if count == 1 else [records.rows(row, row + 1) for row in range(count)]
@@ -82,8 +118,10 @@ def denoise_phase(
     (``on_reference_step`` per image) and steps ``x_ref``; the guided step moves ``x_edit`` down
     the guidance gradient, each image's terms evaluated on its own rows with its own generator
     (``on_guidance`` per image may scale or veto that image's move), and takes the scheduler
-    step at the moved latents with classifier-free guidance (``on_edit_step`` per image). Only
-    one step's records are held. With ``local_blend`` each image's stepped edit latent is put
+    step at the moved latents with classifier-free guidance (``on_edit_step`` per image). With
+    ``fuse_unet_calls``, the classifier-free-guidance rows of a step and the reference rows of
+    the next step (both known by then) go through one UNet call; hooks still see the reference
+    step at the start of its own step. Only one step's records are held. With ``local_blend`` each image's stepped edit latent is put
     back to its stepped reference latent outside its edited words' attention; with
     ``blend_pixels`` the final mask and reference latent are left in
     ``state.extras["pixel_blend"]`` for the decode phase. Sets each ``state.latents``.
@@ -110,13 +148,19 @@ def denoise_phase(
     scale = settings.guidance_scale
     with attach, lean_guidance(editor.unet, settings.gradient_checkpointing), warnings.catch_warnings():
         warnings.simplefilter("ignore", NonFiniteGuidanceWarning)
+        fuse = store is not None and settings.fuse_unet_calls
+        fused: tuple[Tensor, Any] | None = None  # the next step's reference output and records
         for step_index, t in enumerate(timesteps):
             reference = None
             if store is not None:
-                with counter.phase("reference"):
-                    ref_in = guided.scale_model_input(x_ref, t)
-                    ref_out = editor.model_output(ref_in, t, cond, uncond, scale, record=store)
-                reference = store.snapshot(detach=True)
+                if fused is None:
+                    with counter.phase("reference"):
+                        ref_in = guided.scale_model_input(x_ref, t)
+                        ref_out = editor.model_output(ref_in, t, cond, uncond, scale, record=store)
+                    reference = store.snapshot(detach=True)
+                else:
+                    ref_out, reference = fused
+                    fused = None
                 for row, (state, part) in enumerate(zip(states, _rows(reference, count), strict=True)):
                     if blends[row] is not None:
                         blends[row].add(part)  # type: ignore[union-attr]
@@ -124,6 +168,7 @@ def denoise_phase(
                         "on_reference_step", editor, state, step_index, int(t), x_ref[row : row + 1], part
                     )
                 x_ref = ref_scheduler.step(ref_out, t, x_ref).prev_sample
+            t_next = timesteps[step_index + 1] if step_index + 1 < len(timesteps) else None
 
             def forward(x: Tensor, t: Tensor = t, reference: Any = reference) -> GuidanceInputs:
                 assert store is not None
@@ -136,7 +181,16 @@ def denoise_phase(
                             blend.add(part)
                 return GuidanceInputs(edit=edit, reference=reference, latents=x, timestep=t, generator=generator)
 
-            def model_output(x: Tensor, t: Tensor = t) -> Tensor:
+            def model_output(x: Tensor, t: Tensor = t, t_next: Tensor | None = t_next, x_ref: Tensor = x_ref) -> Tensor:
+                nonlocal fused
+                if fuse and t_next is not None:
+                    assert store is not None
+                    edit_out, ref_out, records = _fused_output(
+                        editor, store, guided.scale_model_input(x, t), t,
+                        guided.scale_model_input(x_ref, t_next), t_next, (cond, target_cond, uncond), scale, counter,
+                    )
+                    fused = (ref_out, records)
+                    return edit_out
                 paused = store.paused() if store is not None else nullcontext()
                 with paused, counter.phase("denoise"):
                     return editor.model_output(guided.scale_model_input(x, t), t, target_cond, uncond, scale)
