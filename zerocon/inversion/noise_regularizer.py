@@ -8,7 +8,9 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from zerocon.losses import auto_correlation_grad, kl_divergence_grad
+from zerocon.losses import kl_divergence_grad
+from zerocon.losses._checks import at_least_float32, check_floating
+from zerocon.losses.noise_regularization import pyramid_grad
 
 
 class NoiseRegularizer(nn.Module):
@@ -87,15 +89,19 @@ class NoiseRegularizer(nn.Module):
 
     def _regularise(self, noise: Tensor, generator: torch.Generator | None) -> Tensor:
         # Closed-form gradients (no autograd graph per roll): the same steps as autograd on
-        # auto_correlation_loss / kl_divergence_loss, with the same random shifts.
-        eps = noise.detach()
+        # auto_correlation_loss / kl_divergence_loss, with the same random shifts, computed in
+        # float32 on (b·c, h, w) maps checked once here.
+        check_floating(noise, "noise")
+        b, c, h, w = noise.shape
+        eps = at_least_float32(noise.detach()).reshape(b * c, h, w)
+        ac_rate = self.lambda_ac / self.num_rolls
         for _ in range(self.num_iterations):
             if self.lambda_ac > 0:
                 for _ in range(self.num_rolls):
-                    eps = eps - self.lambda_ac * auto_correlation_grad(eps, generator=generator) / self.num_rolls
+                    eps = eps.sub(pyramid_grad(eps, generator), alpha=ac_rate)
             if self.lambda_kl > 0:
-                eps = eps - self.lambda_kl * kl_divergence_grad(eps)
-        return eps
+                eps = eps.sub(kl_divergence_grad(eps), alpha=self.lambda_kl)
+        return eps.reshape(b, c, h, w).to(noise.dtype)
 
     def extra_repr(self) -> str:
         return (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from einops import rearrange
@@ -149,7 +151,9 @@ def _unpool_into(grad: Tensor, shape: tuple[int, int]) -> Tensor:
     """The gradient through ``avg_pool2d(kernel 2)``: each coarse value spread over its 2×2 block
     (divided by 4); rows and columns the pooling dropped (odd sides) get 0."""
     h, w = shape
-    fine = grad.repeat_interleave(2, dim=1).repeat_interleave(2, dim=2) / 4.0
+    fine = F.interpolate(grad.unsqueeze(1), scale_factor=2.0, mode="nearest").squeeze(1) * 0.25
+    if fine.shape[1:] == (h, w):
+        return fine
     return F.pad(fine, (0, w - fine.shape[2], 0, h - fine.shape[1]))
 
 
@@ -185,29 +189,59 @@ def auto_correlation_grad(
         True
     """
     _check_pyramid_input(noise, min_size)
-    b, c = noise.shape[:2]
-    maps = rearrange(at_least_float32(noise.detach()), "b c h w -> (b c) h w")
-    level_grads: list[Tensor] = []
-    shapes: list[tuple[int, int]] = []
+    b, c, h, w = noise.shape
+    maps = at_least_float32(noise.detach()).reshape(b * c, h, w)
+    return pyramid_grad(maps, generator, min_size).reshape(b, c, h, w).to(noise.dtype)
+
+
+def pyramid_grad(maps: Tensor, generator: torch.Generator | None, min_size: int = 8) -> Tensor:
+    """:func:`auto_correlation_grad` of ``(M, h, w)`` floating maps, without input checks.
+
+    For loops that call it many times on inputs they have checked once (the
+    :class:`~zerocon.inversion.NoiseRegularizer`): at latent sizes the time is the number of
+    tensor operations, so this path keeps to a handful per pyramid level.
+
+    Shape:
+        - maps: ``(M, h, w)``; output: the same.
+    """
+    rows = maps.shape[0]
+    grads: list[tuple[Tensor, tuple[int, int]]] = []
+    current = maps
     while True:
-        shapes.append((maps.shape[1], maps.shape[2]))
-        side = min(maps.shape[1], maps.shape[2])
-        count = maps.shape[1] * maps.shape[2]
-        shifts = _draw_roll_shifts(side, maps.shape[0], generator, maps.device)
-        grad = torch.zeros_like(maps)
-        for dim in (1, 2):
-            forward = _roll_per_row(maps, shifts, dim=dim)
-            backward = _roll_per_row(maps, -shifts, dim=dim)
-            value = (maps * forward).mean(dim=(1, 2))
-            grad = grad + (2.0 * value / count)[:, None, None] * (forward + backward)
-        level_grads.append(grad)
+        h, w = current.shape[1], current.shape[2]
+        side, count = min(h, w), h * w
+        shifts = _draw_roll_shifts(side, rows, generator, current.device)
+        flat = current.reshape(rows, count)
+        index = torch.index_select(_roll_table(h, w, current.device), 0, shifts)
+        rolled = torch.gather(flat, 1, index).view(rows, 2, 2, count)
+        # a_d = mean(m · roll(m, δ, d)); ∂a_d²/∂m = 2·a_d/N · (roll(m, δ) + roll(m, −δ)).
+        value = (flat.unsqueeze(1) * rolled[:, :, 0]).sum(dim=2).mul_(2.0 / count**2)
+        grads.append(((rolled * value.view(rows, 2, 1, 1)).sum(dim=(1, 2)).view(rows, h, w), (h, w)))
         if side <= min_size:
             break
-        maps = F.avg_pool2d(maps.unsqueeze(1), kernel_size=2).squeeze(1)
-    total = level_grads[-1]
-    for grad, finer in zip(reversed(level_grads[:-1]), reversed(shapes[:-1]), strict=True):
+        current = F.avg_pool2d(current.unsqueeze(1), kernel_size=2).squeeze(1)
+    total = grads[-1][0]
+    for grad, finer in reversed(grads[:-1]):
         total = grad + _unpool_into(total, finer)
-    return rearrange(total, "(b c) h w -> b c h w", b=b, c=c).to(noise.dtype)
+    return total
+
+
+@functools.lru_cache(maxsize=16)
+def _roll_table(height: int, width: int, device: torch.device) -> Tensor:
+    """Row ``δ``: flat gather indices of the four rolls ``±δ`` along each axis of an ``h×w`` map.
+
+    ``roll(m, δ)[i] = m[i − δ]`` and ``roll(m, −δ)[i] = m[i + δ]``; entries are ordered
+    (height +δ, height −δ, width +δ, width −δ). Shape ``(max(2, min(h, w)//2), 4·h·w)``,
+    covering every shift :func:`_draw_roll_shifts` can draw.
+    """
+    count = height * width
+    shifts = torch.arange(max(2, min(height, width) // 2), device=device)
+    i = torch.arange(height, device=device).view(1, 1, height, 1)
+    j = torch.arange(width, device=device).view(1, 1, 1, width)
+    signed = (shifts.view(-1, 1) * torch.tensor([-1, 1], device=device)).view(-1, 2, 1, 1)
+    along_h = ((i + signed) % height) * width + j
+    along_w = i * width + (j + signed) % width
+    return torch.cat([along_h, along_w], dim=1).reshape(len(shifts), 4 * count)
 
 
 def kl_divergence_grad(noise: Float[Tensor, "..."]) -> Float[Tensor, "..."]:
