@@ -32,6 +32,7 @@ from zerocon.editing.phases import (
     encode_phase,
     start_phase,
 )
+from zerocon.editing.precision import float32_latents
 from zerocon.editing.preprocessing import prepare_image, vae_scale_factor
 from zerocon.editing.requests import check_request
 from zerocon.editing.settings import LONG_RUN_STEPS, EditSettings
@@ -346,7 +347,7 @@ class Editor:
         for state in states:
             state.counter, state.timer, state.batch_size = counter, timer, len(states)
             hooks.fire("on_image_start", self, state)
-        with counter.watching():
+        with counter.watching(), float32_latents(self.unet):
             with timer("caption"):
                 caption_phase(self, states)
             with timer("direction"):

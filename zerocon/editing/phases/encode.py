@@ -15,13 +15,14 @@ if TYPE_CHECKING:
 
 
 def encode_phase(editor: Editor, states: Sequence[ImageState]) -> None:
-    """Set each ``state.x0`` to ``(mean - shift_factor) · scaling_factor`` in the UNet's dtype.
+    """Set each ``state.x0`` to ``(mean - shift_factor) · scaling_factor`` in float32.
 
-    The images (all of one size) go through the encoder in one call.
+    The images (all of one size) go through the encoder in one call. Latents stay in float32
+    whatever the models' dtype (see :func:`~zerocon.editing.precision.float32_latents`).
     """
     vae = editor.vae
     pixels = torch.cat([image_to_tensor(state.prepared.image) for state in states])
     mean = vae.encode(pixels.to(device=editor.device, dtype=vae.dtype)).latent_dist.mean
-    latents = ((mean - editor.vae_shift) * vae.config.scaling_factor).to(editor.unet.dtype)
+    latents = (mean.float() - editor.vae_shift) * vae.config.scaling_factor
     for index, state in enumerate(states):
         state.x0 = latents[index : index + 1]
