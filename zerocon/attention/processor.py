@@ -55,8 +55,10 @@ class RecordingAttnProcessor:
     - cross-attention calls (``encoder_hidden_states`` given): explicit probabilities from
       ``attn.get_attention_scores`` (as ``AttnProcessor``), sent with ``sink.receive_cross``;
       when the sink returns a tensor, the layer attends with those maps instead (editing);
-    - self-attention calls: ``F.scaled_dot_product_attention`` (as ``AttnProcessor2_0``, with
-      ``scale=attn.scale``); the output after ``to_out`` goes to ``sink.receive_self``.
+    - self-attention calls: ``F.scaled_dot_product_attention`` on ``(batch, heads, tokens,
+      dim)`` inputs (as ``AttnProcessor2_0``, with ``scale=attn.scale``; 4-D inputs let
+      PyTorch pick its memory-efficient kernel); the output after ``to_out`` goes to
+      ``sink.receive_self``.
 
     Calls the sink does not want (paused store, other resolution) go to ``fallback`` (the
     layer's original processor) unchanged, or, without one, through the fused path above. No
@@ -218,9 +220,20 @@ class RecordingAttnProcessor:
                 probs = replacement.to(dtype=probs.dtype)
             out = torch.bmm(probs, value)
         else:
+            # (batch, heads, tokens, dim), as diffusers' AttnProcessor2_0 calls it: with 3-D
+            # inputs PyTorch's CPU kernel falls back to the plain algorithm, which holds the whole
+            # (heads × tokens × tokens) attention, and keeps it for a backward pass.
+            heads = attn.heads
+            rows = query.shape[0] // heads
+
+            def split(x: Tensor) -> Tensor:
+                return x.view(rows, heads, x.shape[1], x.shape[2])
+
+            mask = None if attention_mask is None else attention_mask.view(rows, heads, -1, attention_mask.shape[-1])
             out = F.scaled_dot_product_attention(
-                query, key, value, attn_mask=attention_mask, dropout_p=0.0, scale=attn.scale
+                split(query), split(key), split(value), attn_mask=mask, dropout_p=0.0, scale=attn.scale
             ).to(query.dtype)
+            out = out.reshape(rows * heads, out.shape[2], out.shape[3])
         out = attn.batch_to_head_dim(out)
 
         out = attn.to_out[0](out)
