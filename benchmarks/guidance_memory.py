@@ -1,17 +1,17 @@
 """Peak memory of an edit at Stable Diffusion 1.5 scale: inversion phase against edit phase.
 
-Run: ``.venv/bin/python benchmarks/guidance_memory.py --sizes 128 256 --steps 2``
+Run: ``.venv/bin/python benchmarks/guidance_memory.py --sizes 128 256 512 --steps 2``
 
 Each configuration runs in a fresh process (peak RSS only grows within one) on randomly
 initialised models with Stable Diffusion 1.5's UNet and VAE configurations (860M and 84M
 parameters, float32) and a one-layer 768-wide text encoder. It records the peak resident memory
 when the inversion ends, after the first step's reference forward, after its guidance backward,
 after its classifier-free-guidance step, when the edit's steps end and after decoding, and the
-seconds each phase took. Configurations: ``plain`` (the defaults: UNet weights frozen during
-the edit, fused UNet calls), ``checkpointing`` (``gradient_checkpointing=True``), each also
-``-separate`` (``fuse_unet_calls=False``), and ``peer`` (diffusers'
-``StableDiffusionPix2PixZeroPipeline`` on the same models: its inversion, then its edit with
-cross-attention guidance; only the inversion and the whole call can be marked). Writes
+seconds each phase took. Configurations: ``default`` (UNet weights frozen during the edit),
+``fused`` (``fuse_unet_calls=True``), ``checkpointing`` (``gradient_checkpointing=True``),
+``checkpointing-fused`` (both), and ``peer`` (diffusers' ``StableDiffusionPix2PixZeroPipeline``
+on the same models: its inversion, then its edit with cross-attention guidance; only the
+inversion and the whole call can be marked). Writes
 ``benchmarks/results/guidance_memory.json`` and prints a markdown table.
 """
 
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-MODES = ("plain", "plain-separate", "checkpointing", "checkpointing-separate", "peer")
+MODES = ("default", "fused", "checkpointing", "checkpointing-fused", "peer")
 WORDS = ["a", "red", "blue", "circle", "on", "white", "background", "photo", "of"]
 
 
@@ -112,7 +112,7 @@ def measure(size: int, steps: int, mode: str) -> dict[str, Any]:
 
         pipe(image, target, source_prompt=source, num_inference_steps=steps, guidance_step_size=0.1,
              show_progress=False, callbacks=[Marks()], generator=torch.Generator().manual_seed(0),
-             gradient_checkpointing=mode.startswith("checkpointing"), fuse_unet_calls=not mode.endswith("separate"))
+             gradient_checkpointing=mode.startswith("checkpointing"), fuse_unet_calls=mode.endswith("fused"))
     marks["decoded"] = _peak_gib()
     end = time.perf_counter()
     return {
