@@ -46,7 +46,11 @@ class Callback:
     ``on_inversion_step`` per inversion step, then per edit step ``on_reference_step`` (methods
     with a reference pass), ``on_guidance`` (guided methods), ``on_edit_step``; then
     ``on_image_end``; finally ``on_edit_end`` — or ``on_exception`` when an image fails, before
-    the error propagates. Several callbacks run in the order given. An exception raised by a
+    the error propagates. Several callbacks run in the order given. Images edited in one batch
+    (see ``EditSettings.batch_size``) go through their phases together, so their hooks
+    interleave — every image's ``on_image_start``, then each step's hook for every image in
+    turn — while each image still sees its own sequence in the order above; key per-image state
+    by ``state.index``. An exception raised by a
     hook propagates unchanged, with a note naming the callback's class and the hook.
 
     ``on_guidance`` may steer: return a factor that scales this step's latent move (``0``

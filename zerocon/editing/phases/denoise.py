@@ -121,10 +121,10 @@ def denoise_phase(
     step at the moved latents with classifier-free guidance (``on_edit_step`` per image). With
     ``fuse_unet_calls``, the classifier-free-guidance rows of a step and the reference rows of
     the next step (both known by then) go through one UNet call; hooks still see the reference
-    step at the start of its own step. Only one step's records are held. With ``local_blend`` each image's stepped edit latent is put
-    back to its stepped reference latent outside its edited words' attention; with
-    ``blend_pixels`` the final mask and reference latent are left in
-    ``state.extras["pixel_blend"]`` for the decode phase. Sets each ``state.latents``.
+    step at the start of its own step. Only one step's records are held. With ``local_blend``
+    each image's stepped edit latent is put back to its stepped reference latent outside its
+    edited words' attention; with ``blend_pixels`` the final mask and reference latent are left
+    in ``state.extras["pixel_blend"]`` for the decode phase. Sets each ``state.latents``.
     """
     count = len(states)
     first = states[0]
