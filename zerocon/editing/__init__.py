@@ -1,7 +1,9 @@
 """The editing engine: Lightning-style separation of loop, method, settings and callbacks.
 
 - :class:`Editor` runs the phases (caption → condition → encode → start → denoise → decode)
-  for each image; :class:`EditPlan` is what it resolves once per call.
+  for each batch of same-size images; :class:`EditPlan` is what it resolves once per call;
+  :func:`image_generators` gives each image its generator.
+- :func:`float32_latents` keeps the sampler in float32 around a half-precision UNet.
 - :class:`EditSettings` holds every number, validated once and saved with every result.
 - :class:`EditMethod` strategies (``zerocon``, ``pix2pix-zero``, ``ddim``, ``sdedit``) say what
   runs; :func:`register_method` adds your own.
@@ -20,7 +22,7 @@ from zerocon.editing.callbacks import (
     X0PreviewCallback,
 )
 from zerocon.editing.direction_builder import DirectionBuilder
-from zerocon.editing.editor import Editor, EditPlan
+from zerocon.editing.editor import Editor, EditPlan, image_generators
 from zerocon.editing.methods import (
     DDIMMethod,
     EditMethod,
@@ -35,6 +37,7 @@ from zerocon.editing.methods import (
 )
 from zerocon.editing.model_defaults import CONFIG_NAME, ModelDefaults
 from zerocon.editing.output import ZeroConPipelineOutput
+from zerocon.editing.precision import float32_latents
 from zerocon.editing.requests import build_requests
 from zerocon.editing.settings import EditSettings
 from zerocon.editing.state import EditRequest, ImageState
@@ -65,7 +68,9 @@ __all__ = [
     "ZeroConPipelineOutput",
     "available_methods",
     "build_requests",
+    "float32_latents",
     "get_method",
+    "image_generators",
     "register_method",
     "unregister_method",
 ]
