@@ -273,3 +273,54 @@ def test_fusing_the_next_reference_rows_into_the_cfg_call_changes_only_rounding(
     assert len(calls) == separate_calls - (steps - 1) * (2 if "negative_prompt" in options else 1)
     assert (separate.images - fused.images).abs().max() < LATENT_TOLERANCE
     assert separate.unet_evals == fused.unet_evals
+
+
+def test_an_image_whose_guidance_is_nan_is_skipped_alone_and_no_hook_sees_it(pipe: ZeroConPipeline) -> None:
+    from zerocon.editing import EditMethod
+
+    poisoned = _seeded(21)
+
+    class NanForOne(GuidanceTerm):
+        def loss(self, inputs: GuidanceInputs) -> torch.Tensor:
+            assert inputs.latents is not None
+            value = inputs.latents.pow(2).mean()
+            return value * float("nan") if inputs.generator is poisoned else value
+
+    class Poisoned(EditMethod):
+        name = "nan-for-one"
+        record_cross = True
+
+        def guidance_terms(self, settings: Any, layers: Any) -> list[GuidanceTerm]:
+            return [NanForOne()]
+
+    class Events(Callback):
+        def __init__(self) -> None:
+            self.seen: list[int] = []
+
+        def on_guidance(self, editor: Any, state: Any, event: Any) -> float | None:
+            assert math.isfinite(event.loss)
+            self.seen.append(state.index)
+            return None
+
+    events = Events()
+    with pytest.warns(NonFiniteGuidanceWarning):
+        out = pipe([_image(1), _image(2)], TARGET, source_prompt=SOURCE, output_type="latent",
+                   method=Poisoned(), generator=[_seeded(20), poisoned], callbacks=[events], **FAST)
+    steps = FAST["num_inference_steps"]
+    assert out.skipped_guidance_steps == [[], list(range(steps))]
+    assert events.seen == [0] * steps
+
+
+def test_steer_factors_may_be_numpy_or_tensor_scalars_and_repeated_generators_are_copied() -> None:
+    import numpy as np
+
+    latents = torch.randn(2, 2, 4, 4, generator=_seeded(0))
+    guided = GuidedScheduler(DDIMScheduler(), [_MeanSquare()], step_size=0.5, per_sample=True)
+    inputs = lambda x: GuidanceInputs(None, latents=x, generator=[_seeded(1), _seeded(2)])  # noqa: E731
+    half = guided.guide(latents, inputs, steer=lambda _: 0.5)
+    for factor in (np.float32(0.5), torch.tensor(0.5)):
+        assert torch.allclose(guided.guide(latents, inputs, steer=lambda _, f=factor: f).latents, half.latents)
+    g = _seeded(4)
+    first, second = image_generators([g, g], 2)
+    assert first is g and second is not g and second is not None
+    assert torch.equal(torch.rand(3, generator=first), torch.rand(3, generator=second))

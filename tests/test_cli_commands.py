@@ -452,6 +452,7 @@ def test_batch_size_edits_together_what_one_at_a_time_edits_alike(tmp_path, caps
         record = json.loads(together.with_suffix(".json").read_text())
         # One chunk of four; its three 64-px images share one batch, the 48-px one is alone.
         assert record["batch_size"] == (1 if together.name.startswith("other_size") else 3)
+        assert record["parameters"]["seed"] == 0  # this image's seed, not the call's list
     maps = sorted(p.name for p in (tmp_path / "maps").glob("*.png"))
     assert maps == sorted(f"{p.stem}_attention.png" for p in fours)  # named by output, not by batch position
     capsys.readouterr()

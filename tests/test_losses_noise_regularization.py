@@ -244,3 +244,10 @@ def test_the_closed_form_regularizer_matches_the_autograd_one(side, seed, scale)
     expected = _autograd_regularizer(eps, torch.Generator().manual_seed(seed))
     # With λ = 20 on small, strongly correlated maps both versions can diverge (to NaN) alike.
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5, equal_nan=True)
+
+
+def test_closed_form_gradient_of_maps_too_large_for_the_index_table_equals_autograd() -> None:
+    x = torch.randn(1, 2, 80, 72, generator=torch.Generator().manual_seed(5), requires_grad=True)
+    (expected,) = torch.autograd.grad(auto_correlation_loss(x, torch.Generator().manual_seed(6)), x)
+    got = auto_correlation_grad(x.detach(), torch.Generator().manual_seed(6))
+    torch.testing.assert_close(got, expected, atol=1e-9, rtol=1e-5)

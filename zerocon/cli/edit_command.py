@@ -118,8 +118,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--batch-size",
         type=whole_number(1),
         default=1,
-        help="images edited together, one UNet call for all (same-size images only; each result "
-        "equals its one-at-a-time edit up to float rounding; memory grows with it) (default 1)",
+        help="inputs edited in one pipeline call; those of one size share every UNet call (each "
+        "result equals its one-at-a-time edit up to float rounding; memory grows with it) (default 1)",
     )
     add_common_options(p, steps=50)
     p.set_defaults(run=run)
@@ -350,18 +350,18 @@ def run(args: argparse.Namespace) -> int:
         bar = tqdm(total=len(todo), desc=f"images (rank {rank})", disable=args.no_progress)
         for chunk in chunks:
             claimed = []
-            for path, png in chunk:
-                claim = OutputClaim(png)
-                if not claim.acquire():
-                    tqdm.write(f"notice: {path.name}: another run is editing it; skipped")
-                elif png.with_suffix(".json").exists() and not args.overwrite:
-                    claim.release()  # another run finished it since the list was made
-                    tqdm.write(f"notice: {path.name}: another run has edited it; skipped")
-                else:
-                    claimed.append((path, png, claim))
             try:
+                for path, png in chunk:
+                    claim = OutputClaim(png)
+                    if not claim.acquire():
+                        tqdm.write(f"notice: {path.name}: another run is editing it; skipped")
+                    elif png.with_suffix(".json").exists() and not args.overwrite:
+                        claim.release()  # another run finished it since the list was made
+                        tqdm.write(f"notice: {path.name}: another run has edited it; skipped")
+                    else:
+                        claimed.append((path, png, claim))
                 rows = _edit_claimed(args, pipe, [(p, png) for p, png, _ in claimed], direction, sentences, settings, failures)
-            finally:
+            finally:  # also when claiming itself fails part-way (a full disk, Ctrl-C)
                 for _, _, claim in claimed:
                     claim.release()
             written += len(rows)
@@ -456,7 +456,8 @@ def _edit_batch(
                 sentence_source=sentences,
                 # One generator per input, each seeded alike: an input's edit does not depend
                 # on the batch it is edited in.
-                generator=[torch.Generator().manual_seed(args.seed) for _ in loaded],
+                generator=[torch.Generator().manual_seed(args.seed) for _ in loaded] if len(loaded) > 1
+                else torch.Generator().manual_seed(args.seed),
                 show_progress=not args.no_progress and len(loaded) == 1,
                 callbacks=picture_callbacks(args, [png for _, png, _, _ in loaded]),
                 batch_size=len(loaded),
@@ -471,6 +472,7 @@ def _edit_batch(
     for index, (path, png, source_image, notices) in enumerate(loaded):
         edited = out.images[index]
         record = out.record(index)
+        record["parameters"] = {**record["parameters"], "seed": args.seed}  # this image's, not the call's list
         record["notices"] = [*notices, *record["notices"]]
         record.update(
             input=str(path),

@@ -376,7 +376,8 @@ def image_generators(
 
     Returns:
         ``count`` entries; with one generator, the first is that generator and the others are
-        new generators (on its device) holding its current state.
+        new generators (on its device) holding its current state. A generator object repeated
+        in the list is treated the same way: its later entries become copies of its state.
 
     Raises:
         ValueError: for a sequence of the wrong length or with an entry that is not a
@@ -404,7 +405,18 @@ def image_generators(
     for index, entry in enumerate(given):
         if not isinstance(entry, torch.Generator):
             raise ValueError(f"generator {index} is a {type(entry).__name__}, not a torch.Generator")
-    return list(given)
+    # The same generator object twice would make images draw from one stream, so each would
+    # depend on the others: a repeat gets a copy of the object's state at the call's start.
+    result: list[torch.Generator | None] = []
+    seen: set[int] = set()
+    for entry in given:
+        if id(entry) in seen:
+            twin = torch.Generator(device=entry.device)
+            twin.set_state(entry.get_state())
+            entry = twin
+        seen.add(id(entry))
+        result.append(entry)
+    return result
 
 
 def batches(sizes: Sequence[tuple[int, int]], batch_size: int | None) -> list[list[int]]:

@@ -210,13 +210,13 @@ class GuidedScheduler(nn.Module):
             warns with :class:`NonFiniteGuidanceWarning`; with ``per_sample`` only the rows
             concerned are skipped.
         """
-        rows = int(latents.shape[0]) if self.per_sample else 1
+        rows = int(latents.shape[0])
         if len(self.terms) == 0 or self.step_size == 0:
+            reported = rows if self.per_sample else 1
             return GuidanceResult(
-                latents.detach(), 0.0, sample_losses=[{} for _ in range(rows)], sample_grad_norms=[0.0] * rows
+                latents.detach(), 0.0, sample_losses=[{} for _ in range(reported)], sample_grad_norms=[0.0] * reported
             )
         x = latents.detach().requires_grad_(True)
-        rows = int(x.shape[0])
         with torch.enable_grad():
             inputs = forward_fn(x)
             if inputs.latents is None:
@@ -291,8 +291,11 @@ class GuidedScheduler(nn.Module):
         result.latents = (x - move * grad).detach()
         return result
 
-    def _factors(self, asked: float | Sequence[float], rows: int) -> Tensor:
-        values = [float(asked)] * rows if isinstance(asked, (int, float)) else [float(a) for a in asked]
+    def _factors(self, asked: Any, rows: int) -> Tensor:
+        if isinstance(asked, Sequence) or (isinstance(asked, Tensor) and asked.ndim > 0):
+            values = [float(a) for a in asked]
+        else:  # a Python, NumPy or 0-d tensor scalar
+            values = [float(asked)] * rows
         if len(values) != rows:
             raise ValueError(f"a steer function returned {len(values)} factors for {rows} rows")
         if not all(math.isfinite(v) for v in values):

@@ -212,7 +212,7 @@ def pyramid_grad(maps: Tensor, generator: torch.Generator | None, min_size: int 
         side, count = min(h, w), h * w
         shifts = _draw_roll_shifts(side, rows, generator, current.device)
         flat = current.reshape(rows, count)
-        index = torch.index_select(_roll_table(h, w, current.device), 0, shifts)
+        index = _roll_indices(h, w, shifts)
         rolled = torch.gather(flat, 1, index).view(rows, 2, 2, count)
         # a_d = mean(m · roll(m, δ, d)); ∂a_d²/∂m = 2·a_d/N · (roll(m, δ) + roll(m, −δ)).
         value = (flat.unsqueeze(1) * rolled[:, :, 0]).sum(dim=2).mul_(2.0 / count**2)
@@ -226,7 +226,31 @@ def pyramid_grad(maps: Tensor, generator: torch.Generator | None, min_size: int 
     return total
 
 
-@functools.lru_cache(maxsize=16)
+#: Maps with at most this many values look their roll indices up in a cached table (the table
+#: holds ``min(h, w)/2 · 4·h·w`` indices: 0.5 MB at 32 × 32, 4 MB at 64 × 64); larger maps build
+#: the indices of the drawn shifts on the fly, where the few extra operations do not matter.
+_TABLE_LIMIT = 64 * 64
+
+
+def _roll_indices(height: int, width: int, shifts: Tensor) -> Tensor:
+    """``(M, 4·h·w)`` flat gather indices of the four rolls ``±δ`` of each of ``M`` maps."""
+    if height * width <= _TABLE_LIMIT:
+        return torch.index_select(_roll_table(height, width, shifts.device), 0, shifts)
+    return _roll_index_rows(height, width, shifts)
+
+
+def _roll_index_rows(height: int, width: int, shifts: Tensor) -> Tensor:
+    """Row ``r``: the flat indices of the four rolls by ``shifts[r]`` (see :func:`_roll_table`)."""
+    device = shifts.device
+    i = torch.arange(height, device=device).view(1, 1, height, 1)
+    j = torch.arange(width, device=device).view(1, 1, 1, width)
+    signed = (shifts.view(-1, 1) * torch.tensor([-1, 1], device=device)).view(-1, 2, 1, 1)
+    along_h = ((i + signed) % height) * width + j
+    along_w = i * width + (j + signed) % width
+    return torch.cat([along_h, along_w], dim=1).reshape(len(shifts), 4 * height * width)
+
+
+@functools.lru_cache(maxsize=8)
 def _roll_table(height: int, width: int, device: torch.device) -> Tensor:
     """Row ``δ``: flat gather indices of the four rolls ``±δ`` along each axis of an ``h×w`` map.
 
@@ -234,14 +258,7 @@ def _roll_table(height: int, width: int, device: torch.device) -> Tensor:
     (height +δ, height −δ, width +δ, width −δ). Shape ``(max(2, min(h, w)//2), 4·h·w)``,
     covering every shift :func:`_draw_roll_shifts` can draw.
     """
-    count = height * width
-    shifts = torch.arange(max(2, min(height, width) // 2), device=device)
-    i = torch.arange(height, device=device).view(1, 1, height, 1)
-    j = torch.arange(width, device=device).view(1, 1, 1, width)
-    signed = (shifts.view(-1, 1) * torch.tensor([-1, 1], device=device)).view(-1, 2, 1, 1)
-    along_h = ((i + signed) % height) * width + j
-    along_w = i * width + (j + signed) % width
-    return torch.cat([along_h, along_w], dim=1).reshape(len(shifts), 4 * count)
+    return _roll_index_rows(height, width, torch.arange(max(2, min(height, width) // 2), device=device))
 
 
 def kl_divergence_grad(noise: Float[Tensor, "..."]) -> Float[Tensor, "..."]:

@@ -196,8 +196,11 @@ def denoise_phase(
                     return editor.model_output(guided.scale_model_input(x, t), t, target_cond, uncond, scale)
 
             def steer(preview: GuidanceResult, step: int = step_index, t: Tensor = t) -> list[float] | None:
-                factors = []
+                factors: list[float | None] = []
                 for row, state in enumerate(states):
+                    if row in preview.skipped_rows:  # not moved; alone, no callback would see it
+                        factors.append(None)
+                        continue
                     losses = preview.sample_losses[row]
                     loss = preview.loss if count == 1 else sum(losses.values())
                     event = GuidanceEvent(step, int(t), loss, losses, preview.sample_grad_norms[row])
