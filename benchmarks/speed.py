@@ -80,7 +80,7 @@ class Edits:
     def __call__(self, cases: list[Any], steps: int, **settings: Any) -> Any:
         return self.pipe(
             [c.source.to_pil() for c in cases], [c.target for c in cases],
-            source_prompt=[c.source.caption for c in cases], source_word=None, target_word=None,
+            source_prompt=[c.source.caption for c in cases],
             num_inference_steps=steps, generator=torch.Generator().manual_seed(0), show_progress=False,
             **settings,
         )

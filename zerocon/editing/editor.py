@@ -391,15 +391,7 @@ def image_generators(
     """
     if generator is None:
         return [None] * count
-    if isinstance(generator, torch.Generator):
-        state = generator.get_state()
-        copies: list[torch.Generator | None] = [generator]
-        for _ in range(count - 1):
-            copy_ = torch.Generator(device=generator.device)
-            copy_.set_state(state)
-            copies.append(copy_)
-        return copies
-    given = list(generator)
+    given = [generator] * count if isinstance(generator, torch.Generator) else list(generator)
     if len(given) != count:
         raise ValueError(f"{len(given)} generators for {count} images: pass one, or one per image")
     for index, entry in enumerate(given):

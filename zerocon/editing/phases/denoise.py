@@ -134,7 +134,7 @@ def denoise_phase(
     cond = torch.cat([s.cond for s in states])  # type: ignore[misc]
     target_cond = torch.cat([s.target_cond for s in states])  # type: ignore[misc]
     uncond = torch.cat([s.uncond for s in states])  # type: ignore[misc]
-    generator: Any = generators[0] if count == 1 else list(generators)
+    row_generators = list(generators)
     guided = GuidedScheduler(
         scheduler, plan.terms, step_size=plan.step_size, max_grad_norm=settings.max_grad_norm, per_sample=True
     )
@@ -179,7 +179,9 @@ def denoise_phase(
                     for blend, part in zip(blends, _rows(edit, count), strict=True):
                         if blend is not None:
                             blend.add(part)
-                return GuidanceInputs(edit=edit, reference=reference, latents=x, timestep=t, generator=generator)
+                return GuidanceInputs(
+                    edit=edit, reference=reference, latents=x, timestep=t, generator=row_generators
+                )
 
             def model_output(x: Tensor, t: Tensor = t, t_next: Tensor | None = t_next, x_ref: Tensor = x_ref) -> Tensor:
                 nonlocal fused

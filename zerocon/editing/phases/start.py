@@ -47,9 +47,8 @@ def start_phase(
                 callbacks.fire("on_inversion_step", editor, state, index, timestep, latents[row : row + 1])
 
         cond = torch.cat([state.cond for state in states])  # type: ignore[misc]
-        per_row = generators if len(states) > 1 else generators[0]
         x_start = inverter.invert(
-            x0, cond, steps, generator=per_row, callback=on_step, show_progress=False
+            x0, cond, steps, generator=list(generators), callback=on_step, show_progress=False
         ).latents
     else:
         start = steps - min(steps, max(1, round(steps * settings.strength)))
