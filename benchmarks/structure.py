@@ -117,7 +117,7 @@ def build_run(label: str, pipe: ZeroConPipeline, guidance_scale: float, step_siz
     name, options = parse_label(label)
     if name in PEERS:
         return build_peer(name, pipe, guidance_scale, step_size)
-    if name not in ("zerocon", "pix2pix-zero", "ddim", "sdedit"):
+    if name not in ("zerocon", "zerocon++", "pix2pix-zero", "ddim", "sdedit"):
         raise SystemExit(f"unknown method {label!r}")
     method: str | EditMethod = name
     callbacks: list[Callback] = []
@@ -131,7 +131,7 @@ def build_run(label: str, pipe: ZeroConPipeline, guidance_scale: float, step_siz
     if "guide" in options:
         first, _, last = str(options.pop("guide")).partition(":")
         callbacks.append(_GuideOnly(int(first), int(last)))
-    EditSettings(**options)  # fail early on a bad field
+    EditSettings.for_method(name, **options)  # fail early on a bad field
 
     def run(case: EditCase, steps: int, generator: torch.Generator) -> tuple[Image.Image, int]:
         extra: dict[str, Any] = {}

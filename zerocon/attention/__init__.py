@@ -2,6 +2,8 @@
 
 - :class:`LayerSelector` — which layers (name pattern, cross/self, resolution).
 - :class:`AttentionStore` — ``with store.attach(unet): ...`` records the selected layers.
+- :class:`SelfAttentionInjection` — the edit pass attends with the reference's self-attention
+  maps (Plug-and-Play), through the store's sink.
 - :class:`AttentionRecords` — a snapshot of one forward's records.
 - :class:`RecordingAttnProcessor` — the diffusers processor that does the recording.
 - :func:`attention_layers` — a model's attention layers and their kinds.
@@ -13,6 +15,7 @@ Records are keyed by layer name: the diffusers processor name without ``".proces
 """
 
 from zerocon.attention.aggregate import AttentionAggregator, aggregate_cross_attention
+from zerocon.attention.injection import SelfAttentionInjection
 from zerocon.attention.layers import attention_layers, layer_name, processor_registry
 from zerocon.attention.processor import AttentionSink, RecordingAttnProcessor
 from zerocon.attention.records import AttentionRecords
@@ -29,6 +32,7 @@ __all__ = [
     "LayerKind",
     "LayerSelector",
     "RecordingAttnProcessor",
+    "SelfAttentionInjection",
     "aggregate_cross_attention",
     "attention_layers",
     "layer_name",

@@ -44,6 +44,20 @@ class AttentionSink(Protocol):
         ...
 
 
+def _injects(sink: Any, layer: str, is_cross: bool) -> bool:
+    """Whether ``sink`` edits this self-attention call's queries and keys (optional sink API).
+
+    A sink may also offer ``injects(layer) -> bool`` and
+    ``edit_self_query_key(layer, query, key) -> (query, key) | None`` (e.g. an
+    ``AttentionStore`` with a :class:`~zerocon.attention.SelfAttentionInjection`); the layer then
+    attends with the returned queries and keys.
+    """
+    if is_cross:
+        return False
+    injects = getattr(sink, "injects", None)
+    return callable(injects) and bool(injects(layer))
+
+
 class RecordingAttnProcessor:
     """A diffusers attention processor that records cross-attention maps or self-attention outputs.
 
@@ -129,7 +143,8 @@ class RecordingAttnProcessor:
         else:
             num_pixels = hidden_states.shape[1]
         is_cross = encoder_hidden_states is not None
-        if not self.sink.wants(self.layer, is_cross, num_pixels):
+        record = self.sink.wants(self.layer, is_cross, num_pixels)
+        if not record and not _injects(self.sink, self.layer, is_cross):
             if self.fallback is not None:
                 if args:
                     return self.fallback(
@@ -152,7 +167,7 @@ class RecordingAttnProcessor:
                 )
             return self._attend(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
         return self._attend(
-            attn, hidden_states, encoder_hidden_states, attention_mask, temb, record=True
+            attn, hidden_states, encoder_hidden_states, attention_mask, temb, record=record
         )
 
     def _attend(
@@ -220,6 +235,10 @@ class RecordingAttnProcessor:
                 probs = replacement.to(dtype=probs.dtype)
             out = torch.bmm(probs, value)
         else:
+            if _injects(self.sink, self.layer, is_cross):
+                replaced = self.sink.edit_self_query_key(self.layer, query, key)  # type: ignore[attr-defined]
+                if replaced is not None:
+                    query, key = replaced
             # (batch, heads, tokens, dim), as diffusers' AttnProcessor2_0 calls it: with 3-D
             # inputs PyTorch's CPU kernel falls back to the plain algorithm, which holds the whole
             # (heads × tokens × tokens) attention, and keeps it for a backward pass.

@@ -12,6 +12,7 @@ from diffusers.models import attention_processor as _dap
 from jaxtyping import Float
 from torch import Tensor
 
+from zerocon.attention.injection import SelfAttentionInjection
 from zerocon.attention.layers import PROCESSOR_SUFFIX, attention_layers, processor_registry
 from zerocon.attention.processor import RecordingAttnProcessor
 from zerocon.attention.records import AttentionRecords
@@ -57,6 +58,8 @@ class AttentionStore:
             each chosen row are kept, in diffusers' batch-major ``(batch heads)`` layout.
         keep_graph: keep the autograd graph in records (for losses that backpropagate to
             the latent); otherwise records are detached.
+        injection: a :class:`SelfAttentionInjection` whose layers are hooked too (recorded or
+            injected by its mode, whether or not the store is paused).
 
     Shape:
         - ``cross_attention[name]``: ``(rows·heads, H·W, L)``; index ``r·heads + h`` is
@@ -87,6 +90,7 @@ class AttentionStore:
         record_self: bool = False,
         batch_rows: BatchRows = None,
         keep_graph: bool = False,
+        injection: SelfAttentionInjection | None = None,
     ) -> None:
         if selector is None:
             selector = LayerSelector()
@@ -99,6 +103,9 @@ class AttentionStore:
         self.record_self = bool(record_self)
         self.batch_rows = normalize_batch_rows(batch_rows)
         self.keep_graph = bool(keep_graph)
+        if injection is not None and not isinstance(injection, SelfAttentionInjection):
+            raise TypeError(f"injection must be a SelfAttentionInjection, got {type(injection).__name__}")
+        self.injection = injection
         self.enabled = True
         self._cross: dict[str, Tensor] = {}
         self._heads: dict[str, int] = {}
@@ -134,8 +141,11 @@ class AttentionStore:
         return [
             name
             for name, is_cross in attention_layers(model).items()
-            if (self.record_cross if is_cross else self.record_self)
-            and self.selector.matches(name, is_cross)
+            if (
+                (self.record_cross if is_cross else self.record_self)
+                and self.selector.matches(name, is_cross)
+            )
+            or (not is_cross and self.injection is not None and self.injection.matches(name))
         ]
 
     # ----------------------------------------------------------------- attaching
@@ -262,6 +272,16 @@ class AttentionStore:
             and self.selector.allows_resolution(num_pixels)
             and self.selector.matches(layer, is_cross)
         )
+
+    def injects(self, layer: str) -> bool:
+        """Whether a self-attention call of ``layer`` goes through the injection now."""
+        return self.injection is not None and self.injection.active(layer)
+
+    def edit_self_query_key(self, layer: str, query: Tensor, key: Tensor) -> tuple[Tensor, Tensor] | None:
+        """Hand a self-attention call's queries and keys to the injection (record or replace)."""
+        if self.injection is None:
+            return None
+        return self.injection.exchange(layer, query, key)
 
     def receive_cross(self, layer: str, probs: Float[Tensor, "bh p t"], heads: int) -> Tensor | None:
         """Store cross-attention probabilities (the :class:`AttentionSink` hook).

@@ -22,6 +22,7 @@ from zerocon.editing.callbacks import (
     X0PreviewCallback,
 )
 from zerocon.editing.direction_builder import DirectionBuilder
+from zerocon.editing.edit_scope import SCENE_WORDS, EditScope, edit_scope
 from zerocon.editing.editor import Editor, EditPlan, image_generators
 from zerocon.editing.methods import (
     DDIMMethod,
@@ -30,9 +31,12 @@ from zerocon.editing.methods import (
     RecordedLayers,
     SDEditMethod,
     ZeroConMethod,
+    ZeroConPlusPlusMethod,
     available_methods,
+    feature_term,
     get_method,
     register_method,
+    tone_terms,
     unregister_method,
 )
 from zerocon.editing.model_defaults import CONFIG_NAME, ModelDefaults
@@ -44,6 +48,7 @@ from zerocon.editing.state import EditRequest, ImageState
 
 __all__ = [
     "CONFIG_NAME",
+    "SCENE_WORDS",
     "AttentionMapsCallback",
     "Callback",
     "CallbackList",
@@ -52,6 +57,7 @@ __all__ = [
     "EditMethod",
     "EditPlan",
     "EditRequest",
+    "EditScope",
     "EditSettings",
     "Editor",
     "GuidanceEvent",
@@ -65,12 +71,16 @@ __all__ = [
     "StepFunctionCallback",
     "X0PreviewCallback",
     "ZeroConMethod",
+    "ZeroConPlusPlusMethod",
     "ZeroConPipelineOutput",
     "available_methods",
     "build_requests",
+    "edit_scope",
+    "feature_term",
     "float32_latents",
     "get_method",
     "image_generators",
     "register_method",
+    "tone_terms",
     "unregister_method",
 ]

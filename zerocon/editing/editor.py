@@ -37,7 +37,7 @@ from zerocon.editing.preprocessing import prepare_image, vae_scale_factor
 from zerocon.editing.requests import check_request
 from zerocon.editing.settings import LONG_RUN_STEPS, EditSettings
 from zerocon.editing.state import EditRequest, ImageState
-from zerocon.guidance import GuidanceTerm
+from zerocon.guidance import GuidanceTerm, PatchNCEGuidance
 
 OUTPUT_TYPES = ("pil", "np", "latent")
 
@@ -216,6 +216,11 @@ class Editor:
                 f"local_blend needs a method with a reference pass and recorded cross-attention; "
                 f"{strategy.name!r} has none"
             )
+        if settings.lambda_tone > 0 and not settings.local_blend:
+            raise ValueError("lambda_tone > 0 needs local_blend=True: the tone anchor keeps the region outside the blend")
+        for name in ("inject_self_attention", "reference_from_inversion"):
+            if getattr(settings, name) and not strategy.reference:
+                raise ValueError(f"{name} needs a method with a reference pass; {strategy.name!r} has none")
         terms = strategy.guidance_terms(settings, layers)
         if terms and not strategy.reference:
             raise ValueError(f"method {strategy.name!r} has guidance terms but no reference pass")
@@ -240,7 +245,7 @@ class Editor:
             "guidance_step_size": plan.step_size,
             "guidance_step_size_requested": s.guidance_step_size,
             "lambda_xa": s.lambda_xa if "CrossAttentionGuidance" in terms else 0.0,
-            "lambda_nce": s.lambda_nce if "PatchNCEGuidance" in terms else 0.0,
+            "lambda_nce": s.lambda_nce if any(isinstance(t, PatchNCEGuidance) for t in plan.terms) else 0.0,
             "strength": s.strength if not method.invert else None,
             "seed": _seeds(generator),
             "prediction_type": self.prediction_type,

@@ -9,11 +9,17 @@ on the same loop.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from zerocon.editing.settings import EditSettings
-from zerocon.guidance import CrossAttentionGuidance, GuidanceTerm, PatchNCEGuidance
-from zerocon.losses import PatchNCELoss
+from zerocon.guidance import (
+    CrossAttentionGuidance,
+    FeatureL2Guidance,
+    GuidanceTerm,
+    PatchNCEGuidance,
+    ToneAnchorGuidance,
+)
+from zerocon.losses import FeatureL2Loss, PatchNCELoss
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,9 @@ class EditMethod:
         record_cross / record_self: which attention the passes record (layers chosen by the
             settings' ``cross_attention_layers`` / ``patch_nce_layers``).
         description: one line for help texts.
+        defaults: the settings this method changes from :class:`EditSettings`' defaults (a
+            preset); :meth:`EditSettings.for_method` applies them. Empty for the papers'
+            methods.
 
     Shape:
         No tensors: the terms it returns read ``GuidanceInputs`` (see
@@ -68,6 +77,7 @@ class EditMethod:
     record_cross: bool = False
     record_self: bool = False
     description: str = ""
+    defaults: ClassVar[dict[str, Any]] = {}
 
     def guidance_terms(self, settings: EditSettings, layers: RecordedLayers) -> list[GuidanceTerm]:
         """The terms that guide the edit (default: none).
@@ -91,6 +101,7 @@ class EditMethod:
             raise ValueError(f"method {self.name!r}: recorded guidance needs the reference pass")
         if self.reference and not self.invert:
             raise ValueError(f"method {self.name!r}: the reference pass needs the inversion")
+        EditSettings(**self.defaults)  # a preset must be valid settings
         return self
 
     def describe(self) -> dict[str, Any]:
@@ -106,6 +117,37 @@ class EditMethod:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
+
+
+def feature_term(settings: EditSettings, layers: RecordedLayers) -> PatchNCEGuidance:
+    """The feature term the settings ask for (``feature_term``), weighted by ``lambda_nce``.
+
+    Example:
+        >>> term = feature_term(EditSettings(feature_term="feature-l2"), RecordedLayers(self_attention=["l"]))
+        >>> type(term).__name__, term.layers
+        ('FeatureL2Guidance', ['l'])
+    """
+    common = {"layers": layers.self_attention, "balanced": settings.balance_features}
+    if settings.feature_term == "feature-l2":
+        loss = FeatureL2Loss(num_patches=settings.nce_num_patches, pool_sizes=settings.nce_pool_sizes)
+        return FeatureL2Guidance(settings.lambda_nce, loss, **common)
+    patch_nce = PatchNCELoss(
+        num_patches=settings.nce_num_patches,
+        temperature=settings.nce_temperature,
+        pool_sizes=settings.nce_pool_sizes,
+        center=settings.feature_term == "centered-patch-nce",
+    )
+    return PatchNCEGuidance(settings.lambda_nce, patch_nce, **common)
+
+
+def tone_terms(settings: EditSettings) -> list[GuidanceTerm]:
+    """The tone anchor when ``lambda_tone > 0`` (else nothing).
+
+    Example:
+        >>> tone_terms(EditSettings()), len(tone_terms(EditSettings(lambda_tone=1.0)))
+        ([], 1)
+    """
+    return [ToneAnchorGuidance(settings.lambda_tone, settings.tone_pool)] if settings.lambda_tone > 0 else []
 
 
 class ZeroConMethod(EditMethod):
@@ -125,14 +167,10 @@ class ZeroConMethod(EditMethod):
     description = "DDIM inversion + direction + cross-attention and PatchNCE guidance"
 
     def guidance_terms(self, settings: EditSettings, layers: RecordedLayers) -> list[GuidanceTerm]:
-        patch_nce = PatchNCELoss(
-            num_patches=settings.nce_num_patches,
-            temperature=settings.nce_temperature,
-            pool_sizes=settings.nce_pool_sizes,
-        )
         return [
             CrossAttentionGuidance(settings.lambda_xa, layers=layers.cross),
-            PatchNCEGuidance(settings.lambda_nce, patch_nce, layers=layers.self_attention),
+            feature_term(settings, layers),
+            *tone_terms(settings),
         ]
 
 
@@ -152,7 +190,37 @@ class Pix2PixZeroMethod(EditMethod):
     description = "DDIM inversion + direction + cross-attention guidance"
 
     def guidance_terms(self, settings: EditSettings, layers: RecordedLayers) -> list[GuidanceTerm]:
-        return [CrossAttentionGuidance(settings.lambda_xa, layers=layers.cross)]
+        return [CrossAttentionGuidance(settings.lambda_xa, layers=layers.cross), *tone_terms(settings)]
+
+
+class ZeroConPlusPlusMethod(ZeroConMethod):
+    """``zerocon++``: this project's best editor on its benchmark, built from structure-keeping parts.
+
+    The paper's guidance (cross-attention L2 plus a feature term) with the preset in
+    :attr:`defaults`: settings chosen on the structure benchmark's tuning split (see the
+    benchmarks page). Each part works alone and is a setting of its own: the negative prompt,
+    the edit scope and local blend, the feature term and its balancing, the tone anchor,
+    self-attention injection and the reference from the inversion.
+
+    Shape:
+        See :class:`EditMethod`.
+
+    Example:
+        >>> EditSettings.for_method("zerocon++").local_blend
+        True
+    """
+
+    name = "zerocon++"
+    description = "zerocon plus an automatic local blend, empty negative prompt and balanced feature guidance"
+    defaults: ClassVar[dict[str, Any]] = {
+        "negative_prompt": "",
+        "reference_cfg": False,
+        "local_blend": True,
+        "blend_scope": "auto",
+        "feature_term": "feature-l2",
+        "balance_features": True,
+        "lambda_nce": 1.0,
+    }
 
 
 class DDIMMethod(EditMethod):
@@ -266,5 +334,5 @@ def available_methods() -> list[str]:
     return sorted(_REGISTRY)
 
 
-for _builtin in (ZeroConMethod, Pix2PixZeroMethod, DDIMMethod, SDEditMethod):
+for _builtin in (ZeroConMethod, ZeroConPlusPlusMethod, Pix2PixZeroMethod, DDIMMethod, SDEditMethod):
     register_method(_builtin)

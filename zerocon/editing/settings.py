@@ -8,9 +8,20 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from zerocon.editing.edit_scope import SCENE_WORDS
+
 #: Default layer patterns (regular expressions on diffusers layer names).
 DEFAULT_CROSS_ATTENTION_LAYERS = r"attn2$"
 DEFAULT_PATCH_NCE_LAYERS = r"^up_blocks\..*attn1$"
+DEFAULT_INJECTION_LAYERS = r"^up_blocks\..*attn1$"
+
+#: Allowed values of the settings that choose between named variants.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "edit_condition": ("direction", "prompt-difference", "target"),
+    "guidance_schedule": ("constant", "linear"),
+    "feature_term": ("patch-nce", "centered-patch-nce", "feature-l2"),
+    "blend_scope": ("words", "auto"),
+}
 
 #: Above this many steps an edit is long enough to deserve a warning (it still runs).
 LONG_RUN_STEPS = 200
@@ -99,6 +110,42 @@ class EditSettings:
         batch_size: at most this many images of one size go through each UNet call together
             (``None``, the default: all images of one size). Each image's result is its
             single-image result up to float rounding; memory grows with the batch.
+        edit_condition: what the edit pass is conditioned on when the method inverts:
+            ``"direction"`` (``c + Δc`` with Δc from the word sentences, the papers'),
+            ``"prompt-difference"`` (Δc = E(target) − E(caption)) or ``"target"`` (E(target)
+            itself, as img2img does). A given direction always wins.
+        guidance_schedule: η over the steps: ``"constant"`` or ``"linear"`` (falling from η at
+            the first step to 0 after the last).
+        feature_term: the feature term weighted by ``lambda_nce``: ``"patch-nce"`` (the
+            paper's), ``"centered-patch-nce"`` (features minus their mean over locations
+            first) or ``"feature-l2"`` (positives only: the distance of each normalised edit
+            feature to the reference feature at the same location).
+        balance_features: scale the feature term's gradient to ``lambda_nce`` times the norm of
+            the other terms' gradient, per image (one more backward pass per step).
+        lambda_tone: weight of the tone anchor (:class:`~zerocon.guidance.ToneAnchorGuidance`),
+            which pulls the mean and low-pass of the predicted x0 outside the edit region to
+            the source's; needs ``local_blend`` for its region.
+        tone_pool: the tone anchor's low-pass window, in latent pixels (odd).
+        inject_self_attention: share of the edit's steps (from the first) during which the
+            edit pass attends with the reference pass's self-attention queries and keys in
+            ``injection_layers`` (Plug-and-Play's map injection); ``0`` is off.
+        injection_layers: regex of the self-attention layers injected.
+        blend_scope: how the blend region is chosen: ``"words"`` (``blend_words``, else the
+            edited words, as given) or ``"auto"`` (from the edit's words: the edited words for
+            an object edit; the subject's words, inverted, for a scene edit, see
+            :func:`~zerocon.editing.edit_scope`).
+        scene_words: the scene nouns ``blend_scope="auto"`` looks for.
+        scene_negative_prompt: with ``blend_scope="auto"``, the unconditional prompt of scene
+            edits (``None``: the caption); object edits use ``negative_prompt``.
+        scene_blend_latents: with ``blend_scope="auto"``, blend latents at each step for scene
+            edits too (else only the decoded pixels of the subject are kept).
+        reference_from_inversion: take the reference's attention records and latents from
+            the DDIM inversion instead of a separate reconstruction pass (saves the reference
+            rows of every step; the inversion records the caption's rows at each timestep).
+        reference_cfg: the reference pass uses classifier-free guidance with the negative
+            prompt (pix2pix-zero). ``False``: it runs on the caption alone, one UNet row per
+            step, a plain reconstruction whatever the negative prompt (with the default
+            negative prompt, the caption, the two are the same).
         extras: numbers of your own methods (JSON values), carried through the record; the
             built-in methods read none.
 
@@ -147,6 +194,20 @@ class EditSettings:
     gradient_checkpointing: bool = False
     fuse_unet_calls: bool = False
     batch_size: int | None = None
+    edit_condition: str = "direction"
+    guidance_schedule: str = "constant"
+    feature_term: str = "patch-nce"
+    balance_features: bool = False
+    lambda_tone: float = 0.0
+    tone_pool: int = 3
+    inject_self_attention: float = 0.0
+    injection_layers: str = DEFAULT_INJECTION_LAYERS
+    blend_scope: str = "words"
+    scene_words: tuple[str, ...] = SCENE_WORDS
+    scene_negative_prompt: str | None = None
+    scene_blend_latents: bool = False
+    reference_from_inversion: bool = False
+    reference_cfg: bool = True
     extras: dict[str, Any] = field(default_factory=dict, compare=True)
 
     def __post_init__(self) -> None:
@@ -179,12 +240,26 @@ class EditSettings:
         if isinstance(self.blend_words, str) or not all(isinstance(w, str) and w.strip() for w in self.blend_words):
             raise ValueError(f"blend_words must be a sequence of non-empty words, got {self.blend_words!r}")
         fix(self, "blend_words", tuple(self.blend_words))
-        for name in ("blend_invert", "blend_pixels", "gradient_checkpointing", "fuse_unet_calls"):
+        for name, allowed in CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}")
+        fix(self, "lambda_tone", _finite("lambda_tone", self.lambda_tone, 0.0))
+        fix(self, "tone_pool", _integer("tone_pool", self.tone_pool, 1))
+        if self.tone_pool % 2 == 0:
+            raise ValueError(f"tone_pool must be odd, got {self.tone_pool}")
+        fix(self, "inject_self_attention", _finite("inject_self_attention", self.inject_self_attention, 0.0, 1.0))
+        if isinstance(self.scene_words, str) or not all(isinstance(w, str) and w.strip() for w in self.scene_words):
+            raise ValueError(f"scene_words must be a sequence of non-empty words, got {self.scene_words!r}")
+        fix(self, "scene_words", tuple(self.scene_words))
+        if self.scene_negative_prompt is not None and not isinstance(self.scene_negative_prompt, str):
+            raise ValueError(f"scene_negative_prompt must be a string or None, got {self.scene_negative_prompt!r}")
+        for name in ("blend_invert", "blend_pixels", "gradient_checkpointing", "fuse_unet_calls",
+                     "balance_features", "scene_blend_latents", "reference_from_inversion", "reference_cfg"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.batch_size is not None:
             fix(self, "batch_size", _integer("batch_size", self.batch_size, 1))
-        for name in ("cross_attention_layers", "patch_nce_layers"):
+        for name in ("cross_attention_layers", "patch_nce_layers", "injection_layers"):
             if not isinstance(getattr(self, name), str):
                 raise ValueError(f"{name} must be a regular expression string")
         try:
@@ -193,6 +268,28 @@ class EditSettings:
             raise ValueError(f"extras must hold finite JSON values: {error}") from error
         if self.negative_prompt is not None and not isinstance(self.negative_prompt, str):
             raise ValueError(f"negative_prompt must be a string or None, got {self.negative_prompt!r}")
+
+    @classmethod
+    def for_method(cls, method: str, **changes: Any) -> EditSettings:
+        """The settings of a registered method: its preset (``EditMethod.defaults``) plus ``changes``.
+
+        Args:
+            method: a registered method name.
+            **changes: fields to set on top of the preset.
+
+        Raises:
+            ValueError: for an unknown method or invalid values.
+
+        Example:
+            >>> EditSettings.for_method("zerocon") == EditSettings()
+            True
+            >>> EditSettings.for_method("zerocon++", num_inference_steps=10).negative_prompt
+            ''
+        """
+        from zerocon.editing.methods import get_method
+
+        strategy = get_method(method)
+        return cls(**{**strategy.defaults, "method": strategy.name, **changes})
 
     def replace(self, **changes: Any) -> EditSettings:
         """A copy with ``changes`` applied (validated again).
@@ -208,6 +305,7 @@ class EditSettings:
         data = dataclasses.asdict(self)
         data["nce_pool_sizes"] = list(self.nce_pool_sizes)
         data["blend_words"] = list(self.blend_words)
+        data["scene_words"] = list(self.scene_words)
         return data
 
     @classmethod
@@ -222,7 +320,7 @@ class EditSettings:
         if unknown:
             raise ValueError(f"unknown edit settings: {unknown}")
         values = dict(data)
-        for name in ("nce_pool_sizes", "blend_words"):
+        for name in ("nce_pool_sizes", "blend_words", "scene_words"):
             if name in values:
                 values[name] = tuple(values[name])
         return cls(**values)

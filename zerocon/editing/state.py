@@ -9,6 +9,7 @@ from torch import Tensor
 
 from zerocon.direction import EditDirection
 from zerocon.editing.accounting import PhaseTimer, UNetEvalCounter
+from zerocon.editing.edit_scope import EditScope
 from zerocon.editing.preprocessing import PreparedImage
 
 
@@ -41,6 +42,8 @@ class ImageState:
         caption: the source caption (given or from the captioner).
         target_prompt: the target prompt (given, or the caption with the words swapped).
         pairs: the ``(source, target)`` word pairs of the direction.
+        scope: what the edit changes (object or scene), read from its words when the settings
+            ask for ``blend_scope="auto"``; else ``None``.
         direction: the edit direction Δc (``None`` when the target prompt is encoded directly).
         cond / target_cond / uncond: caption, edit and unconditional embeddings ``(1, L, D)``.
         x0: the VAE latent of the source ``(1, C, h, w)``; ``x_start``: the latent the edit
@@ -73,6 +76,7 @@ class ImageState:
     caption: str | None = None
     target_prompt: str | None = None
     pairs: list[tuple[str, str]] = field(default_factory=list)
+    scope: EditScope | None = None
     direction: EditDirection | None = None
     cond: Tensor | None = None
     target_cond: Tensor | None = None

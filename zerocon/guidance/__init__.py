@@ -1,6 +1,6 @@
 """Gradient guidance of a diffusion sampler: ``GuidedScheduler`` and guidance terms."""
 
-from zerocon.guidance.attention_terms import CrossAttentionGuidance, PatchNCEGuidance
+from zerocon.guidance.attention_terms import CrossAttentionGuidance, FeatureL2Guidance, PatchNCEGuidance
 from zerocon.guidance.guidance_term import GuidanceInputs, GuidanceTerm
 from zerocon.guidance.guided_scheduler import (
     GuidanceForward,
@@ -12,9 +12,11 @@ from zerocon.guidance.guided_scheduler import (
     PostStep,
 )
 from zerocon.guidance.local_blend import LocalBlend, blend_latents, blend_mask
+from zerocon.guidance.tone_anchor import ToneAnchorGuidance
 
 __all__ = [
     "CrossAttentionGuidance",
+    "FeatureL2Guidance",
     "GuidanceForward",
     "GuidanceInputs",
     "GuidanceResult",
@@ -26,6 +28,7 @@ __all__ = [
     "NonFiniteGuidanceWarning",
     "PatchNCEGuidance",
     "PostStep",
+    "ToneAnchorGuidance",
     "blend_latents",
     "blend_mask",
 ]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from einops import rearrange
-from torch import Tensor
+from torch import Tensor, nn
 
 from zerocon.guidance.guidance_term import GuidanceInputs, GuidanceTerm
-from zerocon.losses import CrossAttentionLoss, PatchNCELoss
+from zerocon.losses import CrossAttentionLoss, FeatureL2Loss, PatchNCELoss
 
 
 def _require_records(inputs: GuidanceInputs, field: str, term: str) -> tuple[dict, dict]:
@@ -118,8 +118,10 @@ class PatchNCEGuidance(GuidanceTerm):
 
     Args:
         weight: λ_nce (default 1.0).
-        patch_nce: the loss module (default: ``PatchNCELoss()`` — 256 patches, τ = 0.07, no heads).
+        patch_nce: the loss module (default: ``PatchNCELoss()`` — 256 patches, τ = 0.07, no
+            heads); any module called as ``loss(queries, keys, generator=...)`` works.
         layers: restrict to these layer names (default: every recorded layer, sorted).
+        balanced: see :class:`GuidanceTerm`.
 
     Shape:
         - records' ``self_attention[name]``: ``(b, pixels, channels)`` with
@@ -144,12 +146,17 @@ class PatchNCEGuidance(GuidanceTerm):
     def __init__(
         self,
         weight: float = 1.0,
-        patch_nce: PatchNCELoss | None = None,
+        patch_nce: nn.Module | None = None,
         layers: Sequence[str] | None = None,
+        balanced: bool = False,
     ) -> None:
-        super().__init__(weight)
-        self.patch_nce = patch_nce if patch_nce is not None else PatchNCELoss()
+        super().__init__(weight, balanced=balanced)
+        self.patch_nce = patch_nce if patch_nce is not None else self.default_loss()
         self.layers = list(layers) if layers is not None else None
+
+    @staticmethod
+    def default_loss() -> nn.Module:
+        return PatchNCELoss()
 
     def loss(self, inputs: GuidanceInputs) -> Tensor:
         edit, ref = _require_records(inputs, "self_attention", type(self).__name__)
@@ -173,3 +180,29 @@ class PatchNCEGuidance(GuidanceTerm):
         except ValueError as error:
             raise ValueError(f"PatchNCEGuidance: layer {name!r}: {error}") from error
         return rearrange(feature, "b (h w) c -> b c h w", h=h, w=w)
+
+
+class FeatureL2Guidance(PatchNCEGuidance):
+    """Positives-only feature guidance: :class:`~zerocon.losses.FeatureL2Loss` on the same features.
+
+    Everything as :class:`PatchNCEGuidance` (records, layers, reshaping, shared locations), with
+    the loss module defaulting to ``FeatureL2Loss()``.
+
+    Shape:
+        See :class:`PatchNCEGuidance`.
+
+    Raises:
+        ValueError: (on call) as :class:`PatchNCEGuidance`.
+
+    Example:
+        >>> import torch
+        >>> from types import SimpleNamespace as R
+        >>> f = torch.randn(1, 16, 8)
+        >>> term = FeatureL2Guidance()
+        >>> float(term(GuidanceInputs(edit=R(self_attention={"l": f}), reference=R(self_attention={"l": f}))))
+        0.0
+    """
+
+    @staticmethod
+    def default_loss() -> nn.Module:
+        return FeatureL2Loss()

@@ -25,10 +25,15 @@ class GuidanceInputs:
         timestep: the current timestep.
         generator: randomness for terms that sample (e.g. PatchNCE locations): one generator,
             or one per batch row (read through :meth:`row`).
-        extras: anything else a custom term needs.
+        pred_x0: the edit forward's prediction of the clean latent (differentiable), for
+            terms on the image itself (e.g. :class:`~zerocon.guidance.ToneAnchorGuidance`).
+        source_x0: the clean latent of the source image.
+        keep_mask: ``1`` where the edit should leave the image as it was, ``0`` where it may
+            change it (e.g. the complement of a local blend's mask).
+        extras: anything else a custom term needs (shared by all rows).
 
     Shape:
-        - latents: ``(B, C, H, W)``.
+        - latents, pred_x0, source_x0: ``(B, C, H, W)``; keep_mask: ``(B, 1, H, W)``.
         - edit / reference records: ``cross_attention[name]`` ``(B·heads, H·W, L)``,
           ``self_attention[name]`` ``(B, H·W, C)`` (see :class:`~zerocon.attention.AttentionRecords`).
 
@@ -43,15 +48,19 @@ class GuidanceInputs:
     latents: Tensor | None = None
     timestep: int | Tensor | None = None
     generator: torch.Generator | Sequence[torch.Generator | None] | None = None
+    pred_x0: Tensor | None = None
+    source_x0: Tensor | None = None
+    keep_mask: Tensor | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     def row(self, index: int) -> GuidanceInputs:
         """The inputs of batch row ``index`` alone, as a one-image edit would see them.
 
         ``edit`` and ``reference`` are cut with their ``rows`` method (as
-        :meth:`~zerocon.attention.AttentionRecords.rows`), ``latents`` to ``[index:index+1]``
-        (still differentiable), a per-row generator list to its ``index``-th entry; the
-        timestep and ``extras`` are shared.
+        :meth:`~zerocon.attention.AttentionRecords.rows`), ``latents``, ``pred_x0``,
+        ``source_x0`` and ``keep_mask`` to ``[index:index+1]`` (still differentiable), a
+        per-row generator list to its ``index``-th entry; the timestep and ``extras`` are
+        shared.
 
         Raises:
             ValueError: when ``edit`` or ``reference`` cannot be split into rows, or a
@@ -77,9 +86,12 @@ class GuidanceInputs:
             if index >= len(generators):
                 raise ValueError(f"{len(generators)} generators for batch row {index}")
             generator = generators[index]
-        latents = self.latents[index : index + 1] if self.latents is not None else None
+        def take(tensor: Tensor | None) -> Tensor | None:
+            return tensor[index : index + 1] if tensor is not None else None
+
         return GuidanceInputs(
-            cut(self.edit, "edit"), cut(self.reference, "reference"), latents, self.timestep, generator, self.extras
+            cut(self.edit, "edit"), cut(self.reference, "reference"), take(self.latents), self.timestep, generator,
+            take(self.pred_x0), take(self.source_x0), take(self.keep_mask), self.extras,
         )
 
 
@@ -92,6 +104,10 @@ class GuidanceTerm(nn.Module, ABC):
     Args:
         weight: the term's weight (a plain float, not a parameter).
         name: key of this term in the reported losses (default: the class name).
+        balanced: let :class:`GuidedScheduler` rescale this term's gradient so that its norm
+            is ``weight`` times the norm of the unbalanced terms' gradient, per image (the
+            loss itself is reported unweighted then). Useful when two terms' gradients differ
+            by orders of magnitude and a fixed weight would mean one of them alone.
 
     Shape:
         - inputs: a :class:`GuidanceInputs` (latents ``(B, C, H, W)``).
@@ -106,19 +122,21 @@ class GuidanceTerm(nn.Module, ABC):
         8.0
     """
 
-    def __init__(self, weight: float = 1.0, name: str | None = None) -> None:
+    def __init__(self, weight: float = 1.0, name: str | None = None, balanced: bool = False) -> None:
         super().__init__()
         if not torch.isfinite(torch.tensor(float(weight))):
             raise ValueError(f"weight must be finite, got {weight}")
         self.weight = float(weight)
         self.term_name = name or type(self).__name__
+        self.balanced = bool(balanced)
 
     @abstractmethod
     def loss(self, inputs: GuidanceInputs) -> Tensor:
         """The unweighted scalar loss."""
 
     def forward(self, inputs: GuidanceInputs) -> Tensor:
-        return self.weight * self.loss(inputs)
+        loss = self.loss(inputs)
+        return loss if self.balanced else self.weight * loss
 
     def extra_repr(self) -> str:
-        return f"weight={self.weight}"
+        return f"weight={self.weight}" + (", balanced=True" if self.balanced else "")

@@ -223,10 +223,11 @@ class GuidedScheduler(nn.Module):
                 inputs.latents = x
             parts = [inputs.row(i) for i in range(rows)] if self.per_sample else [inputs]
             sample_losses: list[dict[str, float]] = []
-            total: Tensor | None = None
+            # Index -1 gathers the plain terms; a balanced term keeps its own sum.
+            sums: dict[int, Tensor] = {}
             for part in parts:
                 values: dict[str, float] = {}
-                for term in self.terms:
+                for index, term in enumerate(self.terms):
                     value = term(part)
                     if value.ndim != 0:
                         raise ValueError(
@@ -234,15 +235,17 @@ class GuidedScheduler(nn.Module):
                         )
                     name = getattr(term, "term_name", type(term).__name__)
                     values[name] = values.get(name, 0.0) + float(value.detach())
-                    total = value if total is None else total + value
+                    key = index if getattr(term, "balanced", False) else -1
+                    sums[key] = value if key not in sums else sums[key] + value
                 sample_losses.append(values)
-            assert total is not None
+            total = sum(sums.values())
+            assert isinstance(total, Tensor)
             if not total.requires_grad:
                 raise ValueError(
                     "the guidance loss does not depend on the latent: forward_fn must run the "
                     "model on the latent it receives, with gradients enabled"
                 )
-            (grad,) = torch.autograd.grad(total, x)
+            grad = self._gradient(sums, x)
         losses: dict[str, float] = {}
         for values in sample_losses:
             for name, value in values.items():
@@ -290,6 +293,28 @@ class GuidedScheduler(nn.Module):
         move = (self.step_size * factors).view(-1, *([1] * (grad.ndim - 1)))
         result.latents = (x - move * grad).detach()
         return result
+
+    def _gradient(self, sums: dict[int, Tensor], x: Tensor) -> Tensor:
+        """The latent gradient: plain terms as they are, balanced terms rescaled per row."""
+        plain = sums.get(-1)
+        if len(sums) == 1 and plain is not None:
+            (grad,) = torch.autograd.grad(plain, x)
+            return grad
+        keys = list(sums)
+        grads = {}
+        for position, key in enumerate(keys):
+            value = sums[key]
+            if value.requires_grad:
+                (grads[key],) = torch.autograd.grad(value, x, retain_graph=position < len(keys) - 1)
+            else:
+                grads[key] = torch.zeros_like(x)
+        grad = grads.pop(-1, torch.zeros_like(x))
+        reference = grad.flatten(1).norm(dim=1)
+        for key, part in grads.items():
+            weight = float(self.terms[key].weight)
+            scale = weight * reference / part.flatten(1).norm(dim=1).clamp_min(1e-12)
+            grad = grad + part * scale.view(-1, *([1] * (part.ndim - 1)))
+        return grad
 
     def _factors(self, asked: Any, rows: int) -> Tensor:
         if isinstance(asked, Sequence) or (isinstance(asked, Tensor) and asked.ndim > 0):

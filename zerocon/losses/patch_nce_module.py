@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from zerocon.losses._checks import check_temperature
 from zerocon.losses.patch_nce import patch_nce_loss
-from zerocon.losses.patch_sampler import PatchSampler
+from zerocon.losses.patch_sampler import PatchSampler, center_locations
 
 __all__ = ["PatchNCELoss"]
 
@@ -31,6 +31,10 @@ class PatchNCELoss(nn.Module):
         use_mlp: one projection head per layer (CUT); default ``False`` (CDS).
         mlp_dim: width of the heads. Default 256.
         pool_sizes: average-pooling factors (CDS uses ``(1, 2)``). Default ``(1,)``.
+        center: subtract each image's mean feature over its locations (query and key each
+            their own) before sampling. Where features are nearly parallel (a small model's
+            self-attention outputs on flat images), the shared mean dominates every
+            location and every logit is alike; centring leaves what tells locations apart.
 
     Shape:
         - query_features[l], key_features[l]: ``(b, h*w, c)`` or ``(b, c, h, w)``,
@@ -58,10 +62,12 @@ class PatchNCELoss(nn.Module):
         use_mlp: bool = False,
         mlp_dim: int = 256,
         pool_sizes: Sequence[int] = (1,),
+        center: bool = False,
     ) -> None:
         super().__init__()
         check_temperature(temperature)
         self.temperature = float(temperature)
+        self.center = bool(center)
         self.sampler = PatchSampler(
             channels=channels,
             num_patches=num_patches,
@@ -71,7 +77,7 @@ class PatchNCELoss(nn.Module):
         )
 
     def extra_repr(self) -> str:
-        return f"temperature={self.temperature}"
+        return f"temperature={self.temperature}, center={self.center}"
 
     def forward(
         self,
@@ -106,8 +112,12 @@ class PatchNCELoss(nn.Module):
                     f"layer {layer}: query shape {tuple(query.shape)} != key shape {tuple(key.shape)}"
                 )
 
+        keys = [key.detach() for key in key_features]
+        if self.center:
+            query_features = [center_locations(q) for q in query_features]
+            keys = [center_locations(k) for k in keys]
         query_samples, ids = self.sampler(query_features, generator=generator)
-        key_samples, _ = self.sampler([key.detach() for key in key_features], patch_ids=ids)
+        key_samples, _ = self.sampler(keys, patch_ids=ids)
         losses = [
             patch_nce_loss(q, k, temperature=self.temperature, reduction="mean")
             for q, k in zip(query_samples, key_samples, strict=True)

@@ -52,6 +52,28 @@ def _projection_head(channels: int, mlp_dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(channels, mlp_dim), nn.ReLU(), nn.Linear(mlp_dim, mlp_dim))
 
 
+def center_locations(feature: Tensor) -> Tensor:
+    """Each image's feature map minus its mean over locations.
+
+    Shape:
+        ``(b, h*w, c)`` (mean over axis 1) or ``(b, c, h, w)`` (mean over the last two);
+        the output has the input's shape.
+
+    Raises:
+        ValueError: for a tensor of another rank.
+
+    Example:
+        >>> f = torch.ones(1, 4, 3) + torch.arange(4.0).view(1, 4, 1)
+        >>> center_locations(f)[0, :, 0]
+        tensor([-1.5000, -0.5000,  0.5000,  1.5000])
+    """
+    if feature.ndim == 3:
+        return feature - feature.mean(dim=1, keepdim=True)
+    if feature.ndim == 4:
+        return feature - feature.mean(dim=(2, 3), keepdim=True)
+    raise ValueError(f"features must be (b, h*w, c) or (b, c, h, w), got shape {tuple(feature.shape)}")
+
+
 class PatchSampler(nn.Module):
     """Sample the same random locations from a list of feature maps (CUT's ``PatchSampleF``).
 

@@ -28,6 +28,9 @@ from zerocon.editing.callbacks.step_function import StepFunctionCallback
 from zerocon.editing.preprocessing import vae_scale_factor
 from zerocon.editing.requests import build_requests
 
+#: The method a call uses when neither ``method=`` nor ``settings=`` names one.
+DEFAULT_METHOD = "zerocon++"
+
 
 class ZeroConPipeline(DiffusionPipeline):
     """Zero-shot, text-guided image-to-image translation (pix2pix-zeroCon and its baselines).
@@ -229,9 +232,12 @@ class ZeroConPipeline(DiffusionPipeline):
             source_word: the source word of a word-pair direction.
             target_word: its target word.
             direction: a ready direction or the path of one saved by ``EditDirection.save``.
-            settings: an :class:`~zerocon.editing.EditSettings` (default: its defaults).
+            settings: an :class:`~zerocon.editing.EditSettings` (default: the method's preset,
+                ``EditSettings.for_method(method)``).
             method: a registered method name or an :class:`~zerocon.editing.EditMethod`
-                (``"zerocon"``, ``"pix2pix-zero"``, ``"ddim"``, ``"sdedit"``).
+                (``"zerocon++"``, the default, ``"zerocon"``, ``"pix2pix-zero"``, ``"ddim"``,
+                ``"sdedit"``). Without ``settings``, the method's preset is the base the
+                keyword settings change; ``method="zerocon"`` is the paper's method.
             sentence_source: sentences for word directions (default: the pipeline's).
             generator: the only source of randomness: one generator that every image starts
                 from, or one per image (each image's result is then what it would be alone).
@@ -265,7 +271,7 @@ class ZeroConPipeline(DiffusionPipeline):
         unknown = sorted(set(setting_values) - known)
         if unknown:
             raise TypeError(f"unknown argument(s) {unknown}; settings are {sorted(known)}")
-        base = settings or EditSettings()
+        base = settings or EditSettings.for_method(method if method is not None else DEFAULT_METHOD)
         if isinstance(method, str):
             setting_values["method"] = method
         elif isinstance(method, EditMethod):

@@ -6,6 +6,7 @@ import warnings
 from typing import TYPE_CHECKING
 
 from zerocon.direction import EditDirection
+from zerocon.editing.edit_scope import edit_scope
 from zerocon.editing.words import derive_edit_words, single_words, swap_words
 
 if TYPE_CHECKING:
@@ -29,11 +30,14 @@ def _notice_truncation(editor: Editor, state: ImageState, label: str, text: str 
 
 
 def condition_phase(editor: Editor, state: ImageState, plan: EditPlan) -> None:
-    """Fill ``pairs``, ``target_prompt``, ``direction``, ``cond``, ``target_cond``, ``uncond``.
+    """Fill ``pairs``, ``target_prompt``, ``scope``, ``direction``, ``cond``, ``target_cond``, ``uncond``.
 
     The direction comes from, in this order: a given direction; given word pairs; the words
     that differ between the caption and the target prompt. Methods that invert use
-    ``c + scale·Δc``; SDEdit encodes the target prompt directly when there is one.
+    ``c + scale·Δc`` (with ``edit_condition="prompt-difference"``, Δc = E(target) − E(caption);
+    with ``"target"``, E(target) itself); SDEdit encodes the target prompt directly when there
+    is one. With ``blend_scope="auto"`` the edit's :class:`~zerocon.editing.EditScope` is read
+    from its words, and a scene edit takes ``scene_negative_prompt``.
 
     Raises:
         ValueError: when no direction can be built for the words.
@@ -55,8 +59,15 @@ def condition_phase(editor: Editor, state: ImageState, plan: EditPlan) -> None:
     if target_prompt is None and pairs:
         target_prompt = swap_words(caption, pairs)
     cond = editor.encode_text([caption])
-    if plan.method.invert or target_prompt is None:
-        if direction is None:
+    condition = settings.edit_condition if request.direction is None and target_prompt else "direction"
+    if condition == "target" or (not plan.method.invert and target_prompt is not None):
+        assert target_prompt is not None
+        target_cond = editor.encode_text([target_prompt])
+    else:
+        if condition == "prompt-difference":
+            assert target_prompt is not None
+            direction = EditDirection.from_sentences(editor.text_encoder, editor.tokenizer, [caption], [target_prompt])
+        elif direction is None:
             if single_words(pairs) or (request.word_pairs is not None and pairs):
                 direction = editor.directions.build(pairs, editor.sentence_source)
             else:
@@ -68,12 +79,14 @@ def condition_phase(editor: Editor, state: ImageState, plan: EditPlan) -> None:
                     editor.text_encoder, editor.tokenizer, [caption], [target_prompt]
                 )
         target_cond = direction.apply_to(cond, settings.direction_scale)
-    else:
-        target_cond = editor.encode_text([target_prompt])
+    scope = None
+    if settings.blend_scope == "auto" and pairs:
+        scope = edit_scope(caption, pairs, target_prompt, settings.scene_words)
+        state.notices.append(f"edit scope: {scope.kind} (blend words {list(scope.blend_words)})")
     # The default negative prompt is the caption itself: reuse its encoding.
-    negative = settings.negative_prompt
+    negative = settings.scene_negative_prompt if scope is not None and scope.kind == "scene" else settings.negative_prompt
     for label, text in (("caption", caption), ("target prompt", target_prompt), ("negative prompt", negative)):
         _notice_truncation(editor, state, label, text)
     state.uncond = cond if negative is None else editor.encode_text([negative])
-    state.pairs, state.target_prompt, state.direction = pairs, target_prompt, direction
+    state.pairs, state.target_prompt, state.direction, state.scope = pairs, target_prompt, direction, scope
     state.cond, state.target_cond = cond, target_cond

@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from zerocon.attention import AttentionStore, LayerSelector
+from zerocon.attention import AttentionStore, LayerSelector, SelfAttentionInjection
 from zerocon.editing.callback import GuidanceEvent
 from zerocon.editing.memory import lean_guidance
 from zerocon.editing.token_positions import word_token_positions
+from zerocon.inversion import to_epsilon
 from zerocon.guidance import (
     GuidanceInputs,
     GuidanceResult,
@@ -30,15 +31,20 @@ if TYPE_CHECKING:
     from zerocon.editing.state import ImageState
 
 
-def _store(plan: EditPlan) -> AttentionStore | None:
+def reference_store(plan: EditPlan) -> AttentionStore | None:
+    """The store that records the plan's layers (and injects, when the settings ask), or ``None``."""
     if not plan.method.reference:
         return None
     exact = "^(?:" + "|".join(re.escape(name) for name in plan.layers.all) + ")$"
+    injection = None
+    if plan.settings.inject_self_attention > 0:
+        injection = SelfAttentionInjection(LayerSelector(pattern=plan.settings.injection_layers, kind="self"))
     return AttentionStore(
         LayerSelector(pattern=exact),
         record_cross=plan.method.record_cross,
         record_self=plan.method.record_self,
         keep_graph=True,
+        injection=injection,
     )
 
 
@@ -47,7 +53,11 @@ def _local_blend(editor: Editor, state: ImageState, plan: EditPlan) -> LocalBlen
     if not settings.local_blend:
         return None
     assert state.caption is not None
-    words = list(settings.blend_words) or [word for source, _ in state.pairs for word in source.split()]
+    invert = settings.blend_invert
+    if state.scope is not None:
+        words, invert = list(state.scope.blend_words), state.scope.invert
+    else:
+        words = list(settings.blend_words) or [word for source, _ in state.pairs for word in source.split()]
     positions = word_token_positions(editor.tokenizer, state.caption, words)
     if not positions:
         message = (
@@ -59,8 +69,26 @@ def _local_blend(editor: Editor, state: ImageState, plan: EditPlan) -> LocalBlen
         return None
     return LocalBlend(
         positions, settings.blend_threshold, settings.blend_dilation,
-        layers=plan.layers.cross, invert=settings.blend_invert,
+        layers=plan.layers.cross, invert=invert,
     )
+
+
+def _blends_latents(state: ImageState, plan: EditPlan) -> bool:
+    """Whether the image's blend acts on the latent at each step (else on the pixels only)."""
+    scene = state.scope is not None and state.scope.kind == "scene"
+    return not scene or plan.settings.scene_blend_latents
+
+
+def _step_factor(schedule: str, step_index: int, steps: int) -> float:
+    """η's factor at ``step_index`` of ``steps`` under the guidance schedule."""
+    return 1.0 if schedule == "constant" else 1.0 - step_index / steps
+
+
+def _pred_x0(editor: Editor, scheduler: Any, output: Tensor, x: Tensor, t: Tensor) -> Tensor:
+    """The clean latent a model output at ``(x, t)`` predicts (differentiable)."""
+    alpha = scheduler.alphas_cumprod.to(device=x.device, dtype=x.dtype)[int(t)]
+    eps = to_epsilon(output, x, alpha, editor.prediction_type)
+    return (x - (1 - alpha) ** 0.5 * eps) / alpha**0.5
 
 
 def _fused_output(
@@ -121,10 +149,15 @@ def denoise_phase(
     step at the moved latents with classifier-free guidance (``on_edit_step`` per image). With
     ``fuse_unet_calls``, the classifier-free-guidance rows of a step and the reference rows of
     the next step (both known by then) go through one UNet call; hooks still see the reference
-    step at the start of its own step. Only one step's records are held. With ``local_blend``
-    each image's stepped edit latent is put back to its stepped reference latent outside its
-    edited words' attention; with ``blend_pixels`` the final mask and reference latent are left
-    in ``state.extras["pixel_blend"]`` for the decode phase. Sets each ``state.latents``.
+    step at the start of its own step. With ``reference_from_inversion`` the records and
+    latents the inversion left (``states[0].extras["inverted_reference"]``) stand in for the
+    reference pass. Only one step's records are held otherwise. With ``local_blend`` each
+    image's stepped edit latent is put back to its stepped reference latent outside its edited
+    words' attention (scene edits under ``blend_scope="auto"``: only with
+    ``scene_blend_latents``); with ``blend_pixels`` the final mask and reference latent are
+    left in ``state.extras["pixel_blend"]`` for the decode phase. With
+    ``inject_self_attention`` the edit's forwards attend with the reference's self-attention
+    queries and keys in the first share of the steps. Sets each ``state.latents``.
     """
     count = len(states)
     first = states[0]
@@ -134,67 +167,98 @@ def denoise_phase(
     cond = torch.cat([s.cond for s in states])  # type: ignore[misc]
     target_cond = torch.cat([s.target_cond for s in states])  # type: ignore[misc]
     uncond = torch.cat([s.uncond for s in states])  # type: ignore[misc]
+    ref_uncond = uncond if settings.reference_cfg else cond
+    source_x0 = torch.cat([s.x0 for s in states])  # type: ignore[misc]
     row_generators = list(generators)
     guided = GuidedScheduler(
         scheduler, plan.terms, step_size=plan.step_size, max_grad_norm=settings.max_grad_norm, per_sample=True
     )
-    store = _store(plan)
+    inverted = first.extras.pop("inverted_reference", None)
+    store = inverted.store if inverted is not None else reference_store(plan)
+    injection = store.injection if store is not None else None
     attach: AbstractContextManager[Any] = store.attach(editor.unet) if store is not None else nullcontext()
     ref_scheduler = copy.deepcopy(scheduler)
     blends = [_local_blend(editor, state, plan) for state in states]
     blending = any(blend is not None for blend in blends)
+    latent_blends = [blend if blend is not None and _blends_latents(s, plan) else None for s, blend in zip(states, blends, strict=True)]
+    tone = any(getattr(term, "term_name", "") == "ToneAnchorGuidance" for term in plan.terms)
     blend_from = round(settings.blend_start * len(timesteps))
+    inject_until = round(settings.inject_self_attention * len(timesteps))
     x_ref = x_edit = torch.cat([s.x_start for s in states])  # type: ignore[misc]
     scale = settings.guidance_scale
+    size = (int(x_edit.shape[-2]), int(x_edit.shape[-1]))
     with attach, lean_guidance(editor.unet, settings.gradient_checkpointing), warnings.catch_warnings():
         warnings.simplefilter("ignore", NonFiniteGuidanceWarning)
-        fuse = store is not None and settings.fuse_unet_calls
+        fuse = store is not None and settings.fuse_unet_calls and inverted is None and injection is None
         fused: tuple[Tensor, Any] | None = None  # the next step's reference output and records
         for step_index, t in enumerate(timesteps):
+            guided.step_size = plan.step_size * _step_factor(settings.guidance_schedule, step_index, len(timesteps))
+            injecting = injection is not None and step_index < inject_until
             reference = None
-            if store is not None:
+            if inverted is not None:
+                reference = inverted.records[step_index]
+                if injecting:
+                    injection.restore(inverted.injected[step_index])  # type: ignore[union-attr]
+            elif store is not None:
                 if fused is None:
-                    with counter.phase("reference"):
+                    record: Any = injection.recording() if injecting else nullcontext()  # type: ignore[union-attr]
+                    with counter.phase("reference"), record:
                         ref_in = guided.scale_model_input(x_ref, t)
-                        ref_out = editor.model_output(ref_in, t, cond, uncond, scale, record=store)
+                        ref_out = editor.model_output(ref_in, t, cond, ref_uncond, scale, record=store)
                     reference = store.snapshot(detach=True)
                 else:
                     ref_out, reference = fused
                     fused = None
+            if reference is not None:
                 for row, (state, part) in enumerate(zip(states, _rows(reference, count), strict=True)):
                     if blends[row] is not None:
                         blends[row].add(part)  # type: ignore[union-attr]
                     callbacks.fire(
                         "on_reference_step", editor, state, step_index, int(t), x_ref[row : row + 1], part
                     )
-                x_ref = ref_scheduler.step(ref_out, t, x_ref).prev_sample
+                if inverted is not None:
+                    x_ref = inverted.latents[step_index + 1]
+                else:
+                    x_ref = ref_scheduler.step(ref_out, t, x_ref).prev_sample
             t_next = timesteps[step_index + 1] if step_index + 1 < len(timesteps) else None
+            keep_mask = None
+            if tone and blending:
+                keep_mask = torch.cat([
+                    torch.zeros(1, 1, *size, device=x_edit.device) if blend is None else 1.0 - blend.mask(size)
+                    for blend in blends
+                ])
 
-            def forward(x: Tensor, t: Tensor = t, reference: Any = reference) -> GuidanceInputs:
+            def forward(x: Tensor, t: Tensor = t, reference: Any = reference, keep_mask: Tensor | None = keep_mask,
+                        injecting: bool = injecting) -> GuidanceInputs:
                 assert store is not None
-                with counter.phase("guidance"):
-                    editor.unet(guided.scale_model_input(x, t), t, target_cond)
+                inject = injection.injecting() if injecting else nullcontext()  # type: ignore[union-attr]
+                with counter.phase("guidance"), inject:
+                    output = editor.unet(guided.scale_model_input(x, t), t, target_cond).sample
                 edit = store.snapshot()
                 if blending:
                     for blend, part in zip(blends, _rows(edit, count), strict=True):
                         if blend is not None:
                             blend.add(part)
+                pred_x0 = _pred_x0(editor, scheduler, output, x, t) if tone else None
                 return GuidanceInputs(
-                    edit=edit, reference=reference, latents=x, timestep=t, generator=row_generators
+                    edit=edit, reference=reference, latents=x, timestep=t, generator=row_generators,
+                    pred_x0=pred_x0, source_x0=source_x0, keep_mask=keep_mask,
                 )
 
-            def model_output(x: Tensor, t: Tensor = t, t_next: Tensor | None = t_next, x_ref: Tensor = x_ref) -> Tensor:
+            def model_output(x: Tensor, t: Tensor = t, t_next: Tensor | None = t_next, x_ref: Tensor = x_ref,
+                             injecting: bool = injecting) -> Tensor:
                 nonlocal fused
                 if fuse and t_next is not None:
                     assert store is not None
                     edit_out, ref_out, records = _fused_output(
                         editor, store, guided.scale_model_input(x, t), t,
-                        guided.scale_model_input(x_ref, t_next), t_next, (cond, target_cond, uncond), scale, counter,
+                        guided.scale_model_input(x_ref, t_next), t_next, (cond, target_cond, ref_uncond), scale, counter,
                     )
                     fused = (ref_out, records)
                     return edit_out
                 paused = store.paused() if store is not None else nullcontext()
-                with paused, counter.phase("denoise"):
+                inject = injection.injecting() if injecting else nullcontext()  # type: ignore[union-attr]
+                with paused, inject, counter.phase("denoise"):
                     return editor.model_output(guided.scale_model_input(x, t), t, target_cond, uncond, scale)
 
             def steer(preview: GuidanceResult, step: int = step_index, t: Tensor = t) -> list[float] | None:
@@ -214,14 +278,15 @@ def denoise_phase(
             def post_step(x: Tensor, x_ref: Tensor = x_ref) -> Tensor:
                 rows = [
                     x[row : row + 1] if blend is None else blend(x[row : row + 1], x_ref[row : row + 1])
-                    for row, blend in enumerate(blends)
+                    for row, blend in enumerate(latent_blends)
                 ]
                 return torch.cat(rows)
 
+            latent_blending = any(blend is not None for blend in latent_blends)
             out = guided.guided_step(
                 x_edit, t, forward, model_output,
                 steer=steer if len(callbacks) else None,
-                post_step=post_step if blending and step_index >= blend_from else None,
+                post_step=post_step if latent_blending and step_index >= blend_from else None,
             )
             x_edit = out.prev_sample
             pred_x0 = getattr(out.scheduler_output, "pred_original_sample", None)
@@ -233,7 +298,6 @@ def denoise_phase(
                 state.latents = x_edit[row : row + 1]
                 row_x0 = pred_x0[row : row + 1] if pred_x0 is not None else None
                 callbacks.fire("on_edit_step", editor, state, step_index, int(t), state.latents, row_x0)
-    size = (int(x_edit.shape[-2]), int(x_edit.shape[-1]))
     for row, (state, blend) in enumerate(zip(states, blends, strict=True)):
         if blend is not None and settings.blend_pixels:
             state.extras["pixel_blend"] = (blend.mask(size), x_ref[row : row + 1])

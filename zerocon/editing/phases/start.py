@@ -3,17 +3,45 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
 from diffusers.utils.torch_utils import randn_tensor
+from torch import Tensor
 
+from zerocon.attention import AttentionRecords, AttentionStore
 from zerocon.inversion import DDIMInverter, NoiseRegularizer
+
+from zerocon.editing.phases.denoise import reference_store
 
 if TYPE_CHECKING:
     from zerocon.editing.callback_list import CallbackList
     from zerocon.editing.editor import Editor, EditPlan
     from zerocon.editing.state import ImageState
+
+
+@dataclass
+class InvertedReference:
+    """The reference pass as the DDIM inversion recorded it, in the edit's step order.
+
+    Attributes:
+        store: the store that recorded it (attached again for the edit pass).
+        records: the attention records of each edit step (the inversion step at the same
+            timestep, read backwards).
+        latents: the reference latent after each edit step (the inversion's trajectory, read
+            backwards; the last one is the source latent).
+        injected: the self-attention queries and keys of each edit step, when injecting.
+
+    Shape:
+        latents[i]: ``(B, C, H, W)``.
+    """
+
+    store: AttentionStore
+    records: list[AttentionRecords] = field(default_factory=list)
+    latents: list[Tensor] = field(default_factory=list)
+    injected: list[dict[str, Any]] = field(default_factory=list)
 
 
 def start_phase(
@@ -47,9 +75,27 @@ def start_phase(
                 callbacks.fire("on_inversion_step", editor, state, index, timestep, latents[row : row + 1])
 
         cond = torch.cat([state.cond for state in states])  # type: ignore[misc]
-        x_start = inverter.invert(
-            x0, cond, steps, generator=list(generators), callback=on_step, show_progress=False
-        ).latents
+        store = reference_store(plan) if settings.reference_from_inversion else None
+        inverted = InvertedReference(store) if store is not None else None
+        injection = store.injection if store is not None else None
+
+        def on_inverted_step(index: int, timestep: int, latents: torch.Tensor) -> None:
+            if inverted is not None:
+                inverted.records.insert(0, inverted.store.snapshot(detach=True))
+                if injection is not None:
+                    inverted.injected.insert(0, injection.saved())
+            on_step(index, timestep, latents)
+
+        attach: Any = store.attach(editor.unet) if store is not None else nullcontext()
+        record: Any = injection.recording() if injection is not None else nullcontext()
+        with attach, record:
+            result = inverter.invert(
+                x0, cond, steps, generator=list(generators), callback=on_inverted_step, show_progress=False
+            )
+        x_start = result.latents
+        if inverted is not None:
+            inverted.latents = [result.trajectory[steps - 1 - j] for j in range(steps)]
+            states[0].extras["inverted_reference"] = inverted
     else:
         start = steps - min(steps, max(1, round(steps * settings.strength)))
         timesteps = timesteps[start:]

@@ -1,0 +1,75 @@
+"""Positives-only feature loss: each edit feature against the reference feature at its location."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from zerocon.losses.patch_sampler import PatchSampler, center_locations
+
+__all__ = ["FeatureL2Loss"]
+
+
+class FeatureL2Loss(nn.Module):
+    """Mean squared distance between L2-normalised edit and reference features at shared locations.
+
+    PatchNCE without its negatives: for every sampled location ``i``,
+    ``‖q_i/‖q_i‖ − k_i/‖k_i‖‖² = 2 − 2·cos(q_i, k_i)``, averaged over locations, layers and
+    scales. It asks each location to keep its own feature and nothing more, so it does not sit
+    at chance where features are nearly parallel, as the contrastive loss does. Locations are
+    drawn by a :class:`PatchSampler` and reused for the keys; keys are detached.
+
+    Args:
+        num_patches: locations sampled per layer and scale (all if fewer). Default 256.
+        pool_sizes: average-pooling factors. Default ``(1,)``.
+        center: subtract each image's mean feature over its locations first.
+
+    Shape:
+        - query_features[l], key_features[l]: ``(b, h*w, c)`` or ``(b, c, h, w)``, the same
+          shape for query and key of a layer.
+        - output: scalar, in ``[0, 4]``.
+
+    Raises:
+        ValueError: for different numbers of query and key layers, mismatched shapes, or
+            anything :class:`PatchSampler` rejects.
+
+    Example:
+        >>> loss = FeatureL2Loss(num_patches=8)
+        >>> f = [torch.randn(1, 16, 4)]
+        >>> float(loss(f, f, generator=torch.Generator().manual_seed(0)))
+        0.0
+    """
+
+    def __init__(self, num_patches: int = 256, pool_sizes: Sequence[int] = (1,), center: bool = False) -> None:
+        super().__init__()
+        self.sampler = PatchSampler(num_patches=num_patches, pool_sizes=pool_sizes)
+        self.center = bool(center)
+
+    def extra_repr(self) -> str:
+        return f"center={self.center}"
+
+    def forward(
+        self,
+        query_features: Sequence[Tensor],
+        key_features: Sequence[Tensor],
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """The loss averaged over layers and scales (see the class docstring)."""
+        if isinstance(query_features, Tensor) or isinstance(key_features, Tensor):
+            raise ValueError("query_features and key_features must be sequences of tensors")
+        if len(query_features) != len(key_features):
+            raise ValueError(f"got {len(query_features)} query layers but {len(key_features)} key layers")
+        for layer, (query, key) in enumerate(zip(query_features, key_features, strict=True)):
+            if query.shape != key.shape:
+                raise ValueError(f"layer {layer}: query shape {tuple(query.shape)} != key shape {tuple(key.shape)}")
+        keys = [key.detach() for key in key_features]
+        queries = list(query_features)
+        if self.center:
+            queries = [center_locations(q) for q in queries]
+            keys = [center_locations(k) for k in keys]
+        query_samples, ids = self.sampler(queries, generator=generator)
+        key_samples, _ = self.sampler(keys, patch_ids=ids)
+        distances = [(q - k).pow(2).sum(dim=-1).mean() for q, k in zip(query_samples, key_samples, strict=True)]
+        return torch.stack(distances).mean()
