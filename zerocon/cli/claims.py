@@ -31,22 +31,45 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def _owner(path: Path) -> tuple[int, str]:
-    """``(pid, host)`` written in a claim; ``(-1, "")`` when it cannot be read."""
+def process_start(pid: int) -> str:
+    """When process ``pid`` started, as the kernel counts it (``""`` where that cannot be read).
+
+    With the pid it names one process for good: a pid that is reused by a later process gets
+    another start time.
+
+    Example:
+        >>> process_start(os.getpid()) == process_start(os.getpid())
+        True
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+    except OSError:
+        return ""
+    # The command name (field 2) is in parentheses and may hold spaces; start time is field 22.
+    fields = stat.rpartition(")")[2].split()
+    return fields[19] if len(fields) > 19 else ""
+
+
+def _owner(path: Path) -> tuple[int, str, str]:
+    """``(pid, host, start)`` written in a claim; ``(-1, "", "")`` when it cannot be read."""
     try:
         parts = path.read_text(encoding="utf-8").split()
-        return int(parts[0]), parts[1] if len(parts) > 1 else ""
+        return int(parts[0]), parts[1] if len(parts) > 1 else "", parts[2] if len(parts) > 2 else ""
     except (OSError, ValueError, IndexError):
-        return -1, ""
+        return -1, "", ""
 
 
 def _owner_alive(path: Path) -> bool:
-    """Whether a claim's owner may still run: same host and a live pid, or another host
-    (whose processes cannot be seen from here, so its claims are never taken over)."""
-    pid, host = _owner(path)
+    """Whether a claim's owner may still run: same host, a live pid and the same process start
+    (a reused pid belongs to another program), or another host (whose processes cannot be
+    seen from here, so its claims are never taken over)."""
+    pid, host, start = _owner(path)
     if host and host != socket.gethostname():
         return True
-    return pid_alive(pid)
+    if not pid_alive(pid):
+        return False
+    now = process_start(pid)
+    return start in ("", "-") or not now or now == start
 
 
 def clean_stale(folder: Path) -> list[Path]:
@@ -70,11 +93,12 @@ def clean_stale(folder: Path) -> list[Path]:
 
 
 class OutputClaim:
-    """An exclusive claim on one output, held as ``{stem}.claim`` with the owner's pid and host.
+    """An exclusive claim on one output, held as ``{stem}.claim`` with the owner's pid, host and start.
 
     ``acquire()`` writes the claim to a temporary file and hard-links it into place, so a claim
     appears complete or not at all and only one run can create it. A claim whose owner no
-    longer runs on this host is taken over; claims of other hosts are left alone.
+    longer runs on this host is taken over (a live pid whose process started at another time
+    is another program that reused the pid); claims of other hosts are left alone.
 
     Example:
         >>> import tempfile
@@ -89,12 +113,22 @@ class OutputClaim:
         self.held = False
 
     def _content(self) -> str:
-        return f"{os.getpid()} {socket.gethostname()}\n"
+        pid = os.getpid()
+        return f"{pid} {socket.gethostname()} {process_start(pid) or '-'}\n"
 
     def acquire(self) -> bool:
+        """Take the claim; ``False`` when a live run holds it.
+
+        Raises:
+            OSError: when the claim cannot be written (a full disk); nothing is left behind.
+        """
         handle, name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.{os.getpid()}.", suffix=".tmp")
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(self._content())
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as file:
+                file.write(self._content())
+        except OSError:
+            os.unlink(name)
+            raise
         try:
             for _ in range(2):
                 try:

@@ -17,17 +17,17 @@ from zerocon.cli.edit_command import add_common_options, method_kwargs
 from zerocon.cli.errors import CliError
 from zerocon.cli.files import (
     ensure_writable_dir,
-    make_grid,
+    labelled_grid,
     save_image,
     save_json,
     settings_digest,
 )
 from zerocon.cli.ground_truth import metrics_if_known
-from zerocon.cli.loading import load_pipeline, sentence_source
+from zerocon.cli.loading import check_sources, load_pipeline, sentence_source
 from zerocon.editing import available_methods
 from zerocon.shapes import OBJECT_COLORS, SHAPES, RenderedShape, caption_for, render_random
 
-DEFAULT_METHODS = ("zerocon", "pix2pix-zero", "ddim", "sdedit")
+DEFAULT_METHODS = ("zerocon++", "zerocon", "pix2pix-zero", "sdedit")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -166,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--images must be at least 1, got {args.images}")
     if args.steps < 1:
         raise CliError(f"--steps must be at least 1, got {args.steps}")
+    check_sources(args.model, args.device, args.sentences)
     out_dir = ensure_writable_dir(args.out)
     edits_dir = ensure_writable_dir(out_dir / "edits")
     edits = demo_edits(args.images, args.seed)
@@ -179,63 +180,70 @@ def run(args: argparse.Namespace) -> int:
         "use_captioner": args.use_captioner,
         **method_kwargs(args),
     }
-    records: list[dict[str, Any]] = []
-    grid_rows: list[list[Image.Image]] = []
-    jobs = [(i, m) for i in range(len(edits)) for m in methods]
+    records: dict[tuple[int, str], dict[str, Any]] = {}
     results: dict[tuple[int, str], Image.Image] = {}
-    for i, method in tqdm(jobs, desc="demo edits", disable=args.no_progress):
-        source, target = edits[i]
-        settings = {
-            **common,
-            "method": method,
-            "source_caption": source.caption,
-            "target_caption": target,
-            "image_seed": args.seed + i,
-        }
-        stem = f"{i:02d}-{method}-{settings_digest(settings)}"
-        png, sidecar = edits_dir / f"{stem}.png", edits_dir / f"{stem}.json"
-        if png.exists() and sidecar.exists() and not args.overwrite:
-            with Image.open(png) as handle:
-                results[(i, method)] = handle.convert("RGB")
-            records.append(json.loads(sidecar.read_text(encoding="utf-8")))
+    for method in tqdm(methods, desc="demo methods", disable=args.no_progress):
+        paths: dict[int, tuple[Path, Path, dict[str, Any]]] = {}
+        for i, (source, target) in enumerate(edits):
+            settings = {
+                **common,
+                "method": method,
+                "source_caption": source.caption,
+                "target_caption": target,
+                "image_seed": args.seed + i,
+            }
+            stem = f"{i:02d}-{method}-{settings_digest(settings)}"
+            png, sidecar = edits_dir / f"{stem}.png", edits_dir / f"{stem}.json"
+            if png.exists() and sidecar.exists() and not args.overwrite:
+                with Image.open(png) as handle:
+                    results[(i, method)] = handle.convert("RGB")
+                records[(i, method)] = json.loads(sidecar.read_text(encoding="utf-8"))
+            else:
+                paths[i] = (png, sidecar, settings)
+        if not paths:
             continue
         if pipe is None:  # loaded once, and only when something is left to edit
             pipe = load_pipeline(args.model, args.device)
             sentences = sentence_source(args.sentences, args.seed)
+        todo = sorted(paths)
+        # One call per method: the sources share every UNet call, each with its own generator.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             out = pipe(
-                source.to_pil(),
-                target,
-                source_prompt=None if args.use_captioner else source.caption,
+                [edits[i][0].to_pil() for i in todo],
+                [edits[i][1] for i in todo],
+                source_prompt=None if args.use_captioner else [edits[i][0].caption for i in todo],
                 method=method,
                 sentence_source=sentences,
-                generator=torch.Generator().manual_seed(args.seed + i),
+                generator=[torch.Generator().manual_seed(args.seed + i) for i in todo],
                 show_progress=False,
                 **method_kwargs(args),
             )
-        edited = out.images[0]
-        record = out.record(0)
-        record.update(
-            method=method,
-            settings=settings,
-            source_caption=source.caption,
-            target_caption=target,
-            metrics=metrics_if_known(source, edited, target),
-        )
-        save_image(edited, png)
-        save_json(record, sidecar)
-        results[(i, method)] = edited
-        records.append(record)
-    for i, (source, _) in enumerate(edits):
-        grid_rows.append([source.to_pil(), *(results[(i, m)] for m in methods)])
+        for row, i in enumerate(todo):
+            source, target = edits[i]
+            png, sidecar, settings = paths[i]
+            edited = out.images[row]
+            record = out.record(row)
+            record.update(
+                method=method,
+                settings=settings,
+                source_caption=source.caption,
+                target_caption=target,
+                metrics=metrics_if_known(source, edited, target),
+            )
+            save_image(edited, png)
+            save_json(record, sidecar)
+            results[(i, method)] = edited
+            records[(i, method)] = record
+    grid_rows = [[source.to_pil(), *(results[(i, m)] for m in methods)] for i, (source, _) in enumerate(edits)]
     grid_path = out_dir / "demo-grid.png"
-    save_image(make_grid(grid_rows, cell=128), grid_path)
-    rows = summarize(records, methods)
+    grid = labelled_grid(grid_rows, ["source", *methods], [target for _, target in edits], cell=128)
+    save_image(grid, grid_path)
+    rows = summarize(list(records.values()), methods)
     save_json(
         {"columns": ["source", *methods], "edits": [t for _, t in edits], "table": rows},
         out_dir / "demo-metrics.json",
     )
-    print(f"grid (rows: sources; columns: source, {', '.join(methods)}): {grid_path}")
+    print(f"grid (rows: each source and its target prompt; columns: source, {', '.join(methods)}): {grid_path}")
     print(format_table(rows))
     return 0

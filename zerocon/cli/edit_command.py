@@ -16,6 +16,7 @@ from zerocon.cli.claims import OutputClaim, clean_stale
 from zerocon.cli.errors import CliError
 from zerocon.cli.files import (
     DEFAULT_MAX_PIXELS,
+    MAX_PIXELS_LIMIT,
     ImageTooLarge,
     check_image,
     ensure_writable_dir,
@@ -28,8 +29,8 @@ from zerocon.cli.files import (
     save_json,
 )
 from zerocon.cli.ground_truth import metrics_if_known
-from zerocon.cli.loading import device_for_rank, load_pipeline, sentence_source
-from zerocon.cli.numbers import finite_float, whole_number
+from zerocon.cli.loading import check_sources, device_for_rank, load_pipeline, sentence_source
+from zerocon.cli.numbers import MAX_SEED, finite_float, whole_number
 from zerocon.cli.sharding import process_rank, shard
 from zerocon.direction import EditDirection
 from zerocon.editing import (
@@ -39,6 +40,15 @@ from zerocon.editing import (
     available_methods,
     get_method,
 )
+from zerocon.editing.methods import DEFAULT_METHOD
+from zerocon.editing.settings import UPPER_BOUNDS
+
+# The flags' types, bounded as EditSettings is (a value past a bound makes no sense).
+STEPS = whole_number(1, int(UPPER_BOUNDS["num_inference_steps"]))
+SEED = whole_number(0, MAX_SEED)
+GUIDANCE_SCALE = finite_float(1.0, UPPER_BOUNDS["guidance_scale"])
+STEP_SIZE = finite_float(0.0, UPPER_BOUNDS["guidance_step_size"])
+WEIGHT = finite_float(0.0, UPPER_BOUNDS["lambda_xa"])
 
 
 def add_common_options(p: argparse.ArgumentParser, steps: int) -> None:
@@ -49,26 +59,39 @@ def add_common_options(p: argparse.ArgumentParser, steps: int) -> None:
         steps: the default step count.
     """
     p.add_argument("--model", default=None, help="model folder or hub id (default: embedded)")
-    p.add_argument("--steps", type=whole_number(1), default=steps, help=f"DDIM steps (default {steps})")
-    p.add_argument("--seed", type=whole_number(0), default=0, help="seed of each image's generator")
-    p.add_argument("--guidance-scale", type=finite_float(1.0), default=5.0, help="CFG scale (default 5.0)")
+    p.add_argument("--steps", type=STEPS, default=steps, help=f"DDIM steps (default {steps})")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of each image's generator")
+    p.add_argument(
+        "--guidance-scale", type=GUIDANCE_SCALE, default=None, help="CFG scale (default: the method's, 5.0)"
+    )
     p.add_argument(
         "--step-size",
-        type=finite_float(0.0),
+        type=STEP_SIZE,
         default=None,
         help="guidance step η (default: the model's; 3.0 for the embedded model, else 0.1, "
         "0.01 for v-pred)",
     )
-    p.add_argument("--lambda-xa", type=finite_float(0.0), default=1.0, help="cross-attention weight (1.0)")
-    p.add_argument("--lambda-nce", type=finite_float(0.0), default=3.0, help="PatchNCE weight (3.0)")
     p.add_argument(
-        "--strength", type=finite_float(0.0, 1.0, low_open=True), default=0.5, help="SDEdit noising strength (0.5)"
+        "--lambda-xa", type=WEIGHT, default=None, help="cross-attention weight (default: the method's, 1.0)"
+    )
+    p.add_argument(
+        "--lambda-nce",
+        type=WEIGHT,
+        default=None,
+        help="feature-term weight (default: the method's; 3.0 for zerocon, 1.0 for zerocon++)",
+    )
+    p.add_argument(
+        "--strength",
+        type=finite_float(0.0, 1.0, low_open=True),
+        default=None,
+        help="SDEdit noising strength (default 0.5)",
     )
     p.add_argument(
         "--max-pixels",
-        type=whole_number(1),
+        type=whole_number(1, MAX_PIXELS_LIMIT),
         default=DEFAULT_MAX_PIXELS,
-        help=f"largest input in pixels, checked before decoding (default {DEFAULT_MAX_PIXELS:,})",
+        help=f"largest input in pixels, checked before decoding (default {DEFAULT_MAX_PIXELS:,}; "
+        f"at most {MAX_PIXELS_LIMIT:,})",
     )
     p.add_argument(
         "--sentences", default=None, help="templates | shapes | lm:MODEL | FILE_OR_FOLDER"
@@ -91,7 +114,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--source-word", default=None, help="source word of a word-pair direction")
     p.add_argument("--target-word", default=None, help="target word of a word-pair direction")
     p.add_argument("--direction", default=None, help="a direction file from `zerocon direction`")
-    p.add_argument("--method", default="zerocon", choices=available_methods(), help="editing method")
+    p.add_argument(
+        "--method",
+        default=DEFAULT_METHOD,
+        choices=available_methods(),
+        help=f"editing method (default {DEFAULT_METHOD}; zerocon is the paper's method)",
+    )
     p.add_argument("--out", type=Path, default=Path("zerocon-out"), help="output folder")
     p.add_argument("--grid", type=Path, default=None, help="also write a side-by-side grid PNG")
     p.add_argument(
@@ -125,14 +153,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def method_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """The pipeline keyword arguments given by the common options.
+def method_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The common options' settings as given (``None``: left to the method's preset), for records.
 
     Args:
         args: parsed arguments.
-
-    Returns:
-        Keyword arguments for :class:`~zerocon.pipelines.ZeroConPipeline`.
     """
     return {
         "num_inference_steps": args.steps,
@@ -142,6 +167,20 @@ def method_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         "lambda_nce": args.lambda_nce,
         "strength": args.strength,
     }
+
+
+def method_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The pipeline keyword arguments given by the common options.
+
+    An option left unset keeps the method's preset (``EditSettings.for_method``).
+
+    Args:
+        args: parsed arguments.
+
+    Returns:
+        Keyword arguments for :class:`~zerocon.pipelines.ZeroConPipeline`.
+    """
+    return {key: value for key, value in method_options(args).items() if value is not None}
 
 
 #: Sidecar ``settings`` keys and the ``args`` attributes they set for ``--from-sidecar``.
@@ -188,8 +227,8 @@ def apply_sidecar(args: argparse.Namespace) -> None:
     if missing:
         raise CliError(f"sidecar {str(path)!r} lacks the settings {missing}")
     checks = {
-        "seed": whole_number(0), "num_inference_steps": whole_number(1), "guidance_scale": finite_float(1.0),
-        "guidance_step_size": finite_float(0.0), "lambda_xa": finite_float(0.0), "lambda_nce": finite_float(0.0),
+        "seed": SEED, "num_inference_steps": STEPS, "guidance_scale": GUIDANCE_SCALE,
+        "guidance_step_size": STEP_SIZE, "lambda_xa": WEIGHT, "lambda_nce": WEIGHT,
         "strength": finite_float(0.0, 1.0, low_open=True),
     }
     for key, attribute in _SIDECAR_ARGS.items():
@@ -230,7 +269,7 @@ def _check_args(args: argparse.Namespace) -> None:
         raise CliError(f"direction file {args.direction!r} does not exist")
     if args.steps < 1:
         raise CliError(f"--steps must be at least 1, got {args.steps}")
-    if not 0 < args.strength <= 1:
+    if args.strength is not None and not 0 < args.strength <= 1:
         raise CliError(f"--strength must be in (0, 1], got {args.strength}")
     if args.save_attention is not None and not get_method(args.method).reference:
         raise CliError(f"--save-attention needs a method with a reference pass (zerocon, pix2pix-zero), not {args.method!r}")
@@ -282,6 +321,38 @@ def _check_grid(grid: Path | None) -> None:
         raise CliError(f"--grid {str(grid)!r} is a folder; give a .png file name")
 
 
+def _refuse_out_among_inputs(out: Path, raw_inputs: list[str]) -> None:
+    """``--out`` may not be an input folder: later runs would read their own outputs back."""
+    target = out.expanduser().resolve()
+    for raw in raw_inputs:
+        folder = Path(raw).expanduser().resolve()
+        if folder.is_dir() and folder == target:
+            raise CliError(
+                f"--out {str(out)!r} is the input folder {raw!r}: the outputs would be read back as "
+                "inputs by the next run; choose another output folder"
+            )
+
+
+def _without_own_outputs(inputs: list[Path]) -> list[Path]:
+    """Inputs less the images zerocon wrote (an output PNG has a sidecar naming it as output)."""
+    import json
+
+    kept = []
+    for path in inputs:
+        sidecar = path.with_suffix(".json")
+        try:
+            record = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.is_file() else None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            record = None
+        if isinstance(record, dict) and record.get("output") == str(path):
+            tqdm.write(f"notice: {path.name}: an output of zerocon (see its sidecar); not taken as an input")
+            continue
+        kept.append(path)
+    if not kept:
+        raise CliError("every input is an output of an earlier zerocon run; give the source images")
+    return kept
+
+
 def run(args: argparse.Namespace) -> int:
     """Edit every input of this process's share; skip finished outputs unless ``--overwrite``.
 
@@ -306,7 +377,10 @@ def run(args: argparse.Namespace) -> int:
     _check_args(args)
     direction = _direction_or_fail(args.direction)
     _check_grid(args.grid)
+    check_sources(args.model, device_for_rank(args.device), args.sentences)
     inputs = find_inputs(args.inputs)
+    _refuse_out_among_inputs(args.out, args.inputs)
+    inputs = _without_own_outputs(inputs)
     failures: dict[Path, str] = {}
     for path in inputs:  # all readable before any work; nothing is kept
         try:
@@ -327,7 +401,7 @@ def run(args: argparse.Namespace) -> int:
         "model": args.model,
         "seed": args.seed,
         "sentences": args.sentences,
-        **method_kwargs(args),
+        **method_options(args),
     }
     todo: list[tuple[Path, Path]] = []
     for path in mine:
@@ -465,6 +539,10 @@ def _edit_batch(
             )
     except (ValueError, FileNotFoundError) as error:
         raise CliError(f"{names}: {error}", per_image=True) from error
+    except (MemoryError, RuntimeError) as error:
+        if not isinstance(error, MemoryError) and "alloc" not in str(error).lower():
+            raise
+        raise CliError(f"{names}: not enough memory to edit it ({_first_line(error)})", per_image=True) from error
     for warning in caught:
         if issubclass(warning.category, UserWarning | RuntimeWarning):
             tqdm.write(f"notice: {names}: {warning.message}")

@@ -19,6 +19,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 #: Default largest input, in pixels (2048 × 2048); ``--max-pixels`` raises it. Larger images are
 #: refused from their header, before any pixel is decoded.
 DEFAULT_MAX_PIXELS = 2048 * 2048
+#: The largest ``--max-pixels``: 64 megapixels, 8192² (an image of that size already needs
+#: gigabytes at every step; past it decoding alone can exhaust a machine's memory).
+MAX_PIXELS_LIMIT = 8192 * 8192
 
 
 class ImageTooLarge(CliError):
@@ -129,7 +132,8 @@ def _decode(path: Path, keep: bool, max_pixels: int) -> tuple[Image.Image, list[
 
 
 def _rotated(image: Image.Image) -> bool:
-    return image.getexif().get(0x0112, 1) not in (0, 1)
+    """Whether the EXIF orientation asks for a flip or turn (values 2 to 8; others mean none)."""
+    return image.getexif().get(0x0112, 1) in range(2, 9)
 
 
 def ensure_writable_dir(path: Path) -> Path:
@@ -332,4 +336,81 @@ def make_grid(
         for c, image in enumerate(row):
             tile = image.convert("RGB").resize((side, side), Image.Resampling.NEAREST)
             grid.paste(tile, (c * (side + pad), r * (side + pad)))
+    return grid
+
+
+def _font(size: int) -> Any:
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow without FreeType: the fixed bitmap font
+        return ImageFont.load_default()
+
+
+def _wrap(text: str, width: int, draw: Any, font: Any) -> list[str]:
+    lines: list[str] = []
+    for word in text.split():
+        if lines and draw.textlength(f"{lines[-1]} {word}", font=font) <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines or [""]
+
+
+def labelled_grid(
+    rows: Sequence[Sequence[Image.Image]],
+    column_labels: Sequence[str],
+    row_labels: Sequence[str],
+    cell: int = 128,
+    label_width: int = 200,
+    pad: int = 2,
+) -> Image.Image:
+    """:func:`make_grid` with a header row of column labels and a left column of row labels.
+
+    Labels wrap at word boundaries to fit their cell.
+
+    Args:
+        rows: the images, row by row.
+        column_labels: one label per column (e.g. ``"source"`` and method names).
+        row_labels: one label per row (e.g. each row's target prompt).
+        cell: the side of each image cell.
+        label_width: the width of the row-label column.
+        pad: white padding between cells.
+
+    Returns:
+        The labelled grid (RGB).
+
+    Raises:
+        ValueError: for label counts that do not match the grid.
+
+    Example:
+        >>> grid = labelled_grid([[Image.new("RGB", (8, 8))] * 2], ["source", "edit"], ["a target"], cell=32)
+        >>> grid.size[0] > 2 * 32
+        True
+    """
+    from PIL import ImageDraw
+
+    body = make_grid(rows, cell=cell, pad=pad)
+    if len(column_labels) != len(rows[0]) or len(row_labels) != len(rows):
+        raise ValueError(
+            f"labelled_grid: {len(column_labels)} column labels for {len(rows[0])} columns and "
+            f"{len(row_labels)} row labels for {len(rows)} rows"
+        )
+    font = _font(max(10, cell // 9))
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    line_height = int(probe.textbbox((0, 0), "Ag", font=font)[3]) + 3
+    header_lines = max(len(_wrap(label, cell - 4, probe, font)) for label in column_labels)
+    header = header_lines * line_height + 6
+    grid = Image.new("RGB", (label_width + pad + body.width, header + body.height), "white")
+    grid.paste(body, (label_width + pad, header))
+    draw = ImageDraw.Draw(grid)
+    for c, label in enumerate(column_labels):
+        x = label_width + pad + c * (cell + pad)
+        for k, line in enumerate(_wrap(label, cell - 4, draw, font)):
+            draw.text((x + 2, 3 + k * line_height), line, fill="black", font=font)
+    for r, label in enumerate(row_labels):
+        y = header + r * (cell + pad)
+        for k, line in enumerate(_wrap(label, label_width - 8, draw, font)):
+            draw.text((4, y + 4 + k * line_height), line, fill="black", font=font)
     return grid

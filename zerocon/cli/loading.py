@@ -73,6 +73,47 @@ def _first_line(error: BaseException) -> str:
     return lines[0][:300] if lines else type(error).__name__
 
 
+def model_source(model: str | None) -> str | Path:
+    """Where ``--model`` points: the embedded model's folder, a local folder, or a hub id.
+
+    Raises:
+        CliError: for a path that does not exist (nothing is loaded).
+
+    Example:
+        >>> model_source("org/name")
+        'org/name'
+    """
+    from zerocon.shapes import embedded_model_path
+
+    if model is None:
+        try:
+            return embedded_model_path()
+        except FileNotFoundError as error:
+            raise CliError(str(error)) from error
+    path = Path(model).expanduser()
+    if path.exists():
+        return path
+    if _HUB_ID.match(model) and not model.startswith((".", "/", "~")):
+        return model
+    raise CliError(f"model path {model!r} does not exist")
+
+
+def check_sources(model: str | None, device: str, sentences: str | None) -> None:
+    """Check ``--model``, ``--device`` and ``--sentences`` without loading anything.
+
+    For checking a run's whole-run inputs before any folder is created or file written.
+
+    Raises:
+        CliError: for an unknown or missing device, a model path or sentence file that does
+            not exist.
+    """
+    resolve_device(device)
+    model_source(model)
+    named = sentences is None or sentences in ("templates", "shapes") or sentences.startswith("lm:")
+    if not named and not Path(str(sentences)).expanduser().exists():
+        raise CliError(f"sentence file or folder {sentences!r} does not exist")
+
+
 def load_pipeline(model: str | None, device: str = "cpu") -> ZeroConPipeline:
     """Load the editor from a folder, a hub id, or the embedded model (``None``).
 
@@ -89,22 +130,8 @@ def load_pipeline(model: str | None, device: str = "cpu") -> ZeroConPipeline:
             folder that is not a Stable Diffusion pipeline, or a device that is unknown or
             not available (checked before the model is loaded).
     """
-    from zerocon.shapes import embedded_model_path
-
     target = resolve_device(device)
-    if model is None:
-        try:
-            source: str | Path = embedded_model_path()
-        except FileNotFoundError as error:
-            raise CliError(str(error)) from error
-    else:
-        path = Path(model).expanduser()
-        if path.exists():
-            source = path
-        elif _HUB_ID.match(model) and not model.startswith((".", "/", "~")):
-            source = model
-        else:
-            raise CliError(f"model path {model!r} does not exist")
+    source = model_source(model)
     try:
         pipe = ZeroConPipeline.from_pretrained(source)
     except Exception as error:  # diffusers raises many kinds for bad folders / no network

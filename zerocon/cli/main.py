@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``zerocon`` with ``argv`` (default: ``sys.argv[1:]``).
 
-    Bad inputs end with one line on stderr (``zerocon: error: ...``) and a non-zero exit code.
+    Bad inputs end with one line on stderr (``zerocon: error: ...``) and a non-zero exit code;
+    so do system errors met mid-run (a full disk, say: exit 2).
 
     Args:
         argv: the arguments.
@@ -70,6 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as error:
         print(f"zerocon: error: {error}", file=sys.stderr)
         return error.exit_code
+    except OSError as error:  # a full disk, a folder that vanished, a permission taken away mid-run
+        where = f" ({error.filename})" if error.filename else ""
+        print(f"zerocon: error: {error.strerror or error}{where}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("zerocon: interrupted", file=sys.stderr)
         return 130

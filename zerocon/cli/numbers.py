@@ -35,8 +35,12 @@ def finite_float(low: float | None = None, high: float | None = None, low_open: 
     return parse
 
 
-def whole_number(low: int) -> Callable[[str], int]:
-    """An ``argparse`` type: an integer ``>= low``.
+#: The largest seed a torch.Generator takes.
+MAX_SEED = 2**64 - 1
+
+
+def whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An ``argparse`` type: an integer ``>= low`` (and ``<= high`` when given).
 
     Example:
         >>> whole_number(1)("20")
@@ -50,6 +54,8 @@ def whole_number(low: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
         if value < low:
             raise argparse.ArgumentTypeError(f"{text} must be >= {low}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"{text} must be <= {high}")
         return value
 
     return parse

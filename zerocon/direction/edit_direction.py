@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -175,8 +176,16 @@ class EditDirection(nn.Module):
             )
             return embeds.float().mean(dim=0, keepdim=True)
 
+        delta = mean_embedding(target) - mean_embedding(source)
+        if not bool(delta.abs().gt(0).any()):
+            warnings.warn(
+                "the edit direction is zero: the source and target sentences encode alike "
+                f"(source {source[:2]!r}, target {target[:2]!r}); an edit along it changes nothing",
+                UserWarning,
+                stacklevel=2,
+            )
         return cls(
-            mean_embedding(target) - mean_embedding(source),
+            delta,
             source_word=source_word,
             target_word=target_word,
             num_source_sentences=len(source),

@@ -12,8 +12,7 @@ SCENE_WORDS: tuple[str, ...] = ("background", "backdrop", "backgrounds", "scener
 
 #: Function words: they close a noun phrase when reading forward, and never mark a region.
 FUNCTION_WORDS = frozenset(
-    "a an the this that these those on in of with and or at over under near by to from behind "
-    "beside above below into onto its his her their some is are photo photography picture image".split()
+    ["a", "an", "the", "this", "that", "these", "those", "on", "in", "of", "with", "and", "or", "at", "over", "under", "near", "by", "to", "from", "behind", "beside", "above", "below", "into", "onto", "its", "his", "her", "their", "some", "is", "are", "photo", "photography", "picture", "image"]
 )
 
 _WORD = re.compile(r"[\w'-]+")

@@ -101,7 +101,6 @@ class EditMethod:
             raise ValueError(f"method {self.name!r}: recorded guidance needs the reference pass")
         if self.reference and not self.invert:
             raise ValueError(f"method {self.name!r}: the reference pass needs the inversion")
-        EditSettings(**self.defaults)  # a preset must be valid settings
         return self
 
     def describe(self) -> dict[str, Any]:
@@ -256,6 +255,9 @@ class SDEditMethod(EditMethod):
     description = "partial noising of the source, then denoising with the target"
 
 
+#: The method the pipeline, ``zerocon edit`` and ``zerocon demo`` use unless told otherwise.
+DEFAULT_METHOD = "zerocon++"
+
 _REGISTRY: dict[str, EditMethod] = {}
 
 
@@ -275,7 +277,7 @@ def register_method(method: EditMethod | type[EditMethod], *, replace: bool = Fa
         What was passed in (so it can decorate a class).
 
     Raises:
-        ValueError: for an invalid method or a name already taken.
+        ValueError: for an invalid method or preset (``defaults``), or a name already taken.
 
     Example:
         >>> @register_method
@@ -293,7 +295,16 @@ def register_method(method: EditMethod | type[EditMethod], *, replace: bool = Fa
     key = _key(instance.name)
     if key in _REGISTRY and not replace:
         raise ValueError(f"a method named {instance.name!r} is already registered")
+    previous = _REGISTRY.get(key)
     _REGISTRY[key] = instance
+    try:
+        EditSettings.for_method(instance.name)  # a preset must be valid settings
+    except ValueError:
+        if previous is None:
+            del _REGISTRY[key]
+        else:
+            _REGISTRY[key] = previous
+        raise
     return method
 
 
@@ -322,6 +333,16 @@ def get_method(method: str | EditMethod) -> EditMethod:
     if key not in _REGISTRY:
         raise ValueError(f"unknown method {method!r}; choose one of {available_methods()}")
     return _REGISTRY[key]
+
+
+def is_registered(name: str) -> bool:
+    """Whether a method is registered under ``name`` (spelling as :func:`get_method` reads it).
+
+    Example:
+        >>> is_registered("pix2pix_zero"), is_registered("bogus")
+        (True, False)
+    """
+    return _key(name) in _REGISTRY
 
 
 def available_methods() -> list[str]:

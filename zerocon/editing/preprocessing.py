@@ -69,7 +69,8 @@ def to_rgb(image: Image.Image, background: tuple[int, int, int] = (255, 255, 255
         An RGB image of the same size.
 
     Raises:
-        ValueError: if ``image`` is not a PIL image.
+        ValueError: if ``image`` is not a PIL image, or is a float or integer image with NaN or
+            infinite values (min–max stretching them would turn the image black).
 
     Example:
         >>> to_rgb(Image.new("L", (4, 4), 128)).mode
@@ -87,6 +88,9 @@ def to_rgb(image: Image.Image, background: tuple[int, int, int] = (255, 255, 255
         return Image.alpha_composite(canvas, rgba).convert("RGB")
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         array = np.asarray(image, dtype=np.float64)
+        if not np.isfinite(array).all():
+            bad = int((~np.isfinite(array)).sum())
+            raise ValueError(f"the image has {bad} NaN or infinite pixel value(s); it cannot be edited")
         low, high = float(array.min()), float(array.max())
         scaled = (array - low) / (high - low) * 255.0 if high > low else np.zeros_like(array)
         return Image.fromarray(scaled.round().astype(np.uint8), mode="L").convert("RGB")

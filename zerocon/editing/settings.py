@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,26 @@ CHOICES: dict[str, tuple[str, ...]] = {
 #: Above this many steps an edit is long enough to deserve a warning (it still runs).
 LONG_RUN_STEPS = 200
 
+#: Upper bounds of settings where larger values make no sense (the sampler or the guidance
+#: only blows up past them). The command line's flags share them.
+UPPER_BOUNDS: dict[str, float] = {
+    "num_inference_steps": 1000,  # the training schedule's length
+    "guidance_scale": 100.0,
+    "guidance_step_size": 1e4,
+    "lambda_xa": 1e6,
+    "lambda_nce": 1e6,
+    "lambda_ac": 1e6,
+    "lambda_kl": 1e6,
+    "lambda_tone": 1e6,
+    "direction_scale": 100.0,
+    "scene_step_factor": 100.0,
+    "nce_num_patches": 65536,
+    "num_reg_iterations": 100,
+    "num_reg_rolls": 100,
+    "blend_dilation": 64,
+    "tone_pool": 63,
+}
+
 
 def _finite(name: str, value: Any, low: float | None = None, high: float | None = None,
             low_open: bool = False) -> float:
@@ -41,7 +62,13 @@ def _finite(name: str, value: Any, low: float | None = None, high: float | None 
     return number
 
 
-def _integer(name: str, value: Any, low: int) -> int:
+def _sequence(name: str, value: Any) -> tuple[Any, ...]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)):
+        raise ValueError(f"{name} must be a list or tuple, got {value!r}")
+    return tuple(value)
+
+
+def _integer(name: str, value: Any, low: int, high: float | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, float) and value.is_integer():
             value = int(value)
@@ -49,6 +76,8 @@ def _integer(name: str, value: Any, low: int) -> int:
             raise ValueError(f"{name} must be a whole number, got {value!r}")
     if value < low:
         raise ValueError(f"{name} must be >= {low}, got {value!r}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high:g}, got {value!r}")
     return int(value)
 
 
@@ -57,7 +86,9 @@ class EditSettings:
     """The hyper-parameters of one edit (the role of Lightning's ``hparams``).
 
     Every field is checked when the object is made: non-finite numbers, values out of range
-    and fractional step counts raise ``ValueError`` at once, before any model runs. The object
+    (including the upper bounds of :data:`UPPER_BOUNDS`, past which a value makes no sense),
+    unknown choices and fractional step counts raise ``ValueError`` at once, naming the field,
+    before any model runs. The object
     round-trips through JSON (:meth:`to_json` / :meth:`from_json`) and is written into every
     result's sidecar, so an edit can be re-run from its record.
 
@@ -139,6 +170,9 @@ class EditSettings:
             edits (``None``: the caption); object edits use ``negative_prompt``.
         scene_blend_latents: with ``blend_scope="auto"``, blend latents at each step for scene
             edits too (else only the decoded pixels of the subject are kept).
+        scene_step_factor: with ``blend_scope="auto"``, scene edits move at this multiple of
+            η (a scene edit must change a large region that the cross-attention term holds
+            in place).
         reference_from_inversion: take the reference's attention records and latents from
             the DDIM inversion instead of a separate reconstruction pass (saves the reference
             rows of every step; the inversion records the caption's rows at each timestep).
@@ -206,6 +240,7 @@ class EditSettings:
     scene_words: tuple[str, ...] = SCENE_WORDS
     scene_negative_prompt: str | None = None
     scene_blend_latents: bool = False
+    scene_step_factor: float = 1.0
     reference_from_inversion: bool = False
     reference_cfg: bool = True
     extras: dict[str, Any] = field(default_factory=dict, compare=True)
@@ -214,41 +249,49 @@ class EditSettings:
         fix = object.__setattr__
         if not isinstance(self.method, str) or not self.method.strip():
             raise ValueError(f"method must be a non-empty name, got {self.method!r}")
-        fix(self, "num_inference_steps", _integer("num_inference_steps", self.num_inference_steps, 1))
-        fix(self, "guidance_scale", _finite("guidance_scale", self.guidance_scale, 1.0))
+        from zerocon.editing.methods import available_methods, is_registered
+
+        if not is_registered(self.method):
+            raise ValueError(
+                f"unknown method {self.method!r}; choose one of {available_methods()} "
+                "(or register your own with register_method)"
+            )
+        fix(self, "num_inference_steps", _integer("num_inference_steps", self.num_inference_steps, 1, UPPER_BOUNDS["num_inference_steps"]))
+        fix(self, "guidance_scale", _finite("guidance_scale", self.guidance_scale, 1.0, UPPER_BOUNDS["guidance_scale"]))
         if self.guidance_step_size is not None:
-            fix(self, "guidance_step_size", _finite("guidance_step_size", self.guidance_step_size, 0.0))
+            fix(self, "guidance_step_size", _finite("guidance_step_size", self.guidance_step_size, 0.0, UPPER_BOUNDS["guidance_step_size"]))
         for name in ("lambda_xa", "lambda_nce", "lambda_ac", "lambda_kl"):
-            fix(self, name, _finite(name, getattr(self, name), 0.0))
-        fix(self, "nce_num_patches", _integer("nce_num_patches", self.nce_num_patches, 1))
+            fix(self, name, _finite(name, getattr(self, name), 0.0, UPPER_BOUNDS[name]))
+        fix(self, "nce_num_patches", _integer("nce_num_patches", self.nce_num_patches, 1, UPPER_BOUNDS["nce_num_patches"]))
         fix(self, "nce_temperature", _finite("nce_temperature", self.nce_temperature, 0.0, low_open=True))
-        pools = tuple(self.nce_pool_sizes)
+        pools = _sequence("nce_pool_sizes", self.nce_pool_sizes)
         if not pools:
             raise ValueError("nce_pool_sizes must name at least one scale")
         fix(self, "nce_pool_sizes", tuple(_integer("nce_pool_sizes", p, 1) for p in pools))
         if self.max_grad_norm is not None:
             fix(self, "max_grad_norm", _finite("max_grad_norm", self.max_grad_norm, 0.0, low_open=True))
-        fix(self, "direction_scale", _finite("direction_scale", self.direction_scale))
+        fix(self, "direction_scale", _finite("direction_scale", self.direction_scale, -UPPER_BOUNDS["direction_scale"], UPPER_BOUNDS["direction_scale"]))
         fix(self, "strength", _finite("strength", self.strength, 0.0, 1.0, low_open=True))
-        fix(self, "num_reg_iterations", _integer("num_reg_iterations", self.num_reg_iterations, 0))
-        fix(self, "num_reg_rolls", _integer("num_reg_rolls", self.num_reg_rolls, 1))
+        fix(self, "num_reg_iterations", _integer("num_reg_iterations", self.num_reg_iterations, 0, UPPER_BOUNDS["num_reg_iterations"]))
+        fix(self, "num_reg_rolls", _integer("num_reg_rolls", self.num_reg_rolls, 1, UPPER_BOUNDS["num_reg_rolls"]))
         if not isinstance(self.local_blend, bool):
             raise ValueError(f"local_blend must be True or False, got {self.local_blend!r}")
         fix(self, "blend_threshold", _finite("blend_threshold", self.blend_threshold, 0.0, 1.0))
         fix(self, "blend_start", _finite("blend_start", self.blend_start, 0.0, 1.0))
-        fix(self, "blend_dilation", _integer("blend_dilation", self.blend_dilation, 0))
-        if isinstance(self.blend_words, str) or not all(isinstance(w, str) and w.strip() for w in self.blend_words):
+        fix(self, "blend_dilation", _integer("blend_dilation", self.blend_dilation, 0, UPPER_BOUNDS["blend_dilation"]))
+        if not all(isinstance(w, str) and w.strip() for w in _sequence("blend_words", self.blend_words)):
             raise ValueError(f"blend_words must be a sequence of non-empty words, got {self.blend_words!r}")
         fix(self, "blend_words", tuple(self.blend_words))
         for name, allowed in CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}")
-        fix(self, "lambda_tone", _finite("lambda_tone", self.lambda_tone, 0.0))
-        fix(self, "tone_pool", _integer("tone_pool", self.tone_pool, 1))
+        fix(self, "lambda_tone", _finite("lambda_tone", self.lambda_tone, 0.0, UPPER_BOUNDS["lambda_tone"]))
+        fix(self, "tone_pool", _integer("tone_pool", self.tone_pool, 1, UPPER_BOUNDS["tone_pool"]))
         if self.tone_pool % 2 == 0:
             raise ValueError(f"tone_pool must be odd, got {self.tone_pool}")
+        fix(self, "scene_step_factor", _finite("scene_step_factor", self.scene_step_factor, 0.0, UPPER_BOUNDS["scene_step_factor"]))
         fix(self, "inject_self_attention", _finite("inject_self_attention", self.inject_self_attention, 0.0, 1.0))
-        if isinstance(self.scene_words, str) or not all(isinstance(w, str) and w.strip() for w in self.scene_words):
+        if not all(isinstance(w, str) and w.strip() for w in _sequence("scene_words", self.scene_words)):
             raise ValueError(f"scene_words must be a sequence of non-empty words, got {self.scene_words!r}")
         fix(self, "scene_words", tuple(self.scene_words))
         if self.scene_negative_prompt is not None and not isinstance(self.scene_negative_prompt, str):
@@ -262,7 +305,13 @@ class EditSettings:
         for name in ("cross_attention_layers", "patch_nce_layers", "injection_layers"):
             if not isinstance(getattr(self, name), str):
                 raise ValueError(f"{name} must be a regular expression string")
+            try:
+                re.compile(getattr(self, name))
+            except re.error as error:
+                raise ValueError(f"{name}={getattr(self, name)!r} is not a regular expression: {error}") from error
         try:
+            if not isinstance(self.extras, dict):
+                raise TypeError(f"a dict is needed, got {type(self.extras).__name__}")
             json.dumps(self.extras, allow_nan=False)
         except (TypeError, ValueError) as error:
             raise ValueError(f"extras must hold finite JSON values: {error}") from error
@@ -270,11 +319,14 @@ class EditSettings:
             raise ValueError(f"negative_prompt must be a string or None, got {self.negative_prompt!r}")
 
     @classmethod
-    def for_method(cls, method: str, **changes: Any) -> EditSettings:
-        """The settings of a registered method: its preset (``EditMethod.defaults``) plus ``changes``.
+    def for_method(cls, method: Any, /, **changes: Any) -> EditSettings:
+        """The settings of a method: its preset (``EditMethod.defaults``) plus ``changes``.
 
         Args:
-            method: a registered method name.
+            method: a registered method name, or an :class:`~zerocon.editing.EditMethod`
+                object (settings name registered methods only: for an unregistered object,
+                ``method`` stays ``"zerocon"`` and the object is passed to the editor beside
+                the settings, as the pipeline does).
             **changes: fields to set on top of the preset.
 
         Raises:
@@ -286,10 +338,11 @@ class EditSettings:
             >>> EditSettings.for_method("zerocon++", num_inference_steps=10).negative_prompt
             ''
         """
-        from zerocon.editing.methods import get_method
+        from zerocon.editing.methods import get_method, is_registered
 
         strategy = get_method(method)
-        return cls(**{**strategy.defaults, "method": strategy.name, **changes})
+        name = strategy.name if is_registered(strategy.name) else "zerocon"
+        return cls(**{**strategy.defaults, "method": name, **changes})
 
     def replace(self, **changes: Any) -> EditSettings:
         """A copy with ``changes`` applied (validated again).

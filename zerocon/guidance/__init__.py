@@ -1,6 +1,10 @@
 """Gradient guidance of a diffusion sampler: ``GuidedScheduler`` and guidance terms."""
 
-from zerocon.guidance.attention_terms import CrossAttentionGuidance, FeatureL2Guidance, PatchNCEGuidance
+from zerocon.guidance.attention_terms import (
+    CrossAttentionGuidance,
+    FeatureL2Guidance,
+    PatchNCEGuidance,
+)
 from zerocon.guidance.guidance_term import GuidanceInputs, GuidanceTerm
 from zerocon.guidance.guided_scheduler import (
     GuidanceForward,

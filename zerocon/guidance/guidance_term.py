@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -124,8 +125,8 @@ class GuidanceTerm(nn.Module, ABC):
 
     def __init__(self, weight: float = 1.0, name: str | None = None, balanced: bool = False) -> None:
         super().__init__()
-        if not torch.isfinite(torch.tensor(float(weight))):
-            raise ValueError(f"weight must be finite, got {weight}")
+        if not math.isfinite(float(weight)):
+            raise ValueError(f"{type(self).__name__}: weight must be finite, got {weight}")
         self.weight = float(weight)
         self.term_name = name or type(self).__name__
         self.balanced = bool(balanced)

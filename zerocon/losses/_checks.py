@@ -28,6 +28,12 @@ def check_floating(x: Tensor, name: str) -> None:
         raise ValueError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
 
 
+def check_finite(x: Tensor, name: str) -> None:
+    """Raise ``ValueError`` if ``x`` holds NaN or infinite values."""
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} holds NaN or infinite values")
+
+
 def at_least_float32(x: Tensor) -> Tensor:
     """Upcast half/bfloat16 to float32; leave float32/float64 untouched."""
     if x.dtype in (torch.float16, torch.bfloat16):

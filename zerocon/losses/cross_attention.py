@@ -9,7 +9,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from zerocon.losses._checks import at_least_float32, check_floating, check_reduction, reduce
+from zerocon.losses._checks import at_least_float32, check_finite, check_floating, check_reduction, reduce
 
 __all__ = ["CrossAttentionLoss", "cross_attention_loss"]
 
@@ -39,8 +39,8 @@ def cross_attention_loss(
         The loss.
 
     Raises:
-        ValueError: if the maps are not 3-D floating tensors of the same shape, or
-            ``reduction`` is invalid.
+        ValueError: if the maps are not 3-D floating tensors of the same shape, hold NaN or
+            infinite values or values so large the loss overflows, or ``reduction`` is invalid.
 
     Example:
         >>> ref = torch.softmax(torch.randn(2, 16, 5), dim=-1)
@@ -59,9 +59,13 @@ def cross_attention_loss(
             f"edit_maps and reference_maps must have the same shape, "
             f"got {tuple(edit_maps.shape)} and {tuple(reference_maps.shape)}"
         )
+    check_finite(edit_maps, "edit_maps")
+    check_finite(reference_maps, "reference_maps")
     edit = at_least_float32(edit_maps)
     reference = reference_maps.detach().to(edit.dtype)
     per_map = (edit - reference).pow(2).sum(dim=(1, 2))
+    if not bool(torch.isfinite(per_map.detach()).all()):
+        raise ValueError("the cross-attention loss overflowed: the maps' values are too large for attention maps")
     return reduce(per_map, reduction)
 
 

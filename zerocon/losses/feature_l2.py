@@ -64,6 +64,9 @@ class FeatureL2Loss(nn.Module):
         for layer, (query, key) in enumerate(zip(query_features, key_features, strict=True)):
             if query.shape != key.shape:
                 raise ValueError(f"layer {layer}: query shape {tuple(query.shape)} != key shape {tuple(key.shape)}")
+        for layer, (query, key) in enumerate(zip(query_features, key_features, strict=True)):
+            if not (bool(torch.isfinite(query).all()) and bool(torch.isfinite(key).all())):
+                raise ValueError(f"layer {layer}: the query or key features hold NaN or infinite values")
         keys = [key.detach() for key in key_features]
         queries = list(query_features)
         if self.center:

@@ -112,6 +112,9 @@ class PatchNCELoss(nn.Module):
                     f"layer {layer}: query shape {tuple(query.shape)} != key shape {tuple(key.shape)}"
                 )
 
+        for layer, (query, key) in enumerate(zip(query_features, key_features, strict=True)):
+            if not (bool(torch.isfinite(query).all()) and bool(torch.isfinite(key).all())):
+                raise ValueError(f"layer {layer}: the query or key features hold NaN or infinite values")
         keys = [key.detach() for key in key_features]
         if self.center:
             query_features = [center_locations(q) for q in query_features]

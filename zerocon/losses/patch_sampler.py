@@ -210,6 +210,8 @@ class PatchSampler(nn.Module):
         ids_out: list[Tensor] = []
         for layer, feature in enumerate(features):
             tokens = _to_tokens(feature, layer)
+            if tokens.shape[-1] == 0 or tokens.shape[1] == 0:
+                raise ValueError(f"features[{layer}] has shape {tuple(feature.shape)}: no channels or no locations")
             if self.channels is not None and tokens.shape[-1] != self.channels[layer]:
                 raise ValueError(
                     f"features[{layer}] has {tokens.shape[-1]} channels, expected {self.channels[layer]}"

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from zerocon.losses._checks import at_least_float32, check_floating
+from zerocon.losses._checks import at_least_float32, check_finite, check_floating
 
 __all__ = ["ToneAnchorLoss", "tone_anchor_loss"]
 
@@ -45,8 +45,8 @@ def tone_anchor_loss(
         The loss; ``0`` (still differentiable) for an all-zero mask.
 
     Raises:
-        ValueError: for non-floating inputs, mismatched shapes, a mask outside ``[0, 1]`` or
-            an even or non-positive ``pool``.
+        ValueError: for non-floating or non-finite inputs, mismatched shapes, a mask outside
+            ``[0, 1]``, an even or non-positive ``pool``, or values so large the loss overflows.
 
     Example:
         >>> float(tone_anchor_loss(torch.zeros(1, 4, 8, 8), torch.ones(1, 4, 8, 8), torch.ones(1, 1, 8, 8)))
@@ -61,6 +61,8 @@ def tone_anchor_loss(
         )
     if mask.shape != (image.shape[0], 1, *image.shape[2:]):
         raise ValueError(f"mask must be {(image.shape[0], 1, *image.shape[2:])}, got {tuple(mask.shape)}")
+    check_finite(image, "image")
+    check_finite(reference, "reference")
     if bool((mask < 0).any()) or bool((mask > 1).any()):
         raise ValueError("mask values must lie in [0, 1]")
     if isinstance(pool, bool) or not isinstance(pool, int) or pool < 1 or pool % 2 == 0:
@@ -77,7 +79,10 @@ def tone_anchor_loss(
         x, r = low_pass(x), low_pass(r)
     local = ((x - r).pow(2).sum(dim=1, keepdim=True) * m).sum(dim=(1, 2, 3)) / area[:, 0]
     has_mask = (area[:, 0] > 1e-6).to(x.dtype)
-    return ((means + local) * has_mask).sum()
+    loss = ((means + local) * has_mask).sum()
+    if not bool(torch.isfinite(loss.detach())):
+        raise ValueError("the tone anchor loss overflowed: the image and reference values are too large")
+    return loss
 
 
 class ToneAnchorLoss(nn.Module):

@@ -25,11 +25,9 @@ from zerocon.editing import (
     ZeroConPipelineOutput,
 )
 from zerocon.editing.callbacks.step_function import StepFunctionCallback
+from zerocon.editing.methods import DEFAULT_METHOD, is_registered
 from zerocon.editing.preprocessing import vae_scale_factor
 from zerocon.editing.requests import build_requests
-
-#: The method a call uses when neither ``method=`` nor ``settings=`` names one.
-DEFAULT_METHOD = "zerocon++"
 
 
 class ZeroConPipeline(DiffusionPipeline):
@@ -274,7 +272,7 @@ class ZeroConPipeline(DiffusionPipeline):
         base = settings or EditSettings.for_method(method if method is not None else DEFAULT_METHOD)
         if isinstance(method, str):
             setting_values["method"] = method
-        elif isinstance(method, EditMethod):
+        elif isinstance(method, EditMethod) and is_registered(method.name):
             setting_values["method"] = method.name
         edit_settings = base.replace(**setting_values) if setting_values else base
         images = [image] if isinstance(image, Image.Image) else list(image)

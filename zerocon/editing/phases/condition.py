@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from zerocon.direction import EditDirection
 from zerocon.editing.edit_scope import edit_scope
+from zerocon.editing.latent_checks import EMBEDDING_LIMIT, check_in_range
 from zerocon.editing.words import derive_edit_words, single_words, swap_words
 
 if TYPE_CHECKING:
@@ -69,9 +70,15 @@ def condition_phase(editor: Editor, state: ImageState, plan: EditPlan) -> None:
             direction = EditDirection.from_sentences(editor.text_encoder, editor.tokenizer, [caption], [target_prompt])
         elif direction is None:
             if single_words(pairs) or (request.word_pairs is not None and pairs):
-                direction = editor.directions.build(pairs, editor.sentence_source)
-            else:
-                assert target_prompt is not None
+                try:
+                    direction = editor.directions.build(pairs, editor.sentence_source)
+                except ValueError:
+                    # Phrases the sentence source has no sentences for: the prompts still say it.
+                    if single_words(pairs) or target_prompt is None:
+                        raise
+            if direction is None:
+                if target_prompt is None:
+                    raise ValueError(f"no direction for the words {pairs}: none of them is in the caption {caption!r}")
                 state.notices.append(
                     "the edit is not a word-for-word swap: direction = E(target) - E(caption)"
                 )
@@ -79,6 +86,8 @@ def condition_phase(editor: Editor, state: ImageState, plan: EditPlan) -> None:
                     editor.text_encoder, editor.tokenizer, [caption], [target_prompt]
                 )
         target_cond = direction.apply_to(cond, settings.direction_scale)
+    cause = "the edit direction (its file, or direction_scale)" if direction is not None else "the target prompt"
+    check_in_range(target_cond, EMBEDDING_LIMIT, "the edit's conditioning c + Δc", cause, [state.index])
     scope = None
     if settings.blend_scope == "auto" and pairs:
         scope = edit_scope(caption, pairs, target_prompt, settings.scene_words)

@@ -14,9 +14,9 @@ from torch import Tensor
 
 from zerocon.attention import AttentionStore, LayerSelector, SelfAttentionInjection
 from zerocon.editing.callback import GuidanceEvent
+from zerocon.editing.latent_checks import LATENT_LIMIT, check_in_range
 from zerocon.editing.memory import lean_guidance
 from zerocon.editing.token_positions import word_token_positions
-from zerocon.inversion import to_epsilon
 from zerocon.guidance import (
     GuidanceInputs,
     GuidanceResult,
@@ -24,6 +24,7 @@ from zerocon.guidance import (
     LocalBlend,
     NonFiniteGuidanceWarning,
 )
+from zerocon.inversion import to_epsilon
 
 if TYPE_CHECKING:
     from zerocon.editing.callback_list import CallbackList
@@ -73,10 +74,13 @@ def _local_blend(editor: Editor, state: ImageState, plan: EditPlan) -> LocalBlen
     )
 
 
+def _is_scene(state: ImageState) -> bool:
+    return state.scope is not None and state.scope.kind == "scene"
+
+
 def _blends_latents(state: ImageState, plan: EditPlan) -> bool:
     """Whether the image's blend acts on the latent at each step (else on the pixels only)."""
-    scene = state.scope is not None and state.scope.kind == "scene"
-    return not scene or plan.settings.scene_blend_latents
+    return not _is_scene(state) or plan.settings.scene_blend_latents
 
 
 def _step_factor(schedule: str, step_index: int, steps: int) -> float:
@@ -182,6 +186,9 @@ def denoise_phase(
     blending = any(blend is not None for blend in blends)
     latent_blends = [blend if blend is not None and _blends_latents(s, plan) else None for s, blend in zip(states, blends, strict=True)]
     tone = any(getattr(term, "term_name", "") == "ToneAnchorGuidance" for term in plan.terms)
+    # Scene edits may move at another rate (a per-row factor on η).
+    row_scales = [settings.scene_step_factor if _is_scene(state) else 1.0 for state in states]
+    scaled_rows = any(scale != 1.0 for scale in row_scales)
     blend_from = round(settings.blend_start * len(timesteps))
     inject_until = round(settings.inject_self_attention * len(timesteps))
     x_ref = x_edit = torch.cat([s.x_start for s in states])  # type: ignore[misc]
@@ -217,7 +224,7 @@ def denoise_phase(
                         "on_reference_step", editor, state, step_index, int(t), x_ref[row : row + 1], part
                     )
                 if inverted is not None:
-                    x_ref = inverted.latents[step_index + 1]
+                    x_ref = inverted.latents[step_index]
                 else:
                     x_ref = ref_scheduler.step(ref_out, t, x_ref).prev_sample
             t_next = timesteps[step_index + 1] if step_index + 1 < len(timesteps) else None
@@ -264,16 +271,16 @@ def denoise_phase(
             def steer(preview: GuidanceResult, step: int = step_index, t: Tensor = t) -> list[float] | None:
                 factors: list[float | None] = []
                 for row, state in enumerate(states):
-                    if row in preview.skipped_rows:  # not moved; alone, no callback would see it
+                    if row in preview.skipped_rows or not len(callbacks):  # skipped rows: no callback sees them alone
                         factors.append(None)
                         continue
                     losses = preview.sample_losses[row]
                     loss = preview.loss if count == 1 else sum(losses.values())
                     event = GuidanceEvent(step, int(t), loss, losses, preview.sample_grad_norms[row])
                     factors.append(callbacks.steer(editor, state, event))
-                if all(factor is None for factor in factors):
+                if all(factor is None for factor in factors) and not scaled_rows:
                     return None
-                return [1.0 if factor is None else factor for factor in factors]
+                return [(1.0 if factor is None else factor) * scale for factor, scale in zip(factors, row_scales, strict=True)]
 
             def post_step(x: Tensor, x_ref: Tensor = x_ref) -> Tensor:
                 rows = [
@@ -285,8 +292,18 @@ def denoise_phase(
             latent_blending = any(blend is not None for blend in latent_blends)
             out = guided.guided_step(
                 x_edit, t, forward, model_output,
-                steer=steer if len(callbacks) else None,
+                steer=steer if len(callbacks) or scaled_rows else None,
                 post_step=post_step if latent_blending and step_index >= blend_from else None,
+            )
+            images = [state.index for state in states]
+            check_in_range(
+                out.guidance.latents, LATENT_LIMIT, f"the latent after the guidance move of step {step_index}",
+                f"guidance_step_size={guided.step_size:g} with lambda_xa={settings.lambda_xa:g}, "
+                f"lambda_nce={settings.lambda_nce:g}", images,
+            )
+            check_in_range(
+                out.prev_sample, LATENT_LIMIT, f"the latent after step {step_index}",
+                f"guidance_scale={settings.guidance_scale:g} (or the edit direction)", images,
             )
             x_edit = out.prev_sample
             pred_x0 = getattr(out.scheduler_output, "pred_original_sample", None)

@@ -12,9 +12,8 @@ from diffusers.utils.torch_utils import randn_tensor
 from torch import Tensor
 
 from zerocon.attention import AttentionRecords, AttentionStore
-from zerocon.inversion import DDIMInverter, NoiseRegularizer
-
 from zerocon.editing.phases.denoise import reference_store
+from zerocon.inversion import DDIMInverter, NoiseRegularizer
 
 if TYPE_CHECKING:
     from zerocon.editing.callback_list import CallbackList

@@ -1,0 +1,121 @@
+"""zerocon++: its preset, and every structure component on the engine's loop (tiny models)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from zerocon.editing import EditSettings, ZeroConPlusPlusMethod, get_method
+from zerocon.pipelines import ZeroConPipeline
+
+FAST: dict[str, Any] = {"num_inference_steps": 3, "num_reg_iterations": 1, "show_progress": False}
+CAPTION = "a red circle on a white background"
+OBJECT_TARGET = "a blue circle on a white background"
+SCENE_TARGET = "a red circle on a black background"
+
+
+def _edit(pipe: ZeroConPipeline, target: str = OBJECT_TARGET, **kwargs: Any) -> Any:
+    g = torch.Generator().manual_seed(0)
+    image = Image.fromarray((torch.rand(16, 16, 3, generator=g) * 255).to(torch.uint8).numpy(), mode="RGB")
+    return pipe(image, target, source_prompt=CAPTION, generator=torch.Generator().manual_seed(0),
+                **{**FAST, "output_type": "np", **kwargs})
+
+
+def test_the_preset_is_valid_and_recorded(pipe) -> None:
+    method = get_method("zerocon++")
+    assert isinstance(method, ZeroConPlusPlusMethod)
+    settings = EditSettings.for_method("zerocon++")
+    for key, value in method.defaults.items():
+        assert getattr(settings, key) == value
+    assert EditSettings.for_method("zerocon") == EditSettings()
+    out = _edit(pipe)  # the pipeline's default method
+    assert out.parameters["method"] == "zerocon++"
+    assert EditSettings.from_dict(out.parameters["settings"]) == settings.replace(**{
+        k: v for k, v in FAST.items() if k != "show_progress"})
+    assert np.isfinite(out.images).all()
+
+
+def test_paper_method_is_unchanged_by_the_new_settings(pipe) -> None:
+    paper = _edit(pipe, method="zerocon")
+    explicit = _edit(pipe, settings=EditSettings(**{k: v for k, v in FAST.items() if k != "show_progress"}),
+                     show_progress=False)
+    assert (paper.images == explicit.images).all()
+    assert paper.parameters["feature_term"] == "patch-nce" and paper.parameters["local_blend"] is False
+
+
+@pytest.mark.parametrize(("target", "kind", "words"), [
+    (OBJECT_TARGET, "object", "['red']"), (SCENE_TARGET, "scene", "['red', 'circle']"),
+])
+def test_the_scope_is_read_from_the_words(pipe, target, kind, words) -> None:
+    out = _edit(pipe, target)
+    assert f"edit scope: {kind} (blend words {words})" in out.notices[0]
+
+
+def test_a_scene_edit_keeps_the_subject_pixels_only_by_default(pipe) -> None:
+    plain = _edit(pipe, SCENE_TARGET, local_blend=False, output_type="latent")
+    pixels = _edit(pipe, SCENE_TARGET, output_type="latent")
+    latents = _edit(pipe, SCENE_TARGET, scene_blend_latents=True, output_type="latent")
+    assert torch.equal(plain.images, pixels.images)  # latents untouched; the blend is at decode
+    assert not torch.equal(plain.images, latents.images)
+
+
+def test_injecting_self_attention_changes_the_edit_and_counts_no_extra_rows(pipe) -> None:
+    plain = _edit(pipe, method="zerocon")
+    injected = _edit(pipe, method="zerocon", inject_self_attention=1.0)
+    assert abs(plain.images - injected.images).max() > 1e-4
+    assert plain.unet_evals[0] == injected.unet_evals[0]
+
+
+def test_reference_from_inversion_drops_the_reference_rows(pipe) -> None:
+    separate = _edit(pipe, method="zerocon")
+    merged = _edit(pipe, method="zerocon", reference_from_inversion=True)
+    assert separate.unet_evals[0].get("reference", 0) == FAST["num_inference_steps"]
+    assert merged.unet_evals[0].get("reference", 0) == 0
+    assert merged.unet_evals[0]["inversion"] == separate.unet_evals[0]["inversion"]
+    assert np.isfinite(merged.images).all()
+    with_injection = _edit(pipe, method="zerocon", reference_from_inversion=True, inject_self_attention=1.0)
+    assert abs(with_injection.images - merged.images).max() > 1e-4
+
+
+@pytest.mark.parametrize("changes", [
+    {"edit_condition": "target"}, {"edit_condition": "prompt-difference"}, {"guidance_schedule": "linear"},
+    {"feature_term": "centered-patch-nce"}, {"feature_term": "feature-l2", "balance_features": True},
+    {"lambda_tone": 5.0, "local_blend": True},
+])
+def test_each_option_changes_the_paper_edit(pipe, changes) -> None:
+    plain = _edit(pipe, method="zerocon", output_type="latent")
+    changed = _edit(pipe, method="zerocon", output_type="latent", **changes)
+    assert torch.isfinite(changed.images).all()
+    assert not torch.equal(plain.images, changed.images)
+
+
+def test_a_constant_schedule_and_a_blend_of_all_ones_leave_the_edit_alone(pipe) -> None:
+    plain = _edit(pipe, method="zerocon", output_type="latent")
+    same = _edit(pipe, method="zerocon", output_type="latent", guidance_schedule="constant",
+                 local_blend=True, blend_threshold=0.0, blend_pixels=False, lambda_tone=5.0)
+    # All-ones blend: nothing outside the edit region, so the tone anchor has nowhere to act.
+    assert torch.equal(plain.images, same.images)
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"lambda_tone": 1.0}, "needs local_blend"),
+    ({"method": "sdedit", "inject_self_attention": 0.5}, "reference pass"),
+    ({"method": "ddim", "reference_from_inversion": True}, "reference pass"),
+])
+def test_contradictions_are_refused_before_any_model_runs(pipe, changes, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        _edit(pipe, **{"method": "zerocon", **changes})
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("edit_condition", "words"), ("guidance_schedule", "cosine"), ("feature_term", "nce"),
+    ("blend_scope", "magic"), ("tone_pool", 4), ("inject_self_attention", 1.5), ("scene_words", "background"),
+    ("lambda_tone", float("inf")),
+])
+def test_new_settings_are_validated(field, value, unchecked) -> None:
+    with pytest.raises(ValueError, match=field):
+        EditSettings(**{field: value})
