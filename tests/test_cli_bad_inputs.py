@@ -63,7 +63,7 @@ def test_a_blown_up_direction_fails_the_image_naming_the_direction(tmp_path, cap
     pipe = ZeroConPipeline.from_pretrained(embedded_model_path())
     direction = pipe.build_direction([("red", "blue")])
     EditDirection(direction.delta * 1e30, source_word="red", target_word="blue").save(tmp_path / "huge.safetensors")
-    code, err = _run(capsys, ["edit", str(_render(tmp_path / "a.png")), "--direction", str(tmp_path / "huge.safetensors"),
+    code, _ = _run(capsys, ["edit", str(_render(tmp_path / "a.png")), "--direction", str(tmp_path / "huge.safetensors"),
                               "--out", str(tmp_path / "o"), *GUIDED])
     assert code == 2 and not list((tmp_path / "o").glob("*.png"))
     (message,) = _failures(tmp_path / "o")

@@ -9,7 +9,13 @@ import torch
 from jaxtyping import Float
 from torch import Tensor, nn
 
-from zerocon.losses._checks import at_least_float32, check_finite, check_floating, check_reduction, reduce
+from zerocon.losses._checks import (
+    at_least_float32,
+    check_finite,
+    check_floating,
+    check_reduction,
+    reduce,
+)
 
 __all__ = ["CrossAttentionLoss", "cross_attention_loss"]
 
