@@ -213,3 +213,22 @@ def test_pix2pix_zero_preset_against_diffusers(pipe, source, amount) -> None:
     )
     assert abs(ours_move).mean() > 0 and abs(theirs_move).mean() > 0
     assert diff.mean() < 0.05
+
+
+def test_save_pretrained_keeps_the_folders_defaults(tmp_path) -> None:
+    """A saved and reloaded embedded pipeline captions, builds directions and steps as before."""
+    from zerocon.editing import CONFIG_NAME
+
+    original = ZeroConPipeline.from_pretrained(embedded_model_path())
+    original.save_pretrained(tmp_path / "copy")
+    assert (tmp_path / "copy" / CONFIG_NAME).is_file()
+    reloaded = ZeroConPipeline.from_pretrained(tmp_path / "copy")
+    assert reloaded.captioner is not None and reloaded.default_guidance_step_size == original.default_guidance_step_size
+    source = render_random(torch.Generator().manual_seed(3), color="red", pattern="striped").to_pil()
+    outs = [
+        pipe(source, target_word="blue", source_word="red", num_inference_steps=3, show_progress=False,
+             generator=torch.Generator().manual_seed(0), output_type="np")
+        for pipe in (original, reloaded)
+    ]
+    assert outs[0].captions == outs[1].captions
+    assert (outs[0].images == outs[1].images).all()

@@ -105,7 +105,11 @@ class Callback:
         latents: Tensor,
         pred_x0: Tensor | None,
     ) -> None:
-        """After each edit step, with ``x_{t-1}`` and the scheduler's predicted ``x_0``."""
+        """After each edit step, with ``x_{t-1}`` and the scheduler's predicted ``x_0``.
+
+        Setting ``state.latents`` to another tensor of the same shape makes the next step start
+        from it (as diffusers' ``callback_on_step_end`` may).
+        """
 
     def on_image_end(self, editor: Editor, state: ImageState, image: Any) -> None:
         """After an image is decoded (``image`` is what the output will hold)."""

@@ -103,6 +103,10 @@ class ModelDefaults:
                 raise ValueError(f"{path}: {relative!r} does not exist in {folder}")
         return defaults
 
+    def referenced_paths(self) -> list[str]:
+        """The files and folders the defaults name, relative to :attr:`folder`."""
+        return self._paths()
+
     def _paths(self) -> list[str]:
         paths = [self.sentences] if self.sentences else []
         if self.captioner:

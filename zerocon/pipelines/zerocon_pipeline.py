@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -24,6 +25,7 @@ from zerocon.editing import (
     ModelDefaults,
     ZeroConPipelineOutput,
 )
+from zerocon.editing.callbacks.step_end import StepEndCallback
 from zerocon.editing.callbacks.step_function import StepFunctionCallback
 from zerocon.editing.methods import DEFAULT_METHOD, is_registered
 from zerocon.editing.preprocessing import vae_scale_factor
@@ -157,6 +159,33 @@ class ZeroConPipeline(DiffusionPipeline):
             self.sentence_source = defaults.build_sentence_source()
         return self
 
+    def save_pretrained(self, save_directory: str | Path, **kwargs: Any) -> None:  # type: ignore[override]
+        """Save the components and the folder's zerocon defaults (``zerocon.json``).
+
+        The diffusers components are saved by :meth:`diffusers.DiffusionPipeline.save_pretrained`;
+        then the model folder's captioner, caption list and sentence banks (the files its
+        ``zerocon.json`` names) are copied next to them and ``zerocon.json`` is written with
+        the pipeline's current default step size, so a reloaded pipeline edits as this one does.
+
+        Args:
+            save_directory: the folder to write.
+            **kwargs: passed to diffusers' ``save_pretrained``.
+        """
+        super().save_pretrained(save_directory, **kwargs)
+        target = Path(save_directory)
+        source = self.model_defaults
+        if source.folder is not None and source.folder.resolve() != target.resolve():
+            for relative in source.referenced_paths():
+                origin, copy = source.folder / relative, target / relative
+                if origin.is_dir():
+                    shutil.copytree(origin, copy, dirs_exist_ok=True)
+                else:
+                    copy.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(origin, copy)
+        saved = ModelDefaults(target, self.default_guidance_step_size, source.captioner, source.sentences, source.notes)
+        if saved.to_dict():
+            saved.write()
+
     # ----------------------------------------------------------------------- helpers
     @property
     def vae_scale_factor(self) -> int:
@@ -199,9 +228,10 @@ class ZeroConPipeline(DiffusionPipeline):
     @torch.no_grad()
     def __call__(
         self,
-        image: Image.Image | Sequence[Image.Image],
+        image: Image.Image | Sequence[Image.Image] | None = None,
         target_prompt: str | Sequence[str] | None = None,
         *,
+        prompt: str | Sequence[str] | None = None,
         source_prompt: str | Sequence[str] | None = None,
         source_word: str | None = None,
         target_word: str | None = None,
@@ -213,9 +243,13 @@ class ZeroConPipeline(DiffusionPipeline):
         output_type: str = "pil",
         show_progress: bool = True,
         callbacks: Iterable[Callback] = (),
-        callback: Callable[[int, int, int, Tensor], None] | None = None,
+        callback: Callable[..., None] | None = None,
+        callback_steps: int = 1,
+        callback_on_step_end: Callable[..., Any] | None = None,
+        callback_on_step_end_tensor_inputs: Sequence[str] = ("latents",),
+        return_dict: bool = True,
         **setting_values: Any,
-    ) -> ZeroConPipelineOutput:
+    ) -> ZeroConPipelineOutput | tuple[Any, ...]:
         """Edit one image or a list of images.
 
         The direction comes from, in this order: ``direction`` (an
@@ -226,6 +260,7 @@ class ZeroConPipeline(DiffusionPipeline):
         Args:
             image: a PIL image or a list of them.
             target_prompt: what the edit should show (one, or one per image).
+            prompt: diffusers' name for ``target_prompt``.
             source_prompt: the caption of each source image; ``None`` uses the captioner.
             source_word: the source word of a word-pair direction.
             target_word: its target word.
@@ -240,9 +275,19 @@ class ZeroConPipeline(DiffusionPipeline):
             generator: the only source of randomness: one generator that every image starts
                 from, or one per image (each image's result is then what it would be alone).
             output_type: ``"pil"``, ``"np"`` or ``"latent"``.
-            show_progress: show a progress bar.
+            show_progress: show a progress bar (``set_progress_bar_config(disable=True)``
+                turns it off too).
             callbacks: :class:`~zerocon.editing.Callback` hooks, run in order.
-            callback: legacy ``callback(image_index, step_index, timestep, latents)``.
+            callback: legacy ``callback(image_index, step_index, timestep, latents)``, or
+                diffusers' ``callback(step_index, timestep, latents)`` (a function of three
+                parameters).
+            callback_steps: call ``callback`` every this many steps (diffusers' name).
+            callback_on_step_end: diffusers' ``callback_on_step_end(pipe, step_index,
+                timestep, callback_kwargs) -> dict``; a returned ``"latents"`` replaces the
+                image's latent (see :class:`~zerocon.editing.callbacks.StepEndCallback`).
+            callback_on_step_end_tensor_inputs: the tensors ``callback_kwargs`` holds
+                (``"latents"``, ``"pred_x0"``).
+            return_dict: ``False`` returns the tuple ``(images,)``, as diffusers does.
             **setting_values: any field of :class:`~zerocon.editing.EditSettings`
                 (``num_inference_steps``, ``guidance_scale``, ``guidance_step_size``,
                 ``lambda_xa``, ``lambda_nce``, …), overriding ``settings``.
@@ -251,12 +296,13 @@ class ZeroConPipeline(DiffusionPipeline):
             For ``output_type="latent"``, ``images`` is ``(B, C, H/f, W/f)``.
 
         Returns:
-            A :class:`~zerocon.editing.ZeroConPipelineOutput` with images, captions, words,
+            (with ``return_dict=False``: ``(images,)``) A
+            :class:`~zerocon.editing.ZeroConPipelineOutput` with images, captions, words,
             every parameter (``parameters["settings"]`` re-creates the settings), timings and
             UNet evaluation counts.
 
         Raises:
-            TypeError: for an unknown keyword argument.
+            TypeError: for an unknown keyword argument, or the image and the prompt swapped.
             ValueError: for bad inputs (non-finite or out-of-range numbers, empty prompts, no
                 edit, mismatched lists, layers that select nothing), before any model runs.
             FileNotFoundError: for a direction file that does not exist.
@@ -265,6 +311,7 @@ class ZeroConPipeline(DiffusionPipeline):
             >>> out = pipe(img, "a blue circle on a white background", method="ddim",
             ...            num_inference_steps=10)  # doctest: +SKIP
         """
+        image, target_prompt = self.check_inputs(image, target_prompt, prompt)
         known = set(EditSettings.__dataclass_fields__)
         unknown = sorted(set(setting_values) - known)
         if unknown:
@@ -282,7 +329,12 @@ class ZeroConPipeline(DiffusionPipeline):
         editor = self.editor()
         if sentence_source is not None:
             editor.sentence_source = sentence_source
-        hooks = [*callbacks, *([StepFunctionCallback(callback)] if callback is not None else [])]
+        hooks = [*callbacks]
+        if callback is not None:
+            hooks.append(StepFunctionCallback(callback, every=callback_steps))
+        if callback_on_step_end is not None:
+            hooks.append(StepEndCallback(callback_on_step_end, self, callback_on_step_end_tensor_inputs))
+        show_progress = show_progress and not self._progress_bar_config.get("disable", False)
         output = editor.edit(
             images,
             requests,
@@ -298,7 +350,40 @@ class ZeroConPipeline(DiffusionPipeline):
             target_word=target_word,
             direction=str(direction) if isinstance(direction, (str, Path)) else None,
         )
+        if not return_dict:
+            return (output.images,)
         return output
+
+    @staticmethod
+    def check_inputs(
+        image: Any, target_prompt: Any, prompt: Any = None
+    ) -> tuple[Image.Image | Sequence[Image.Image], str | Sequence[str] | None]:
+        """Check the image and prompt arguments before anything runs; returns them.
+
+        ``prompt=`` is diffusers' name of the target prompt.
+
+        Raises:
+            TypeError: when the image and the prompt are swapped (``pipe("a prompt", image)``),
+                the image is missing or not a PIL image, or both ``prompt`` and
+                ``target_prompt`` are given.
+        """
+        if prompt is not None:
+            if target_prompt is not None:
+                raise TypeError("give the target prompt once: prompt= (diffusers' name) or target_prompt=")
+            target_prompt = prompt
+        if isinstance(image, str) and isinstance(target_prompt, Image.Image | list | tuple):
+            raise TypeError(
+                "the image and the prompt are swapped: call pipe(image, prompt) — zerocon edits an "
+                "image, so the image comes first (or pass image= and prompt= by name)"
+            )
+        if image is None:
+            raise TypeError("no image: pass the image to edit first, pipe(image, prompt)")
+        images = [image] if isinstance(image, Image.Image) else image
+        if isinstance(images, str) or not isinstance(images, Sequence) or not all(
+            isinstance(item, Image.Image) for item in images
+        ):
+            raise TypeError(f"image must be a PIL image or a list of them, got {type(image).__name__}")
+        return image, target_prompt
 
 
 __all__ = ["ZeroConPipeline"]

@@ -1,9 +1,17 @@
-"""Built-in callbacks: progress bar, JSONL logger, attention-map grids, x0 previews."""
+"""Built-in callbacks: progress bar, JSONL logger, attention-map grids, x0 previews, diffusers' step hooks."""
 
 from zerocon.editing.callbacks.attention_maps import AttentionMapsCallback
 from zerocon.editing.callbacks.jsonl_logger import JsonlLogger
 from zerocon.editing.callbacks.progress_bar import ProgressBar
+from zerocon.editing.callbacks.step_end import StepEndCallback
 from zerocon.editing.callbacks.step_function import StepFunctionCallback
 from zerocon.editing.callbacks.x0_preview import X0PreviewCallback
 
-__all__ = ["AttentionMapsCallback", "JsonlLogger", "ProgressBar", "StepFunctionCallback", "X0PreviewCallback"]
+__all__ = [
+    "AttentionMapsCallback",
+    "JsonlLogger",
+    "ProgressBar",
+    "StepEndCallback",
+    "StepFunctionCallback",
+    "X0PreviewCallback",
+]

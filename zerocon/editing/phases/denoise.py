@@ -315,6 +315,8 @@ def denoise_phase(
                 state.latents = x_edit[row : row + 1]
                 row_x0 = pred_x0[row : row + 1] if pred_x0 is not None else None
                 callbacks.fire("on_edit_step", editor, state, step_index, int(t), state.latents, row_x0)
+            # A callback may have replaced an image's latent (diffusers' callback_on_step_end).
+            x_edit = torch.cat([state.latents for state in states])  # type: ignore[misc]
     for row, (state, blend) in enumerate(zip(states, blends, strict=True)):
         if blend is not None and settings.blend_pixels:
             state.extras["pixel_blend"] = (blend.mask(size), x_ref[row : row + 1])
