@@ -119,3 +119,30 @@ def test_contradictions_are_refused_before_any_model_runs(pipe, changes, message
 def test_new_settings_are_validated(field, value, unchecked) -> None:
     with pytest.raises(ValueError, match=field):
         EditSettings(**{field: value})
+
+
+def test_token_weights_release_a_tokens_map() -> None:
+    from types import SimpleNamespace as R
+
+    from zerocon.guidance import CrossAttentionGuidance, GuidanceInputs
+
+    g = torch.Generator().manual_seed(0)
+    ref = torch.softmax(torch.randn(2, 16, 5, generator=g), -1)  # one image, two heads
+    edit = ref.clone()
+    edit[:, :, 3] += 0.2  # only token 3 differs
+    records = R(cross_attention={"l": edit}, heads={"l": 2})
+    reference = R(cross_attention={"l": ref}, heads={"l": 2})
+    term = CrossAttentionGuidance()
+    plain = term(GuidanceInputs(records, reference))
+    ones = term(GuidanceInputs(records, reference, token_weights=torch.ones(1, 5)))
+    released = term(GuidanceInputs(records, reference, token_weights=torch.tensor([[1.0, 1, 1, 0, 1]])))
+    torch.testing.assert_close(plain, ones)
+    assert float(plain) > 0 and float(released) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_releasing_the_edited_words_changes_the_guided_edit(pipe) -> None:
+    held = _edit(pipe, method="pix2pix-zero", output_type="latent")
+    released = _edit(pipe, method="pix2pix-zero", output_type="latent", release_edited_tokens="all")
+    scene_only = _edit(pipe, method="pix2pix-zero", output_type="latent", release_edited_tokens="scene")
+    assert not torch.equal(held.images, released.images)
+    assert torch.equal(held.images, scene_only.images)  # an object edit: nothing released

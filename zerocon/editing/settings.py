@@ -22,6 +22,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "guidance_schedule": ("constant", "linear"),
     "feature_term": ("patch-nce", "centered-patch-nce", "feature-l2"),
     "blend_scope": ("words", "auto"),
+    "release_edited_tokens": ("none", "scene", "all"),
 }
 
 #: Above this many steps an edit is long enough to deserve a warning (it still runs).
@@ -173,6 +174,12 @@ class EditSettings:
         scene_step_factor: with ``blend_scope="auto"``, scene edits move at this multiple of
             η (a scene edit must change a large region that the cross-attention term holds
             in place).
+        scene_blend_dilation: with ``blend_scope="auto"``, the blend dilation of scene edits
+            (``None``: ``blend_dilation``). Growing the kept subject also keeps a ring of the
+            old scene around it.
+        release_edited_tokens: leave the edited words' cross-attention maps out of the
+            cross-attention term: ``"none"`` (the paper: every token is held), ``"scene"``
+            (for scene edits under ``blend_scope="auto"``) or ``"all"``.
         reference_from_inversion: take the reference's attention records and latents from
             the DDIM inversion instead of a separate reconstruction pass (saves the reference
             rows of every step; the inversion records the caption's rows at each timestep).
@@ -241,6 +248,8 @@ class EditSettings:
     scene_negative_prompt: str | None = None
     scene_blend_latents: bool = False
     scene_step_factor: float = 1.0
+    scene_blend_dilation: int | None = None
+    release_edited_tokens: str = "none"
     reference_from_inversion: bool = False
     reference_cfg: bool = True
     extras: dict[str, Any] = field(default_factory=dict, compare=True)
@@ -289,6 +298,9 @@ class EditSettings:
         fix(self, "tone_pool", _integer("tone_pool", self.tone_pool, 1, UPPER_BOUNDS["tone_pool"]))
         if self.tone_pool % 2 == 0:
             raise ValueError(f"tone_pool must be odd, got {self.tone_pool}")
+        if self.scene_blend_dilation is not None:
+            fix(self, "scene_blend_dilation", _integer("scene_blend_dilation", self.scene_blend_dilation, 0,
+                                                       UPPER_BOUNDS["blend_dilation"]))
         fix(self, "scene_step_factor", _finite("scene_step_factor", self.scene_step_factor, 0.0, UPPER_BOUNDS["scene_step_factor"]))
         fix(self, "inject_self_attention", _finite("inject_self_attention", self.inject_self_attention, 0.0, 1.0))
         if not all(isinstance(w, str) and w.strip() for w in _sequence("scene_words", self.scene_words)):

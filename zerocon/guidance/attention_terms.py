@@ -76,6 +76,9 @@ def spatial_size(latent_size: tuple[int, int], pixels: int) -> tuple[int, int]:
 class CrossAttentionGuidance(GuidanceTerm):
     """pix2pix-zero's term: ``Σ_layers`` L2 between edit and reference cross-attention maps.
 
+    With ``inputs.token_weights`` each token's squared difference is weighted (``0`` leaves a
+    token's map free to change, e.g. the edited words' of a scene edit).
+
     Args:
         weight: λ_xa (default 1.0).
         layers: restrict to these layer names (default: every recorded layer).
@@ -104,7 +107,22 @@ class CrossAttentionGuidance(GuidanceTerm):
     def loss(self, inputs: GuidanceInputs) -> Tensor:
         edit, ref = _require_records(inputs, "cross_attention", type(self).__name__)
         names = _layer_names(self, self.layers, edit, ref)
-        return self.criterion({n: edit[n] for n in names}, {n: ref[n] for n in names})
+        weights = inputs.token_weights
+        if weights is None:
+            return self.criterion({n: edit[n] for n in names}, {n: ref[n] for n in names})
+        heads = getattr(inputs.edit, "heads", {})
+        scaled_edit, scaled_ref = {}, {}
+        for name in names:
+            rows = int(edit[name].shape[0])
+            per_row = rows // max(int(weights.shape[0]), 1)
+            if per_row * int(weights.shape[0]) != rows or weights.shape[1] != edit[name].shape[-1]:
+                raise ValueError(
+                    f"token_weights of shape {tuple(weights.shape)} do not fit the maps of {name!r} "
+                    f"({tuple(edit[name].shape)}, {heads.get(name, '?')} heads)"
+                )
+            root = weights.to(edit[name].dtype).clamp_min(0).sqrt().repeat_interleave(per_row, dim=0)[:, None, :]
+            scaled_edit[name], scaled_ref[name] = edit[name] * root, ref[name] * root
+        return self.criterion(scaled_edit, scaled_ref)
 
 
 class PatchNCEGuidance(GuidanceTerm):

@@ -31,10 +31,13 @@ class GuidanceInputs:
         source_x0: the clean latent of the source image.
         keep_mask: ``1`` where the edit should leave the image as it was, ``0`` where it may
             change it (e.g. the complement of a local blend's mask).
+        token_weights: a weight per prompt token for terms on cross-attention maps (``0``
+            releases a token's map; ``None``: every token counts).
         extras: anything else a custom term needs (shared by all rows).
 
     Shape:
-        - latents, pred_x0, source_x0: ``(B, C, H, W)``; keep_mask: ``(B, 1, H, W)``.
+        - latents, pred_x0, source_x0: ``(B, C, H, W)``; keep_mask: ``(B, 1, H, W)``;
+          token_weights: ``(B, L)``.
         - edit / reference records: ``cross_attention[name]`` ``(B·heads, H·W, L)``,
           ``self_attention[name]`` ``(B, H·W, C)`` (see :class:`~zerocon.attention.AttentionRecords`).
 
@@ -52,6 +55,7 @@ class GuidanceInputs:
     pred_x0: Tensor | None = None
     source_x0: Tensor | None = None
     keep_mask: Tensor | None = None
+    token_weights: Tensor | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     def row(self, index: int) -> GuidanceInputs:
@@ -59,7 +63,7 @@ class GuidanceInputs:
 
         ``edit`` and ``reference`` are cut with their ``rows`` method (as
         :meth:`~zerocon.attention.AttentionRecords.rows`), ``latents``, ``pred_x0``,
-        ``source_x0`` and ``keep_mask`` to ``[index:index+1]`` (still differentiable), a
+        ``source_x0``, ``keep_mask`` and ``token_weights`` to ``[index:index+1]`` (still differentiable), a
         per-row generator list to its ``index``-th entry; the timestep and ``extras`` are
         shared.
 
@@ -92,7 +96,7 @@ class GuidanceInputs:
 
         return GuidanceInputs(
             cut(self.edit, "edit"), cut(self.reference, "reference"), take(self.latents), self.timestep, generator,
-            take(self.pred_x0), take(self.source_x0), take(self.keep_mask), self.extras,
+            take(self.pred_x0), take(self.source_x0), take(self.keep_mask), take(self.token_weights), self.extras,
         )
 
 

@@ -68,10 +68,28 @@ def _local_blend(editor: Editor, state: ImageState, plan: EditPlan) -> LocalBlen
         state.notices.append(message)
         warnings.warn(message, UserWarning, stacklevel=4)
         return None
-    return LocalBlend(
-        positions, settings.blend_threshold, settings.blend_dilation,
-        layers=plan.layers.cross, invert=invert,
-    )
+    dilation = settings.blend_dilation
+    if _is_scene(state) and settings.scene_blend_dilation is not None:
+        dilation = settings.scene_blend_dilation
+    return LocalBlend(positions, settings.blend_threshold, dilation, layers=plan.layers.cross, invert=invert)
+
+
+def _token_weights(editor: Editor, states: Sequence[ImageState], plan: EditPlan) -> Tensor | None:
+    """Per-image token weights of the cross-attention term: 0 at released edited words, else 1."""
+    mode = plan.settings.release_edited_tokens
+    if mode == "none" or not plan.method.record_cross:
+        return None
+    rows = []
+    length = int(states[0].cond.shape[1])  # type: ignore[union-attr]
+    for state in states:
+        weights = torch.ones(length, device=editor.device)
+        if mode == "all" or _is_scene(state):
+            assert state.caption is not None
+            words = [word for source, _ in state.pairs for word in source.split()]
+            positions = word_token_positions(editor.tokenizer, state.caption, words)
+            weights[[p for p in positions if p < length]] = 0.0
+        rows.append(weights)
+    return torch.stack(rows)
 
 
 def _is_scene(state: ImageState) -> bool:
@@ -186,6 +204,7 @@ def denoise_phase(
     blending = any(blend is not None for blend in blends)
     latent_blends = [blend if blend is not None and _blends_latents(s, plan) else None for s, blend in zip(states, blends, strict=True)]
     tone = any(getattr(term, "term_name", "") == "ToneAnchorGuidance" for term in plan.terms)
+    token_weights = _token_weights(editor, states, plan)
     # Scene edits may move at another rate (a per-row factor on η).
     row_scales = [settings.scene_step_factor if _is_scene(state) else 1.0 for state in states]
     scaled_rows = any(scale != 1.0 for scale in row_scales)
@@ -249,7 +268,7 @@ def denoise_phase(
                 pred_x0 = _pred_x0(editor, scheduler, output, x, t) if tone else None
                 return GuidanceInputs(
                     edit=edit, reference=reference, latents=x, timestep=t, generator=row_generators,
-                    pred_x0=pred_x0, source_x0=source_x0, keep_mask=keep_mask,
+                    pred_x0=pred_x0, source_x0=source_x0, keep_mask=keep_mask, token_weights=token_weights,
                 )
 
             def model_output(x: Tensor, t: Tensor = t, t_next: Tensor | None = t_next, x_ref: Tensor = x_ref,
