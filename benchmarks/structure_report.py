@@ -3,7 +3,8 @@
 Run: ``.venv/bin/python benchmarks/structure_report.py --split tuning --steps 25``
 (``--plot docs/img/structure_pareto.png`` draws the Pareto plots; ``--grid docs/img/structure_grid.png``
 the sample grid from the saved images; ``--methods`` keeps and orders the table's rows;
-``--common`` keeps only the edits that every listed method has, so all rows share one edit set).
+``--common`` keeps only the edits that every listed method has, so all rows share one edit set;
+``--compact`` prints one row per method; ``--max-index 8`` keeps the first eight edits of each type).
 
 Every mean carries a 95% bootstrap interval (2,000 resamples of the edits, seed 0). PSNR values
 are capped at 60 dB (an identical background would be +inf).
@@ -91,6 +92,31 @@ def tables(summary: dict[str, dict[str, dict[str, Any]]], methods: list[str]) ->
                 f"{fmt(s['background_psnr'], 1)} | {fmt(s['background_ssim'])} | {fmt(s['object_psnr'], 1)} | "
                 f"{fmt(s['texture_kept'])} | {fmt(s['clip_acc'])} | {s['seconds']:.2f} | {s['unet_evals']:.0f} |"
             )
+    return "\n".join(lines)
+
+
+def compact_table(summary: dict[str, dict[str, dict[str, Any]]], methods: list[str]) -> str:
+    """One row per method: success overall and per edit type, and the structure measures."""
+    lines = [
+        "| method | n | success | colour | shape | background | pattern | bg PSNR, object edits (dB) "
+        "| object PSNR, scene edits (dB) | mask IoU | s/edit |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for method in methods:
+        s = summary.get(method)
+        if s is None:
+            continue
+        kinds = [f"{s[k]['success'][0]:.2f}" if k in s else "–" for k in TYPES]
+        scene = [r for k in ("background", "pattern") if k in s for r in [s[k]["object_psnr"][0]]]
+        obj = s.get("object", {}).get("background_psnr", (math.nan,))[0]
+        def db(value: float) -> str:
+            return "–" if math.isnan(value) else f"{value:.1f}"
+
+        lines.append(
+            f"| {method} | {s['all']['n']} | {fmt(s['all']['success'])} | {' | '.join(kinds)} | "
+            f"{db(obj)} | {db(float(np.mean(scene)) if scene else math.nan)} | {s['all']['mask_iou'][0]:.2f} | "
+            f"{s['all']['seconds']:.2f} |"
+        )
     return "\n".join(lines)
 
 
@@ -201,9 +227,17 @@ def main() -> None:
     parser.add_argument("--plot-methods", nargs="+", default=None)
     parser.add_argument("--grid", type=Path, default=None)
     parser.add_argument("--grid-edits", nargs="+", default=None)
+    parser.add_argument("--compact", action="store_true", help="print one row per method instead")
+    parser.add_argument("--max-index", type=int, default=None, help="keep edits whose index is below this")
     args = parser.parse_args()
     source = args.input or RESULTS / f"{args.split}.jsonl"
     rows = load(source, args.steps)
+    if args.max_index is not None:
+        rows = [r for r in rows if int(r["edit_id"].rsplit("-", 1)[1]) < args.max_index]
+    if args.compact:
+        summary = summarize(rows)
+        print(compact_table(summary, args.methods or sorted(summary)))
+        return
     if args.common:
         wanted = set(args.methods or [])
         ids = [{r["edit_id"] for r in rows if r["method"] == m} for m in wanted]
@@ -213,8 +247,9 @@ def main() -> None:
     methods = args.methods or sorted(summary)
     text = tables(summary, methods)
     print(text)
-    (source.parent / f"{args.split}_{args.steps}_summary.md").write_text(text + "\n")
-    (source.parent / f"{args.split}_{args.steps}_summary.json").write_text(json.dumps(summary, indent=1))
+    # Named after the input: test.jsonl -> test_25_summary.md, test_plus.jsonl -> test_plus_25_summary.md.
+    (source.parent / f"{source.stem}_{args.steps}_summary.md").write_text(text + "\n")
+    (source.parent / f"{source.stem}_{args.steps}_summary.json").write_text(json.dumps(summary, indent=1))
     if args.plot:
         pareto_plot(summary, args.plot_methods or methods, args.plot)
     if args.grid:

@@ -99,16 +99,22 @@ def test_ssim_is_one_on_itself_symmetric_and_low_for_a_shifted_texture(seed, shi
 
 def test_the_benchmark_runs_resumes_and_reports(tmp_path) -> None:
     out = tmp_path / "smoke.jsonl"
+    methods = ["zerocon@blend=auto", "zerocon++", "zerocon", "img2img-0.5"]
     command = [sys.executable, str(ROOT / "benchmarks" / "structure.py"), "--split", "tuning", "--images", "1",
-               "--steps", "2", "--edit-types", "color", "background", "--methods", "zerocon@blend=auto",
-               "img2img-0.5", "--out", str(out)]
+               "--steps", "2", "--methods", *methods, "--out", str(out)]
     first = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr[-2000:]
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert len(rows) == 4 and {r["method"] for r in rows} == {"zerocon@blend=auto", "img2img-0.5"}
+    assert len(rows) == 16 and {r["method"] for r in rows} == set(methods)
     assert all(r["unet_evals"] > 0 and r["seconds"] > 0 for r in rows)
     again = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0 and len(out.read_text().splitlines()) == 4  # resumed: nothing re-run
+    assert again.returncode == 0 and len(out.read_text().splitlines()) == 16  # resumed: nothing re-run
+    goals = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "structure_goals.py"), "--input", str(out), "--steps", "2"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert goals.returncode == 0, goals.stderr[-2000:]
+    assert goals.stdout.count("| ") >= 13 and (tmp_path / "smoke_goals.md").exists()
     report = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "structure_report.py"), "--split", "tuning", "--steps", "2",
          "--input", str(out), "--plot", str(tmp_path / "p.png"), "--grid", str(tmp_path / "g.png"),

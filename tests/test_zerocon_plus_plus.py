@@ -146,3 +146,10 @@ def test_releasing_the_edited_words_changes_the_guided_edit(pipe) -> None:
     scene_only = _edit(pipe, method="pix2pix-zero", output_type="latent", release_edited_tokens="scene")
     assert not torch.equal(held.images, released.images)
     assert torch.equal(held.images, scene_only.images)  # an object edit: nothing released
+
+
+def test_fused_calls_keep_the_reference_and_edit_unconditional_rows_apart(pipe) -> None:
+    """zerocon++'s reference runs on the caption alone while its edit takes the empty prompt."""
+    separate = _edit(pipe, output_type="latent", fuse_unet_calls=False)
+    fused = _edit(pipe, output_type="latent", fuse_unet_calls=True)
+    torch.testing.assert_close(separate.images, fused.images, atol=1e-4, rtol=1e-4)

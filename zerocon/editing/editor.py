@@ -209,7 +209,9 @@ class Editor:
         strategy = get_method(method if method is not None else settings.method)
         layers = RecordedLayers(
             cross=self._select(settings.cross_attention_layers, "cross") if strategy.record_cross else [],
-            self_attention=self._select(settings.patch_nce_layers, "self") if strategy.record_self else [],
+            self_attention=(
+                self._select(settings.patch_nce_layers, "self") if strategy.records_self_attention(settings) else []
+            ),
         )
         if settings.local_blend and not (strategy.reference and strategy.record_cross):
             raise ValueError(

@@ -177,6 +177,8 @@ class EditSettings:
         scene_blend_dilation: with ``blend_scope="auto"``, the blend dilation of scene edits
             (``None``: ``blend_dilation``). Growing the kept subject also keeps a ring of the
             old scene around it.
+        scene_direction_scale: with ``blend_scope="auto"``, the ``direction_scale`` of scene
+            edits (``None``: ``direction_scale``).
         release_edited_tokens: leave the edited words' cross-attention maps out of the
             cross-attention term: ``"none"`` (the paper: every token is held), ``"scene"``
             (for scene edits under ``blend_scope="auto"``) or ``"all"``.
@@ -249,6 +251,7 @@ class EditSettings:
     scene_blend_latents: bool = False
     scene_step_factor: float = 1.0
     scene_blend_dilation: int | None = None
+    scene_direction_scale: float | None = None
     release_edited_tokens: str = "none"
     reference_from_inversion: bool = False
     reference_cfg: bool = True
@@ -301,6 +304,9 @@ class EditSettings:
         if self.scene_blend_dilation is not None:
             fix(self, "scene_blend_dilation", _integer("scene_blend_dilation", self.scene_blend_dilation, 0,
                                                        UPPER_BOUNDS["blend_dilation"]))
+        if self.scene_direction_scale is not None:
+            bound = UPPER_BOUNDS["direction_scale"]
+            fix(self, "scene_direction_scale", _finite("scene_direction_scale", self.scene_direction_scale, -bound, bound))
         fix(self, "scene_step_factor", _finite("scene_step_factor", self.scene_step_factor, 0.0, UPPER_BOUNDS["scene_step_factor"]))
         fix(self, "inject_self_attention", _finite("inject_self_attention", self.inject_self_attention, 0.0, 1.0))
         if not all(isinstance(w, str) and w.strip() for w in _sequence("scene_words", self.scene_words)):

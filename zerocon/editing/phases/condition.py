@@ -38,7 +38,8 @@ def condition_phase(editor: Editor, state: ImageState, plan: EditPlan) -> None:
     ``c + scale·Δc`` (with ``edit_condition="prompt-difference"``, Δc = E(target) − E(caption);
     with ``"target"``, E(target) itself); SDEdit encodes the target prompt directly when there
     is one. With ``blend_scope="auto"`` the edit's :class:`~zerocon.editing.EditScope` is read
-    from its words, and a scene edit takes ``scene_negative_prompt``.
+    from its words, and a scene edit takes ``scene_negative_prompt`` and
+    ``scene_direction_scale``.
 
     Raises:
         ValueError: when no direction can be built for the words.
@@ -59,6 +60,12 @@ def condition_phase(editor: Editor, state: ImageState, plan: EditPlan) -> None:
         state.notices.append(f"edit words derived from the caption: {pairs}")
     if target_prompt is None and pairs:
         target_prompt = swap_words(caption, pairs)
+    scope = None
+    if settings.blend_scope == "auto" and pairs:
+        scope = edit_scope(caption, pairs, target_prompt, settings.scene_words)
+        state.notices.append(f"edit scope: {scope.kind} (blend words {list(scope.blend_words)})")
+    scene = scope is not None and scope.kind == "scene"
+    scale = settings.scene_direction_scale if scene and settings.scene_direction_scale is not None else settings.direction_scale
     cond = editor.encode_text([caption])
     condition = settings.edit_condition if request.direction is None and target_prompt else "direction"
     if condition == "target" or (not plan.method.invert and target_prompt is not None):
@@ -85,15 +92,11 @@ def condition_phase(editor: Editor, state: ImageState, plan: EditPlan) -> None:
                 direction = EditDirection.from_sentences(
                     editor.text_encoder, editor.tokenizer, [caption], [target_prompt]
                 )
-        target_cond = direction.apply_to(cond, settings.direction_scale)
+        target_cond = direction.apply_to(cond, scale)
     cause = "the edit direction (its file, or direction_scale)" if direction is not None else "the target prompt"
     check_in_range(target_cond, EMBEDDING_LIMIT, "the edit's conditioning c + Δc", cause, [state.index])
-    scope = None
-    if settings.blend_scope == "auto" and pairs:
-        scope = edit_scope(caption, pairs, target_prompt, settings.scene_words)
-        state.notices.append(f"edit scope: {scope.kind} (blend words {list(scope.blend_words)})")
     # The default negative prompt is the caption itself: reuse its encoding.
-    negative = settings.scene_negative_prompt if scope is not None and scope.kind == "scene" else settings.negative_prompt
+    negative = settings.scene_negative_prompt if scene else settings.negative_prompt
     for label, text in (("caption", caption), ("target prompt", target_prompt), ("negative prompt", negative)):
         _notice_truncation(editor, state, label, text)
     state.uncond = cond if negative is None else editor.encode_text([negative])

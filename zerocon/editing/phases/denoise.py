@@ -43,7 +43,7 @@ def reference_store(plan: EditPlan) -> AttentionStore | None:
     return AttentionStore(
         LayerSelector(pattern=exact),
         record_cross=plan.method.record_cross,
-        record_self=plan.method.record_self,
+        record_self=bool(plan.layers.self_attention),
         keep_graph=True,
         injection=injection,
     )
@@ -120,23 +120,24 @@ def _fused_output(
     t: Tensor,
     x_ref: Tensor,
     t_ref: Tensor,
-    conds: tuple[Tensor, Tensor, Tensor],
+    conds: tuple[Tensor, Tensor, Tensor, Tensor],
     scale: float,
     counter: Any,
 ) -> tuple[Tensor, Tensor, Any]:
     """One UNet call for this step's CFG rows and the next step's reference rows.
 
-    Rows: the reference's conditional rows (at ``t_ref``, recorded), its unconditional rows when
-    the reference uses CFG, then the edit's unconditional and conditional rows (at ``t``). Returns
+    Rows: the reference's conditional rows (at ``t_ref``, recorded), its unconditional rows
+    (``ref_uncond``) when the reference uses CFG, then the edit's unconditional (``uncond``) and
+    conditional rows (at ``t``). Returns
     the edit's CFG output, the reference's CFG output and the reference rows' records: the same
     numbers as the two separate calls, up to float rounding.
     """
-    cond, target_cond, uncond = conds
+    cond, target_cond, ref_uncond, uncond = conds
     count = x_edit.shape[0]
-    ref_cfg = not (scale == 1.0 or torch.equal(uncond, cond))
+    ref_cfg = not (scale == 1.0 or torch.equal(ref_uncond, cond))
     edit_cfg = not (scale == 1.0 or torch.equal(uncond, target_cond))
     samples = [x_ref] + ([x_ref] if ref_cfg else []) + ([x_edit] if edit_cfg else []) + [x_edit]
-    embeds = [cond] + ([uncond] if ref_cfg else []) + ([uncond] if edit_cfg else []) + [target_cond]
+    embeds = [cond] + ([ref_uncond] if ref_cfg else []) + ([uncond] if edit_cfg else []) + [target_cond]
     ref_rows = count * (2 if ref_cfg else 1)
     steps = torch.cat([t_ref.reshape(1).expand(ref_rows), t.reshape(1).expand(len(samples) * count - ref_rows)])
     with counter.phase("denoise"):
@@ -278,7 +279,8 @@ def denoise_phase(
                     assert store is not None
                     edit_out, ref_out, records = _fused_output(
                         editor, store, guided.scale_model_input(x, t), t,
-                        guided.scale_model_input(x_ref, t_next), t_next, (cond, target_cond, ref_uncond), scale, counter,
+                        guided.scale_model_input(x_ref, t_next), t_next, (cond, target_cond, ref_uncond, uncond), scale,
+                        counter,
                     )
                     fused = (ref_out, records)
                     return edit_out
