@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from structure_report import TYPES, fmt, load, summarize  # noqa: E402
+from structure_report import TYPES, fmt, load, summarize
 
 #: The peers: every method of the run that is not zerocon++ (nor one of its variants).
 OURS = "zerocon++"
