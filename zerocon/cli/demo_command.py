@@ -24,6 +24,7 @@ from zerocon.cli.files import (
 )
 from zerocon.cli.ground_truth import metrics_if_known
 from zerocon.cli.loading import check_sources, load_pipeline, sentence_source
+from zerocon.cli.method_option import method_choice
 from zerocon.editing import available_methods
 from zerocon.shapes import OBJECT_COLORS, SHAPES, RenderedShape, caption_for, render_random
 
@@ -45,8 +46,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--methods",
         nargs="+",
         default=list(DEFAULT_METHODS),
-        choices=available_methods(),
-        help="methods to compare (default: all)",
+        type=method_choice,
+        help=f"methods to compare (default: {' '.join(DEFAULT_METHODS)}; any of {', '.join(available_methods())} "
+        "or package.module:Class)",
     )
     p.add_argument(
         "--use-captioner",

@@ -30,6 +30,7 @@ from zerocon.cli.files import (
 )
 from zerocon.cli.ground_truth import metrics_if_known
 from zerocon.cli.loading import check_sources, device_for_rank, load_pipeline, sentence_source
+from zerocon.cli.method_option import method_choice
 from zerocon.cli.numbers import MAX_SEED, finite_float, whole_number
 from zerocon.cli.sharding import process_rank, shard
 from zerocon.direction import EditDirection
@@ -117,8 +118,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--method",
         default=DEFAULT_METHOD,
-        choices=available_methods(),
-        help=f"editing method (default {DEFAULT_METHOD}; zerocon is the paper's method)",
+        type=method_choice,
+        help=f"editing method: one of {', '.join(available_methods())} (default {DEFAULT_METHOD}; zerocon is "
+        "the paper's method), one an installed package registers, or package.module:Class",
     )
     p.add_argument("--out", type=Path, default=Path("zerocon-out"), help="output folder")
     p.add_argument("--grid", type=Path, default=None, help="also write a side-by-side grid PNG")

@@ -9,6 +9,7 @@ from typing import NoReturn
 
 from zerocon.cli import demo_command, direction_command, edit_command
 from zerocon.cli.errors import CliError
+from zerocon.cli.method_option import load_plugin_methods
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         ...                            "--out", "d.safetensors"]).source
         'red'
     """
+    load_plugin_methods()
     parser = OneLineParser(
         prog="zerocon",
         description="Zero-shot, text-guided image-to-image translation (pix2pix-zeroCon).",

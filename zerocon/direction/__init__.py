@@ -4,7 +4,7 @@
 sequence of the pipeline's own text encoder; the edit conditions on ``c + Δc``.
 
 - :func:`encode_prompts` — batched, padded encoding of prompts.
-- :class:`EditDirection` — Δc as an ``nn.Module`` buffer, with ``apply``, ``save``/``load``.
+- :class:`EditDirection` — Δc as an ``nn.Module`` buffer, with ``apply_to``, ``save``/``load``.
 - :class:`SentenceSource` and its implementations :class:`TemplateSentences`,
   :class:`FileSentences`, :class:`LanguageModelSentences`.
 - :func:`contains_word`, :func:`split_sentences` — the text helpers the sources use.

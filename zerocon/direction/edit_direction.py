@@ -27,9 +27,17 @@ FORMAT_VERSION = "1"
 
 
 def _encoder_name(text_encoder: nn.Module) -> str:
+    """The encoder's model name: a hub id as given, a local folder by its last part (never a path)."""
     config = getattr(text_encoder, "config", None)
-    name = getattr(config, "_name_or_path", "") or ""
-    return str(name) if name else type(text_encoder).__name__
+    name = str(getattr(config, "_name_or_path", "") or "")
+    if not name:
+        return type(text_encoder).__name__
+    path = Path(name).expanduser()
+    if path.is_absolute() or name.startswith((".", "~")) or path.exists():
+        # A local folder: diffusers' layout names the model's folder, not ".../text_encoder".
+        parts = [part for part in path.parts if part not in ("/", "text_encoder")]
+        return parts[-1] if parts else type(text_encoder).__name__
+    return name
 
 
 def _clean_word(word: str | None, what: str) -> str | None:
@@ -56,7 +64,7 @@ class EditDirection(nn.Module):
     ``c_edit = c + scale · Δc`` (pix2pix-zero, method §3).
 
     Δc is a buffer (it moves with ``.to(device)`` and is saved in ``state_dict``) kept in
-    float32; :meth:`apply` casts it to the embeddings' device and dtype.
+    float32; :meth:`apply_to` casts it to the embeddings' device and dtype.
 
     Args:
         delta: the direction, shape ``(1, L, D)``.
@@ -305,7 +313,7 @@ class EditDirection(nn.Module):
     def forward(
         self, prompt_embeds: Float[Tensor, "b l d"], scale: float = 1.0
     ) -> Float[Tensor, "b l d"]:
-        """Same as :meth:`apply`: ``prompt_embeds + scale · Δc``."""
+        """Same as :meth:`apply_to`: ``prompt_embeds + scale · Δc``."""
         return self._shift(prompt_embeds, scale)
 
     def reversed(self) -> EditDirection:

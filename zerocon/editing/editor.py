@@ -233,7 +233,7 @@ class Editor:
             step_size = 0.01 if self.prediction_type == "v_prediction" else 0.1
         return EditPlan(settings, strategy, layers, list(terms), float(step_size))
 
-    def parameters(
+    def call_record(
         self, plan: EditPlan, generator: torch.Generator | Sequence[torch.Generator] | None
     ) -> dict[str, Any]:
         """The record of a call: the settings plus what was resolved from them."""
@@ -320,7 +320,7 @@ class Editor:
             ImageState(index, image, request, notices=list(image.notices))
             for index, (image, request) in enumerate(zip(prepared, requests, strict=True))
         ]
-        output = ZeroConPipelineOutput(images=[], parameters=self.parameters(plan, generator))
+        output = ZeroConPipelineOutput(images=[], parameters=self.call_record(plan, generator))
         hooks.fire("on_edit_start", self, plan, len(images))
         try:
             for group in batches([state.prepared.image.size for state in states], settings.batch_size):
