@@ -266,3 +266,14 @@ def test_constructor_rejects_non_finite_and_empty_word():
         EditDirection(torch.full((1, 2, 2), float("nan")))
     with pytest.raises(ValueError, match="source_word"):
         EditDirection(torch.zeros(1, 2, 2), source_word="")
+
+
+def test_a_saved_direction_names_the_encoder_not_a_local_path(tmp_path) -> None:
+    from transformers import CLIPTextModel
+
+    tok = build_word_tokenizer(["a", "red", "blue"], model_max_length=8)
+    encoder = tiny_text_encoder(len(tok), hidden_size=16, max_length=8)
+    encoder.save_pretrained(tmp_path / "my-model" / "text_encoder")
+    local = CLIPTextModel.from_pretrained(tmp_path / "my-model" / "text_encoder")
+    direction = EditDirection.from_words(local, tok, "red", "blue")
+    assert direction.encoder_name == "my-model" and str(tmp_path) not in direction.encoder_name
