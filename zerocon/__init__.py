@@ -2,16 +2,16 @@
 
 Each subpackage is usable on its own:
 
-- :mod:`zerocon.attention` — ``AttentionStore``, a recording hook for diffusers UNets.
-- :mod:`zerocon.losses` — PatchNCE, cross-attention and noise-regularisation losses.
-- :mod:`zerocon.direction` — ``EditDirection``, text-embedding edit directions.
-- :mod:`zerocon.captioning` — captioners (BLIP, CLIP retrieval).
-- :mod:`zerocon.guidance` — ``GuidedScheduler`` and guidance terms.
-- :mod:`zerocon.inversion` — ``DDIMInverter`` with noise regularisation.
-- :mod:`zerocon.shapes` — the synthetic shapes world and the embedded model.
-- :mod:`zerocon.pipelines` — ``ZeroConPipeline``, the editor that wires the parts together.
-- :mod:`zerocon.cli` — the ``zerocon`` command (``edit``, ``demo``, ``direction``).
-- :mod:`zerocon.testing` — tiny random components for tests and quick experiments.
+- [`attention`][zerocon.attention] — ``AttentionStore``, a recording hook for diffusers UNets.
+- [`losses`][zerocon.losses] — PatchNCE, cross-attention and noise-regularisation losses.
+- [`direction`][zerocon.direction] — ``EditDirection``, text-embedding edit directions.
+- [`captioning`][zerocon.captioning] — captioners (BLIP, CLIP retrieval).
+- [`guidance`][zerocon.guidance] — ``GuidedScheduler`` and guidance terms.
+- [`inversion`][zerocon.inversion] — ``DDIMInverter`` with noise regularisation.
+- [`shapes`][zerocon.shapes] — the synthetic shapes world and the embedded model.
+- [`pipelines`][zerocon.pipelines] — ``ZeroConPipeline``, the editor that wires the parts together.
+- ``zerocon.cli`` — the ``zerocon`` command (``edit``, ``demo``, ``direction``).
+- [`testing`][zerocon.testing] — tiny random components for tests and quick experiments.
 
 Importing ``zerocon`` itself imports none of them.
 """

@@ -1,14 +1,14 @@
 """Record attention maps and features of diffusers UNets.
 
-- :class:`LayerSelector` — which layers (name pattern, cross/self, resolution).
-- :class:`AttentionStore` — ``with store.attach(unet): ...`` records the selected layers.
-- :class:`SelfAttentionInjection` — the edit pass attends with the reference's self-attention
+- [`LayerSelector`][zerocon.attention.LayerSelector] — which layers (name pattern, cross/self, resolution).
+- [`AttentionStore`][zerocon.attention.AttentionStore] — ``with store.attach(unet): ...`` records the selected layers.
+- [`SelfAttentionInjection`][zerocon.attention.SelfAttentionInjection] — the edit pass attends with the reference's self-attention
   maps (Plug-and-Play), through the store's sink.
-- :class:`AttentionRecords` — a snapshot of one forward's records.
-- :class:`RecordingAttnProcessor` — the diffusers processor that does the recording.
-- :func:`attention_layers` — a model's attention layers and their kinds.
-- :func:`take_batch_rows` — pick batch rows of a ``(batch heads)`` tensor.
-- :class:`AttentionAggregator`, :func:`aggregate_cross_attention` — per-token maps averaged
+- [`AttentionRecords`][zerocon.attention.AttentionRecords] — a snapshot of one forward's records.
+- [`RecordingAttnProcessor`][zerocon.attention.RecordingAttnProcessor] — the diffusers processor that does the recording.
+- [`attention_layers`][zerocon.attention.attention_layers] — a model's attention layers and their kinds.
+- [`take_batch_rows`][zerocon.attention.take_batch_rows] — pick batch rows of a ``(batch heads)`` tensor.
+- [`AttentionAggregator`][zerocon.attention.AttentionAggregator], [`aggregate_cross_attention`][zerocon.attention.aggregate_cross_attention] — per-token maps averaged
   over layers, heads and steps (prompt-to-prompt style).
 
 Records are keyed by layer name: the diffusers processor name without ``".processor"``.

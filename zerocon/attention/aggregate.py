@@ -24,7 +24,7 @@ def _side(pixels: int, aspect: float) -> tuple[int, int]:
 class AttentionAggregator:
     """Running average of per-token cross-attention maps over layers, heads and steps.
 
-    Each :meth:`add` folds one forward's records into a running sum at ``size``; memory stays
+    Each [`add`][zerocon.guidance.LocalBlend.add] folds one forward's records into a running sum at ``size``; memory stays
     one ``(rows, tokens, h, w)`` tensor however many steps are added.
 
     Args:
@@ -37,13 +37,13 @@ class AttentionAggregator:
 
     Shape:
         - records' ``cross_attention[name]``: ``(rows·heads, h_l·w_l, tokens)``.
-        - :meth:`result`: ``(rows, tokens, h, w)``.
+        - [`result`][zerocon.attention.AttentionAggregator.result]: ``(rows, tokens, h, w)``.
 
     Raises:
-        ValueError: (from :meth:`add`) for a record without its head count, a head index out
+        ValueError: (from [`add`][zerocon.guidance.LocalBlend.add]) for a record without its head count, a head index out
             of range, or no layer to use.
 
-    Example:
+    Examples:
         >>> rec = AttentionRecords({"l": torch.full((4, 16, 3), 1 / 3)}, {}, {"l": 2})
         >>> agg = AttentionAggregator((4, 4))
         >>> agg.add(rec); agg.add(rec)
@@ -133,9 +133,9 @@ def aggregate_cross_attention(
         - output: ``(rows, tokens, h, w)``; each map of a token is a mean of probabilities.
 
     Raises:
-        ValueError: see :class:`AttentionAggregator`.
+        ValueError: see [`AttentionAggregator`][zerocon.attention.AttentionAggregator].
 
-    Example:
+    Examples:
         >>> rec = AttentionRecords({"l": torch.full((2, 64, 5), 0.2)}, {}, {"l": 2})
         >>> aggregate_cross_attention(rec, (8, 8)).shape
         torch.Size([1, 5, 8, 8])

@@ -24,12 +24,12 @@ class SelfAttentionInjection:
     the recorded one (e.g. the ``[uncond, cond]`` rows of classifier-free guidance) get the
     recorded rows repeated. In ``"off"`` mode nothing happens.
 
-    Give it to an :class:`~zerocon.attention.AttentionStore` (``injection=``): the store hooks
+    Give it to an [`AttentionStore`][zerocon.attention.AttentionStore] (``injection=``): the store hooks
     the injection's layers too and passes the exchange on. Usable with any sink that offers
-    ``injects`` and ``edit_self_query_key`` (see :class:`~zerocon.attention.AttentionSink`).
+    ``injects`` and ``edit_self_query_key`` (see [`AttentionSink`][zerocon.attention.AttentionSink]).
 
     Args:
-        selector: the self-attention layers to inject (a :class:`LayerSelector` or a regex).
+        selector: the self-attention layers to inject (a [`LayerSelector`][zerocon.attention.LayerSelector] or a regex).
 
     Shape:
         - query, key: ``(B·heads, N, d)``, batch-major, as diffusers' ``head_to_batch_dim``.
@@ -38,7 +38,7 @@ class SelfAttentionInjection:
         ValueError: for an unknown mode, or (in ``"inject"`` mode) a batch that is not a
             multiple of the recorded one or a different layer shape.
 
-    Example:
+    Examples:
         >>> import torch
         >>> injection = SelfAttentionInjection(r"attn1$")
         >>> q, k = torch.randn(2, 16, 8), torch.randn(2, 16, 8)
@@ -103,7 +103,7 @@ class SelfAttentionInjection:
         return dict(self._saved)
 
     def restore(self, saved: dict[str, tuple[Tensor, Tensor]]) -> None:
-        """Keep ``saved`` (from :meth:`saved`) instead of what is kept now."""
+        """Keep ``saved`` (from [`saved`][zerocon.attention.SelfAttentionInjection.saved]) instead of what is kept now."""
         self._saved = dict(saved)
 
     def clear(self) -> None:

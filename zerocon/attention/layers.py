@@ -20,7 +20,7 @@ def layer_name(processor_name: str) -> str:
     Returns:
         The name without the trailing ``".processor"`` (unchanged if it has none).
 
-    Example:
+    Examples:
         >>> layer_name("up_blocks.1.attentions.0.transformer_blocks.0.attn1.processor")
         'up_blocks.1.attentions.0.transformer_blocks.0.attn1'
     """
@@ -40,7 +40,7 @@ def processor_registry(model: Any) -> dict[str, Any]:
     Raises:
         TypeError: if ``model`` has no ``attn_processors`` mapping or no ``set_attn_processor``.
 
-    Example:
+    Examples:
         >>> from zerocon.testing import tiny_unet
         >>> len(processor_registry(tiny_unet()))
         8
@@ -65,7 +65,7 @@ def attention_layers(model: Any) -> dict[str, bool]:
     ``attn2`` is cross-attention, ``attn1`` is self-attention.
 
     Args:
-        model: a diffusers model with a processor registry (see :func:`processor_registry`).
+        model: a diffusers model with a processor registry (see [`processor_registry`][zerocon.attention.processor_registry]).
 
     Returns:
         An ordered ``dict`` from layer name (processor name without ``".processor"``) to
@@ -75,7 +75,7 @@ def attention_layers(model: Any) -> dict[str, bool]:
         TypeError: if ``model`` has no processor registry.
         ValueError: if a layer's kind can be read neither from its module nor from its name.
 
-    Example:
+    Examples:
         >>> from zerocon.testing import tiny_unet
         >>> layers = attention_layers(tiny_unet())
         >>> layers["mid_block.attentions.0.transformer_blocks.0.attn2"]

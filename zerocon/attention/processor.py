@@ -13,7 +13,7 @@ from torch import Tensor
 
 @runtime_checkable
 class AttentionSink(Protocol):
-    """Receiver of what a :class:`RecordingAttnProcessor` records (e.g. an ``AttentionStore``).
+    """Receiver of what a [`RecordingAttnProcessor`][zerocon.attention.RecordingAttnProcessor] records (e.g. an ``AttentionStore``).
 
     A runtime-checkable protocol: any object with these three methods is a sink.
 
@@ -21,7 +21,7 @@ class AttentionSink(Protocol):
         - receive_cross ``probs``: ``(B·heads, H·W, L)``, batch-major (row ``b·heads + h``).
         - receive_self ``output``: ``(B, H·W, C)``.
 
-    Example:
+    Examples:
         >>> from zerocon.attention import AttentionStore
         >>> isinstance(AttentionStore(), AttentionSink)
         True
@@ -49,7 +49,7 @@ def _injects(sink: Any, layer: str, is_cross: bool) -> bool:
 
     A sink may also offer ``injects(layer) -> bool`` and
     ``edit_self_query_key(layer, query, key) -> (query, key) | None`` (e.g. an
-    ``AttentionStore`` with a :class:`~zerocon.attention.SelfAttentionInjection`); the layer then
+    ``AttentionStore`` with a [`SelfAttentionInjection`][zerocon.attention.SelfAttentionInjection]); the layer then
     attends with the returned queries and keys.
     """
     if is_cross:
@@ -80,7 +80,7 @@ class RecordingAttnProcessor:
 
     Args:
         layer: the layer name the records are filed under.
-        sink: the receiver of records (see :class:`AttentionSink`).
+        sink: the receiver of records (see [`AttentionSink`][zerocon.attention.AttentionSink]).
         fallback: the processor to delegate unrecorded calls to, or ``None``.
 
     Shape:
@@ -89,9 +89,9 @@ class RecordingAttnProcessor:
         - returns: same shape as ``hidden_states``
 
     Raises:
-        TypeError: if ``sink`` does not implement :class:`AttentionSink`.
+        TypeError: if ``sink`` does not implement [`AttentionSink`][zerocon.attention.AttentionSink].
 
-    Example:
+    Examples:
         >>> from zerocon.attention import AttentionStore
         >>> store = AttentionStore()
         >>> proc = RecordingAttnProcessor("mid_block.attn2", store)

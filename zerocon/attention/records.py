@@ -21,14 +21,14 @@ class AttentionRecords:
         self_attention: layer name → self-attention output after ``to_out`` (before any
             residual connection and output rescaling of the attention module).
         heads: layer name → number of attention heads of each cross-attention record (so
-            ``(rows·heads)`` can be split; see :func:`~zerocon.attention.aggregate_cross_attention`).
+            ``(rows·heads)`` can be split; see [`aggregate_cross_attention`][zerocon.attention.aggregate_cross_attention]).
 
     Shape:
         - cross_attention values: ``(rows·heads, H·W, L)``, rows-major (row ``r``, head ``h``
           at index ``r·heads + h``), summing to 1 over the last axis.
         - self_attention values: ``(rows, H·W, C)``.
 
-    Example:
+    Examples:
         >>> rec = AttentionRecords({"a.attn2": torch.full((2, 4, 3), 1 / 3)}, {})
         >>> len(rec), rec.layer_names
         (1, ('a.attn2',))
@@ -57,7 +57,7 @@ class AttentionRecords:
         Returns:
             A new ``AttentionRecords`` (tensors share storage with these ones).
 
-        Example:
+        Examples:
             >>> AttentionRecords({"x": torch.ones(1, 1, 1, requires_grad=True)}).detach()[
             ...     "x"].requires_grad
             False
@@ -74,7 +74,7 @@ class AttentionRecords:
         Returns:
             A new ``AttentionRecords`` that shares no storage with this one.
 
-        Example:
+        Examples:
             >>> rec = AttentionRecords({"x": torch.zeros(1, 1, 1)})
             >>> rec.clone()["x"] is rec["x"]
             False
@@ -97,7 +97,7 @@ class AttentionRecords:
         Returns:
             A new ``AttentionRecords``.
 
-        Example:
+        Examples:
             >>> AttentionRecords({"x": torch.zeros(1, 1, 1)}).to(dtype=torch.float64)["x"].dtype
             torch.float64
         """
@@ -124,7 +124,7 @@ class AttentionRecords:
             ValueError: for an empty or out-of-range span, or a cross-attention record whose
                 number of heads is unknown.
 
-        Example:
+        Examples:
             >>> rec = AttentionRecords({"x": torch.zeros(6, 4, 3)}, {"y": torch.zeros(3, 4, 8)}, {"x": 2})
             >>> part = rec.rows(1, 2)
             >>> tuple(part["x"].shape), tuple(part["y"].shape)

@@ -27,7 +27,7 @@ def normalize_batch_rows(rows: BatchRows) -> tuple[int, ...] | slice | None:
         TypeError: if ``rows`` is neither ``None``, a ``slice`` nor a sequence of integers.
         ValueError: if the sequence is empty or repeats a row.
 
-    Example:
+    Examples:
         >>> normalize_batch_rows([1])
         (1,)
     """
@@ -79,7 +79,7 @@ def take_batch_rows(
         ValueError: if ``group`` does not divide the first axis, a row is out of range, or
             the selection is empty.
 
-    Example:
+    Examples:
         >>> x = torch.arange(6).reshape(6, 1)  # batch 3, 2 heads
         >>> take_batch_rows(x, (2,), group=2).flatten().tolist()
         [4, 5]

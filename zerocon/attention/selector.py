@@ -40,7 +40,7 @@ class LayerSelector:
             that is not a positive integer.
         TypeError: if ``pattern`` is not a string.
 
-    Example:
+    Examples:
         >>> sel = LayerSelector(pattern=r"^up_blocks", kind="self", resolutions={64})
         >>> sel.matches("up_blocks.1.attentions.0.transformer_blocks.0.attn1", is_cross=False)
         True
@@ -74,7 +74,7 @@ class LayerSelector:
         Returns:
             ``True`` if the kind fits and the pattern is found in the name.
 
-        Example:
+        Examples:
             >>> LayerSelector(kind="cross").matches("mid_block.attn1.processor", is_cross=False)
             False
         """
@@ -97,7 +97,7 @@ class LayerSelector:
         Returns:
             ``True`` if ``resolutions`` is ``None`` or contains ``num_pixels``.
 
-        Example:
+        Examples:
             >>> LayerSelector(resolutions={64}).allows_resolution(64)
             True
         """
@@ -117,7 +117,7 @@ class LayerSelector:
         Raises:
             TypeError: if ``model`` has no processor registry.
 
-        Example:
+        Examples:
             >>> from zerocon.testing import tiny_unet
             >>> LayerSelector(pattern="mid_block", kind="cross").select(tiny_unet())
             ['mid_block.attentions.0.transformer_blocks.0.attn2']

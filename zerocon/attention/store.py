@@ -41,7 +41,7 @@ class AttentionStore:
     """Record cross-attention maps and self-attention outputs of selected UNet layers.
 
     ``attach(unet)`` swaps the processors of the selected layers (only those) for
-    :class:`RecordingAttnProcessor` s through ``unet.set_attn_processor`` and puts the original
+    [`RecordingAttnProcessor`][zerocon.attention.RecordingAttnProcessor] s through ``unet.set_attn_processor`` and puts the original
     processor objects back on exit, also on exceptions. Each UNet forward overwrites each
     layer's entry, so the store holds one forward's records at a time.
 
@@ -58,7 +58,7 @@ class AttentionStore:
             each chosen row are kept, in diffusers' batch-major ``(batch heads)`` layout.
         keep_graph: keep the autograd graph in records (for losses that backpropagate to
             the latent); otherwise records are detached.
-        injection: a :class:`SelfAttentionInjection` whose layers are hooked too (recorded or
+        injection: a [`SelfAttentionInjection`][zerocon.attention.SelfAttentionInjection] whose layers are hooked too (recorded or
             injected by its mode, whether or not the store is paused).
 
     Shape:
@@ -69,10 +69,10 @@ class AttentionStore:
     Raises:
         ValueError: if neither ``record_cross`` nor ``record_self`` is set, or on bad
             ``batch_rows``.
-        TypeError: if ``selector`` is not a :class:`LayerSelector` or ``batch_rows`` has the
+        TypeError: if ``selector`` is not a [`LayerSelector`][zerocon.attention.LayerSelector] or ``batch_rows`` has the
             wrong type.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from zerocon.testing import tiny_unet
         >>> unet = tiny_unet()
@@ -122,7 +122,7 @@ class AttentionStore:
 
     # ----------------------------------------------------------------- selection
     def layers_to_hook(self, model: Any) -> list[str]:
-        """The layer names of ``model`` that :meth:`attach` would hook, in registry order.
+        """The layer names of ``model`` that [`attach`][zerocon.attention.AttentionStore.attach] would hook, in registry order.
 
         Args:
             model: a diffusers model with a processor registry.
@@ -133,7 +133,7 @@ class AttentionStore:
         Raises:
             TypeError: if ``model`` has no processor registry.
 
-        Example:
+        Examples:
             >>> from zerocon.testing import tiny_unet
             >>> len(AttentionStore(record_cross=True).layers_to_hook(tiny_unet()))
             4
@@ -168,7 +168,7 @@ class AttentionStore:
             RuntimeError: (on entering) if this store is already attached, or ``model``
                 already carries another store's recording processors.
 
-        Example:
+        Examples:
             >>> from zerocon.testing import tiny_unet
             >>> unet, store = tiny_unet(), AttentionStore()
             >>> with store.attach(unet):
@@ -256,7 +256,7 @@ class AttentionStore:
         return (*self._cross, *self._self)
 
     def wants(self, layer: str, is_cross: bool, num_pixels: int) -> bool:
-        """Whether a call of ``layer`` should be recorded (the :class:`AttentionSink` hook).
+        """Whether a call of ``layer`` should be recorded (the [`AttentionSink`][zerocon.attention.AttentionSink] hook).
 
         Args:
             layer: the layer name.
@@ -284,7 +284,7 @@ class AttentionStore:
         return self.injection.exchange(layer, query, key)
 
     def receive_cross(self, layer: str, probs: Float[Tensor, "bh p t"], heads: int) -> Tensor | None:
-        """Store cross-attention probabilities (the :class:`AttentionSink` hook).
+        """Store cross-attention probabilities (the [`AttentionSink`][zerocon.attention.AttentionSink] hook).
 
         Args:
             layer: the layer name.
@@ -307,7 +307,7 @@ class AttentionStore:
         return None  # keep the computed maps; subclasses may return replacements
 
     def receive_self(self, layer: str, output: Float[Tensor, "b p c"]) -> None:
-        """Store a self-attention output (the :class:`AttentionSink` hook).
+        """Store a self-attention output (the [`AttentionSink`][zerocon.attention.AttentionSink] hook).
 
         Args:
             layer: the layer name.
@@ -323,7 +323,7 @@ class AttentionStore:
         self._self[layer] = kept if self.keep_graph else kept.detach()
 
     def snapshot(self, detach: bool | None = None) -> AttentionRecords:
-        """Copy the current records into an :class:`AttentionRecords`.
+        """Copy the current records into an [`AttentionRecords`][zerocon.attention.AttentionRecords].
 
         The dictionaries are new, so later forwards do not change the snapshot (the store
         replaces tensors rather than writing into them; tensor storage is shared).
@@ -334,7 +334,7 @@ class AttentionStore:
         Returns:
             The records of the last forward.
 
-        Example:
+        Examples:
             >>> AttentionStore().snapshot().layer_names
             ()
         """
@@ -356,7 +356,7 @@ class AttentionStore:
         Returns:
             A context manager yielding this store; ``enabled`` is restored on exit.
 
-        Example:
+        Examples:
             >>> store = AttentionStore()
             >>> with store.paused():
             ...     store.enabled
@@ -371,7 +371,7 @@ class AttentionStore:
 
 
 class _Attachment:
-    """Context manager returned by :meth:`AttentionStore.attach`."""
+    """Context manager returned by [`attach`][zerocon.attention.AttentionStore.attach]."""
 
     def __init__(self, store: AttentionStore, model: Any, names: tuple[str, ...]) -> None:
         self._store = store

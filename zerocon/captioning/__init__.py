@@ -1,10 +1,10 @@
 """Source-image captioners (method §1): anything with ``images -> list[str]``.
 
-- :class:`Captioner` — the protocol.
-- :class:`BlipCaptioner` — BLIP, greedy decoding, optional prefix such as ``"a photography of"``.
-- :class:`ClipRetrievalCaptioner` — the candidate caption CLIP finds most similar.
+- [`Captioner`][zerocon.captioning.Captioner] — the protocol.
+- [`BlipCaptioner`][zerocon.captioning.BlipCaptioner] — BLIP, greedy decoding, optional prefix such as ``"a photography of"``.
+- [`ClipRetrievalCaptioner`][zerocon.captioning.ClipRetrievalCaptioner] — the candidate caption CLIP finds most similar.
 
-Example:
+Examples:
     >>> captioner = BlipCaptioner.from_pretrained(prefix="a photography of")  # doctest: +SKIP
     >>> isinstance(captioner, Captioner)  # doctest: +SKIP
     True

@@ -43,7 +43,7 @@ class BlipCaptioner:
     Raises:
         ValueError: if ``max_new_tokens`` or ``batch_size`` is below 1.
 
-    Example:
+    Examples:
         >>> from PIL import Image
         >>> image = Image.new("RGB", (64, 64), "white")
         >>> captioner = BlipCaptioner.from_pretrained(prefix="a photography of")  # doctest: +SKIP
@@ -107,7 +107,7 @@ class BlipCaptioner:
         Returns:
             The captioner.
 
-        Example:
+        Examples:
             >>> BlipCaptioner.from_pretrained("path/to/blip", local_files_only=True)  # doctest: +SKIP
         """
         processor_kwargs = {k: v for k, v in load_kwargs.items() if k in _PROCESSOR_LOAD_KEYS}

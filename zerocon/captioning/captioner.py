@@ -12,14 +12,14 @@ from PIL import Image
 class Captioner(Protocol):
     """Anything that turns images into captions (method §1: the source caption).
 
-    Implementations: :class:`~zerocon.captioning.BlipCaptioner`,
-    :class:`~zerocon.captioning.ClipRetrievalCaptioner`; a plain function with the same
+    Implementations: [`BlipCaptioner`][zerocon.captioning.BlipCaptioner],
+    [`ClipRetrievalCaptioner`][zerocon.captioning.ClipRetrievalCaptioner]; a plain function with the same
     signature works wherever a ``Captioner`` is expected.
 
     Shape:
         No tensors: ``n`` PIL images (any size and mode) → ``list[str]`` of length ``n``.
 
-    Example:
+    Examples:
         >>> class Constant:
         ...     def __call__(self, images):
         ...         return ["a photo" for _ in images]

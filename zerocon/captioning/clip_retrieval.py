@@ -41,7 +41,7 @@ class ClipRetrievalCaptioner:
     Raises:
         ValueError: for no candidates, a blank candidate, or ``batch_size`` below 1.
 
-    Example:
+    Examples:
         >>> from PIL import Image
         >>> image = Image.new("RGB", (64, 64), "white")
         >>> captioner = ClipRetrievalCaptioner.from_pretrained(
@@ -112,7 +112,7 @@ class ClipRetrievalCaptioner:
         Returns:
             The captioner.
 
-        Example:
+        Examples:
             >>> ClipRetrievalCaptioner.from_pretrained("path/to/clip", ["a cat"])  # doctest: +SKIP
         """
         shared = {k: v for k, v in load_kwargs.items() if k in _LOAD_KEYS}
@@ -195,7 +195,7 @@ class ClipRetrievalCaptioner:
         return self._embed_images(rgb) @ text.T
 
     def __call__(self, images: Sequence[Image.Image]) -> list[str]:
-        """The best candidate caption for each image (the argmax of :meth:`scores`).
+        """The best candidate caption for each image (the argmax of [`scores`][zerocon.captioning.ClipRetrievalCaptioner.scores]).
 
         Args:
             images: PIL images.

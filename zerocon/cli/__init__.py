@@ -1,4 +1,4 @@
 """The ``zerocon`` command line: ``zerocon edit``, ``zerocon demo``, ``zerocon direction``.
 
-Entry point: :func:`zerocon.cli.main.main`.
+Entry point: ``zerocon.cli.main.main``.
 """

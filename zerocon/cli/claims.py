@@ -16,7 +16,7 @@ _TEMP = re.compile(r"^\..+\.(\d+)\.[^.]+\.tmp$")
 def pid_alive(pid: int) -> bool:
     """Whether a process with this id runs on this machine.
 
-    Example:
+    Examples:
         >>> pid_alive(os.getpid())
         True
     """
@@ -37,7 +37,7 @@ def process_start(pid: int) -> str:
     With the pid it names one process for good: a pid that is reused by a later process gets
     another start time.
 
-    Example:
+    Examples:
         >>> process_start(os.getpid()) == process_start(os.getpid())
         True
     """
@@ -75,7 +75,7 @@ def _owner_alive(path: Path) -> bool:
 def clean_stale(folder: Path) -> list[Path]:
     """Remove temporary files and claims of processes that no longer run; returns them.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> clean_stale(Path(tempfile.mkdtemp()))
         []
@@ -100,7 +100,7 @@ class OutputClaim:
     longer runs on this host is taken over (a live pid whose process started at another time
     is another program that reused the pid); claims of other hosts are left alone.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> claim = OutputClaim(Path(tempfile.mkdtemp()) / "cat-zerocon-0123456789.png")
         >>> claim.acquire(), OutputClaim(claim.path.with_suffix(".png")).acquire()

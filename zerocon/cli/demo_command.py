@@ -72,7 +72,7 @@ def demo_edits(count: int, seed: int) -> list[tuple[RenderedShape, str]]:
     Returns:
         ``(source, target caption)`` pairs.
 
-    Example:
+    Examples:
         >>> source, target = demo_edits(1, 0)[0]
         >>> source.caption != target
         True
@@ -130,7 +130,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     """The metrics table as aligned text.
 
     Args:
-        rows: from :func:`summarize`.
+        rows: from ``summarize``.
 
     Returns:
         The table, one line per method after a header.

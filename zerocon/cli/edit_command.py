@@ -180,7 +180,7 @@ def method_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         args: parsed arguments.
 
     Returns:
-        Keyword arguments for :class:`~zerocon.pipelines.ZeroConPipeline`.
+        Keyword arguments for [`ZeroConPipeline`][zerocon.pipelines.ZeroConPipeline].
     """
     return {key: value for key, value in method_options(args).items() if value is not None}
 

@@ -11,7 +11,7 @@ class CliError(Exception):
         exit_code: the process exit code (default 2, argparse's code for usage errors).
         per_image: the problem belongs to one input of a batch, not to the whole run.
 
-    Example:
+    Examples:
         >>> str(CliError("no such file"))
         'no such file'
     """

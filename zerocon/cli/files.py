@@ -40,7 +40,7 @@ def find_inputs(paths: Sequence[str | Path]) -> list[Path]:
     Raises:
         CliError: if a path does not exist or nothing is found.
 
-    Example:
+    Examples:
         >>> find_inputs(["/no/such/file.png"])  # doctest: +SKIP
     """
     found: set[Path] = set()
@@ -276,7 +276,7 @@ def output_stem(source: Path, method: str, settings: dict[str, Any]) -> str:
     Returns:
         The file stem (no suffix).
 
-    Example:
+    Examples:
         >>> output_stem(Path("/a/cat.png"), "zerocon", {"steps": 5})[:12]
         'cat-zerocon-'
     """
@@ -293,7 +293,7 @@ def settings_digest(settings: dict[str, Any]) -> str:
     Returns:
         The digest.
 
-    Example:
+    Examples:
         >>> settings_digest({"steps": 5}) == settings_digest({"steps": 5})
         True
         >>> settings_digest({"steps": 5}) == settings_digest({"steps": 6})
@@ -319,7 +319,7 @@ def make_grid(
     Raises:
         ValueError: for no rows or rows of different lengths.
 
-    Example:
+    Examples:
         >>> make_grid([[Image.new("RGB", (4, 4))] * 2]).size
         (10, 4)
     """
@@ -366,7 +366,7 @@ def labelled_grid(
     label_width: int = 200,
     pad: int = 2,
 ) -> Image.Image:
-    """:func:`make_grid` with a header row of column labels and a left column of row labels.
+    """``make_grid`` with a header row of column labels and a left column of row labels.
 
     Labels wrap at word boundaries to fit their cell.
 
@@ -384,7 +384,7 @@ def labelled_grid(
     Raises:
         ValueError: for label counts that do not match the grid.
 
-    Example:
+    Examples:
         >>> grid = labelled_grid([[Image.new("RGB", (8, 8))] * 2], ["source", "edit"], ["a target"], cell=32)
         >>> grid.size[0] > 2 * 32
         True

@@ -29,7 +29,7 @@ def resolve_device(spec: str) -> torch.device:
     Raises:
         CliError: for a string torch does not know or a device this machine does not have.
 
-    Example:
+    Examples:
         >>> resolve_device("cpu")
         device(type='cpu')
     """
@@ -53,7 +53,7 @@ def device_for_rank(spec: str, environ: Mapping[str, str] | None = None) -> str:
 
     An explicit index (``cuda:1``) and other devices are kept as given.
 
-    Example:
+    Examples:
         >>> device_for_rank("cuda", {"LOCAL_RANK": "3"}), device_for_rank("cuda", {})
         ('cuda:3', 'cuda')
         >>> device_for_rank("cpu", {"LOCAL_RANK": "3"})
@@ -79,7 +79,7 @@ def model_source(model: str | None) -> str | Path:
     Raises:
         CliError: for a path that does not exist (nothing is loaded).
 
-    Example:
+    Examples:
         >>> model_source("org/name")
         'org/name'
     """

@@ -15,7 +15,7 @@ from zerocon.cli.method_option import load_plugin_methods
 class OneLineParser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose usage errors are one line (``zerocon: error: ...``), exit 2.
 
-    Example:
+    Examples:
         >>> OneLineParser(prog="zerocon").prog
         'zerocon'
     """
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     Returns:
         The parser, with the ``edit``, ``demo`` and ``direction`` sub-commands.
 
-    Example:
+    Examples:
         >>> build_parser().parse_args(["direction", "--source", "red", "--target", "blue",
         ...                            "--out", "d.safetensors"]).source
         'red'
@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         The exit code.
 
-    Example:
+    Examples:
         >>> main(["edit", "/no/such/image.png", "--target", "a cat"])  # doctest: +SKIP
         2
     """

@@ -39,7 +39,7 @@ def load_plugin_methods() -> list[str]:
 def method_choice(text: str) -> str:
     """An ``argparse`` type: a registered method name, or ``package.module:Class`` (imported and registered).
 
-    Example:
+    Examples:
         >>> method_choice("zerocon")
         'zerocon'
     """

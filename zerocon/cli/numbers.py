@@ -10,7 +10,7 @@ from collections.abc import Callable
 def finite_float(low: float | None = None, high: float | None = None, low_open: bool = False) -> Callable[[str], float]:
     """An ``argparse`` type: a finite float within ``[low, high]`` (``(low, high]`` if ``low_open``).
 
-    Example:
+    Examples:
         >>> finite_float(1.0)("5")
         5.0
         >>> finite_float(1.0)("nan")
@@ -42,7 +42,7 @@ MAX_SEED = 2**64 - 1
 def whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
     """An ``argparse`` type: an integer ``>= low`` (and ``<= high`` when given).
 
-    Example:
+    Examples:
         >>> whole_number(1)("20")
         20
     """

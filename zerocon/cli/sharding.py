@@ -23,7 +23,7 @@ def process_rank(environ: Mapping[str, str] | None = None) -> tuple[int, int]:
     Raises:
         CliError: for non-integer values or a rank outside ``[0, world_size)``.
 
-    Example:
+    Examples:
         >>> process_rank({"RANK": "1", "WORLD_SIZE": "2"})
         (1, 2)
     """
@@ -51,7 +51,7 @@ def shard(items: Sequence[T], rank: int, world_size: int) -> list[T]:
     Returns:
         This process's share.
 
-    Example:
+    Examples:
         >>> shard(list(range(5)), 1, 2)
         [1, 3]
     """

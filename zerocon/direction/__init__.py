@@ -3,13 +3,13 @@
 Δc = mean E(target sentences) − mean E(source sentences), over the full ``(L, D)`` hidden-state
 sequence of the pipeline's own text encoder; the edit conditions on ``c + Δc``.
 
-- :func:`encode_prompts` — batched, padded encoding of prompts.
-- :class:`EditDirection` — Δc as an ``nn.Module`` buffer, with ``apply_to``, ``save``/``load``.
-- :class:`SentenceSource` and its implementations :class:`TemplateSentences`,
-  :class:`FileSentences`, :class:`LanguageModelSentences`.
-- :func:`contains_word`, :func:`split_sentences` — the text helpers the sources use.
+- [`encode_prompts`][zerocon.direction.encode_prompts] — batched, padded encoding of prompts.
+- [`EditDirection`][zerocon.direction.EditDirection] — Δc as an ``nn.Module`` buffer, with ``apply_to``, ``save``/``load``.
+- [`SentenceSource`][zerocon.direction.SentenceSource] and its implementations [`TemplateSentences`][zerocon.direction.TemplateSentences],
+  [`FileSentences`][zerocon.direction.FileSentences], [`LanguageModelSentences`][zerocon.direction.LanguageModelSentences].
+- [`contains_word`][zerocon.direction.contains_word], [`split_sentences`][zerocon.direction.split_sentences] — the text helpers the sources use.
 
-Example:
+Examples:
     >>> from zerocon.testing import build_word_tokenizer, tiny_text_encoder
     >>> tok = build_word_tokenizer(["cat", "dog"], model_max_length=16)
     >>> enc = tiny_text_encoder(len(tok), hidden_size=32, max_length=16)

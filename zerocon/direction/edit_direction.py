@@ -64,7 +64,7 @@ class EditDirection(nn.Module):
     ``c_edit = c + scale · Δc`` (pix2pix-zero, method §3).
 
     Δc is a buffer (it moves with ``.to(device)`` and is saved in ``state_dict``) kept in
-    float32; :meth:`apply_to` casts it to the embeddings' device and dtype.
+    float32; [`apply_to`][zerocon.direction.EditDirection.apply_to] casts it to the embeddings' device and dtype.
 
     Args:
         delta: the direction, shape ``(1, L, D)``.
@@ -86,7 +86,7 @@ class EditDirection(nn.Module):
         ValueError: if ``delta`` is not ``(1, L, D)``, is not floating point, or holds
             non-finite values; if a word is an empty string; if a count is negative.
 
-    Example:
+    Examples:
         >>> import torch
         >>> d = EditDirection(torch.ones(1, 4, 8), source_word="cat", target_word="dog")
         >>> d.apply_to(torch.zeros(2, 4, 8), scale=0.5).mean().item()
@@ -145,7 +145,7 @@ class EditDirection(nn.Module):
         """Build Δc from two sentence banks.
 
         The means are taken in float32 over the full ``(L, D)`` encodings of
-        :func:`~zerocon.direction.encode_prompts`.
+        [`encode_prompts`][zerocon.direction.encode_prompts].
 
         Args:
             text_encoder: the pipeline's text encoder (the one the edit will condition).
@@ -164,7 +164,7 @@ class EditDirection(nn.Module):
             ValueError: for an empty bank, an empty word, or a tokenizer that does not fit the
                 encoder.
 
-        Example:
+        Examples:
             >>> from zerocon.testing import build_word_tokenizer, tiny_text_encoder
             >>> tok = build_word_tokenizer(["a", "cat", "dog"], model_max_length=16)
             >>> enc = tiny_text_encoder(len(tok), hidden_size=32, max_length=16)
@@ -221,7 +221,7 @@ class EditDirection(nn.Module):
             source_word: the concept to edit away from, e.g. ``"cat"``.
             target_word: the concept to edit towards, e.g. ``"dog"``.
             sentence_source: where sentences come from; ``None`` uses
-                :class:`~zerocon.direction.TemplateSentences` with the default templates.
+                [`TemplateSentences`][zerocon.direction.TemplateSentences] with the default templates.
             batch_size: prompts per encoder call.
             show_progress: show tqdm bars while encoding.
 
@@ -232,7 +232,7 @@ class EditDirection(nn.Module):
             ValueError: for an empty word, a source that yields no sentence, or a tokenizer that
                 does not fit the encoder.
 
-        Example:
+        Examples:
             >>> from zerocon.testing import build_word_tokenizer, tiny_text_encoder
             >>> tok = build_word_tokenizer(["cat", "dog"], model_max_length=16)
             >>> enc = tiny_text_encoder(len(tok), hidden_size=32, max_length=16)
@@ -281,7 +281,7 @@ class EditDirection(nn.Module):
             ValueError: if the embeddings are not 3-D, their ``L``/``D`` differ from Δc's,
                 or ``scale`` is not finite.
 
-        Example:
+        Examples:
             >>> import torch
             >>> d = EditDirection(torch.ones(1, 3, 2))
             >>> d.apply_to(torch.zeros(1, 3, 2), 2.0)[0, 0].tolist()
@@ -313,7 +313,7 @@ class EditDirection(nn.Module):
     def forward(
         self, prompt_embeds: Float[Tensor, "b l d"], scale: float = 1.0
     ) -> Float[Tensor, "b l d"]:
-        """Same as :meth:`apply_to`: ``prompt_embeds + scale · Δc``."""
+        """Same as [`apply_to`][zerocon.direction.EditDirection.apply_to]: ``prompt_embeds + scale · Δc``."""
         return self._shift(prompt_embeds, scale)
 
     def reversed(self) -> EditDirection:
@@ -322,7 +322,7 @@ class EditDirection(nn.Module):
         Returns:
             A new ``EditDirection`` on the same device.
 
-        Example:
+        Examples:
             >>> import torch
             >>> d = EditDirection(torch.ones(1, 2, 2), source_word="cat", target_word="dog")
             >>> r = d.reversed()
@@ -340,7 +340,7 @@ class EditDirection(nn.Module):
 
     # ------------------------------------------------------------------ persistence
     def metadata(self) -> dict[str, str]:
-        """The string metadata written by :meth:`save`.
+        """The string metadata written by [`save`][zerocon.direction.EditDirection.save].
 
         Returns:
             ``format``, ``version``, ``source_word``, ``target_word`` (empty when unknown),
@@ -364,7 +364,7 @@ class EditDirection(nn.Module):
         Args:
             path: the file to write (parent folders are created).
 
-        Example:
+        Examples:
             >>> import torch, tempfile, os
             >>> tmp = tempfile.TemporaryDirectory()
             >>> path = os.path.join(tmp.name, "cat2dog.safetensors")
@@ -380,7 +380,7 @@ class EditDirection(nn.Module):
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device | None = None) -> EditDirection:
-        """Read a direction written by :meth:`save`.
+        """Read a direction written by [`save`][zerocon.direction.EditDirection.save].
 
         Files holding only a ``"delta"`` tensor (no metadata) load too, with empty metadata.
 
@@ -396,7 +396,7 @@ class EditDirection(nn.Module):
             ValueError: if the file has no ``"delta"`` tensor, the tensor is not ``(1, L, D)``,
                 it disagrees with the recorded ``shape``, or the metadata is malformed.
 
-        Example:
+        Examples:
             >>> import torch, tempfile, os
             >>> tmp = tempfile.TemporaryDirectory()
             >>> path = os.path.join(tmp.name, "d.safetensors")

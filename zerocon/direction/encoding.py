@@ -31,7 +31,7 @@ def check_encoder_tokenizer(text_encoder: nn.Module, tokenizer: Any) -> int:
             encoder's position table, or if the tokenizer knows more tokens than the encoder's
             vocabulary.
 
-    Example:
+    Examples:
         >>> from zerocon.testing import build_word_tokenizer, tiny_text_encoder
         >>> tok = build_word_tokenizer(["cat"], model_max_length=16)
         >>> check_encoder_tokenizer(tiny_text_encoder(len(tok), max_length=16), tok)
@@ -89,9 +89,9 @@ def encode_prompts(
 
     Raises:
         ValueError: for no prompts, a ``batch_size`` below 1, a prompt that is not a string, or
-            a tokenizer that does not fit the encoder (see :func:`check_encoder_tokenizer`).
+            a tokenizer that does not fit the encoder (see [`check_encoder_tokenizer`][zerocon.direction.check_encoder_tokenizer]).
 
-    Example:
+    Examples:
         >>> from zerocon.testing import build_word_tokenizer, tiny_text_encoder
         >>> tok = build_word_tokenizer(["a", "cat"], model_max_length=16)
         >>> enc = tiny_text_encoder(len(tok), hidden_size=32, max_length=16)

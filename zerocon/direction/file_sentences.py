@@ -8,7 +8,7 @@ from zerocon.direction.sentence_text import dedupe, word_pattern
 
 
 class FileSentences:
-    """A :class:`~zerocon.direction.SentenceSource` backed by text files, one sentence per line.
+    """A [`SentenceSource`][zerocon.direction.SentenceSource] backed by text files, one sentence per line.
 
     Two layouts are understood:
 
@@ -29,7 +29,7 @@ class FileSentences:
     Raises:
         FileNotFoundError: if ``path`` does not exist.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> tmp = tempfile.TemporaryDirectory()
         >>> folder = pathlib.Path(tmp.name)

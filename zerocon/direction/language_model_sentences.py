@@ -16,13 +16,13 @@ DEFAULT_PROMPT = "Provide many captions for images containing {word}."
 
 
 class LanguageModelSentences:
-    """A :class:`~zerocon.direction.SentenceSource` that samples captions from a causal LM.
+    """A [`SentenceSource`][zerocon.direction.SentenceSource] that samples captions from a causal LM.
 
     The prompt (with the word filled in) is continued ``num_sentences`` times by ancestral
     sampling. The sampling loop is written out here — not ``model.generate`` — so that every
     random draw goes through ``torch.multinomial(..., generator=generator)``: the same generator
     seed gives the same sentences. The continuations are decoded, split into sentences
-    (:func:`~zerocon.direction.sentence_text.split_sentences`), filtered to those that contain
+    (``split_sentences``), filtered to those that contain
     the word (whole word, case-insensitive) and de-duplicated.
 
     Args:
@@ -55,7 +55,7 @@ class LanguageModelSentences:
         ValueError: for a non-positive count, length, batch size, temperature or ``top_k``, or a
             prompt without a placeholder.
 
-    Example:
+    Examples:
         >>> from transformers import GPT2Config, GPT2LMHeadModel
         >>> from zerocon.testing import build_word_tokenizer
         >>> tok = build_word_tokenizer(["cat"])

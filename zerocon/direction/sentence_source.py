@@ -9,14 +9,14 @@ from typing import Protocol, runtime_checkable
 class SentenceSource(Protocol):
     """Supplies sentences that mention a word; the edit direction averages their embeddings.
 
-    Implementations: :class:`~zerocon.direction.TemplateSentences`,
-    :class:`~zerocon.direction.FileSentences`,
-    :class:`~zerocon.direction.LanguageModelSentences`.
+    Implementations: [`TemplateSentences`][zerocon.direction.TemplateSentences],
+    [`FileSentences`][zerocon.direction.FileSentences],
+    [`LanguageModelSentences`][zerocon.direction.LanguageModelSentences].
 
     Shape:
         No tensors: ``sentences(word)`` maps a ``str`` to a non-empty ``list[str]``.
 
-    Example:
+    Examples:
         >>> class Fixed:
         ...     def sentences(self, word: str) -> list[str]:
         ...         return [f"a photo of a {word}"]

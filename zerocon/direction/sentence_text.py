@@ -23,7 +23,7 @@ def word_pattern(word: str) -> re.Pattern[str]:
     Raises:
         ValueError: if ``word`` is empty or only whitespace.
 
-    Example:
+    Examples:
         >>> bool(word_pattern("cat").search("A Cat sleeps."))
         True
         >>> bool(word_pattern("cat").search("concatenate"))
@@ -49,7 +49,7 @@ def contains_word(sentence: str, word: str) -> bool:
     Raises:
         ValueError: if ``word`` is empty.
 
-    Example:
+    Examples:
         >>> contains_word("Two dogs and a dog.", "dog"), contains_word("hotdog", "dog")
         (True, False)
     """
@@ -70,7 +70,7 @@ def split_sentences(text: str) -> list[str]:
     Returns:
         The sentences, in order.
 
-    Example:
+    Examples:
         >>> split_sentences("1. A cat sleeps. A dog runs!\\n- \\"A bird.\\"")
         ['A cat sleeps.', 'A dog runs!', 'A bird.']
     """
@@ -93,7 +93,7 @@ def dedupe(sentences: Iterable[str]) -> list[str]:
     Returns:
         The unique sentences in their original order (as first written).
 
-    Example:
+    Examples:
         >>> dedupe(["A cat.", "a  cat.", "A dog."])
         ['A cat.', 'A dog.']
     """

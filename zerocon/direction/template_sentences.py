@@ -35,11 +35,11 @@ _PLACEHOLDERS = ("{word}", "{}")
 
 
 class TemplateSentences:
-    """A :class:`~zerocon.direction.SentenceSource` that fills the word into templates.
+    """A [`SentenceSource`][zerocon.direction.SentenceSource] that fills the word into templates.
 
     Args:
         templates: strings holding ``{}`` or ``{word}`` where the word goes (every occurrence is
-            replaced; other braces are left alone). Defaults to :data:`DEFAULT_TEMPLATES`.
+            replaced; other braces are left alone). Defaults to [`DEFAULT_TEMPLATES`][zerocon.direction.DEFAULT_TEMPLATES].
 
     Shape:
         No tensors: ``sentences(word)`` returns a ``list[str]`` of at most
@@ -48,7 +48,7 @@ class TemplateSentences:
     Raises:
         ValueError: if no template is given, or one lacks a placeholder.
 
-    Example:
+    Examples:
         >>> TemplateSentences(["a photo of a {word}", "a {} on grass"]).sentences("dog")
         ['a photo of a dog', 'a dog on grass']
     """

@@ -1,15 +1,15 @@
 """The editing engine: Lightning-style separation of loop, method, settings and callbacks.
 
-- :class:`Editor` runs the phases (caption → condition → encode → start → denoise → decode)
-  for each batch of same-size images; :class:`EditPlan` is what it resolves once per call;
-  :func:`image_generators` gives each image its generator.
-- :func:`float32_latents` keeps the sampler in float32 around a half-precision UNet.
-- :class:`EditSettings` holds every number, validated once and saved with every result.
-- :class:`EditMethod` strategies (``zerocon``, ``pix2pix-zero``, ``ddim``, ``sdedit``) say what
-  runs; :func:`register_method` adds your own.
-- :class:`Callback` hooks observe and steer (progress bar, JSONL logger, attention maps, x0
-  previews in :mod:`zerocon.editing.callbacks`).
-- :class:`ModelDefaults` reads a model folder's ``zerocon.json``.
+- [`Editor`][zerocon.editing.Editor] runs the phases (caption → condition → encode → start → denoise → decode)
+  for each batch of same-size images; [`EditPlan`][zerocon.editing.EditPlan] is what it resolves once per call;
+  [`image_generators`][zerocon.editing.image_generators] gives each image its generator.
+- [`float32_latents`][zerocon.editing.float32_latents] keeps the sampler in float32 around a half-precision UNet.
+- [`EditSettings`][zerocon.editing.EditSettings] holds every number, validated once and saved with every result.
+- [`EditMethod`][zerocon.editing.EditMethod] strategies (``zerocon``, ``pix2pix-zero``, ``ddim``, ``sdedit``) say what
+  runs; [`register_method`][zerocon.editing.register_method] adds your own.
+- [`Callback`][zerocon.editing.Callback] hooks observe and steer (progress bar, JSONL logger, attention maps, x0
+  previews in ``zerocon.editing.callbacks``).
+- [`ModelDefaults`][zerocon.editing.ModelDefaults] reads a model folder's ``zerocon.json``.
 """
 
 from zerocon.editing.callback import Callback, GuidanceEvent

@@ -21,7 +21,7 @@ class UNetEvalCounter:
     Args:
         unet: the model to watch (an ``nn.Module`` called with the latent first).
 
-    Example:
+    Examples:
         >>> import torch
         >>> from zerocon.testing import tiny_unet
         >>> unet = tiny_unet()
@@ -85,7 +85,7 @@ class UNetEvalCounter:
 class PhaseTimer:
     """Wall-clock seconds per named phase (phases may repeat; times add up).
 
-    Example:
+    Examples:
         >>> timer = PhaseTimer()
         >>> with timer("work"):
         ...     pass

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class GuidanceEvent:
-    """One guidance computation, as :meth:`Callback.on_guidance` sees it.
+    """One guidance computation, as [`on_guidance`][zerocon.editing.Callback.on_guidance] sees it.
 
     Attributes:
         step: the edit step index; ``timestep``: its timestep.
@@ -26,7 +26,7 @@ class GuidanceEvent:
     Shape:
         No tensors: floats only.
 
-    Example:
+    Examples:
         >>> GuidanceEvent(0, 981, 1.5, {"CrossAttentionGuidance": 1.5}, 0.2).loss
         1.5
     """
@@ -58,9 +58,9 @@ class Callback:
 
     Shape:
         - latents, pred_x0: ``(1, C, H/f, W/f)``.
-        - records: an :class:`~zerocon.attention.AttentionRecords` of the reference forward.
+        - records: an [`AttentionRecords`][zerocon.attention.AttentionRecords] of the reference forward.
 
-    Example:
+    Examples:
         >>> class CountSteps(Callback):
         ...     def __init__(self):
         ...         self.steps = 0

@@ -20,15 +20,15 @@ class CallbackList:
     """Dispatch each hook to every callback, in order.
 
     Args:
-        callbacks: :class:`~zerocon.editing.Callback` instances.
+        callbacks: [`Callback`][zerocon.editing.Callback] instances.
 
     Shape:
         No tensors.
 
     Raises:
-        TypeError: if an entry is not a :class:`~zerocon.editing.Callback`.
+        TypeError: if an entry is not a [`Callback`][zerocon.editing.Callback].
 
-    Example:
+    Examples:
         >>> class Boom(Callback):
         ...     def on_edit_start(self, editor, plan, num_images):
         ...         raise ValueError("no")

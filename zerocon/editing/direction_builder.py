@@ -24,10 +24,10 @@ class DirectionBuilder:
         ``build(...).delta``: ``(1, L, D)``.
 
     Raises:
-        ValueError: (from :meth:`build`) for empty words or words the source has no
+        ValueError: (from [`build`][zerocon.editing.DirectionBuilder.build]) for empty words or words the source has no
             sentences for.
 
-    Example:
+    Examples:
         >>> from zerocon.testing import tiny_components
         >>> c = tiny_components()
         >>> builder = DirectionBuilder(c.text_encoder, c.tokenizer)

@@ -35,7 +35,7 @@ class EditScope:
     Shape:
         No tensors.
 
-    Example:
+    Examples:
         >>> edit_scope("a red circle on a white striped background", [("white", "black")])
         EditScope(kind='scene', blend_words=('red', 'circle'), invert=True)
         >>> edit_scope("a red circle on a white striped background", [("red", "blue")])
@@ -88,12 +88,12 @@ def edit_scope(
         scene_words: the scene nouns.
 
     Returns:
-        The :class:`EditScope`.
+        The [`EditScope`][zerocon.editing.EditScope].
 
     Raises:
         ValueError: for no pair, or a scene word list with an empty entry.
 
-    Example:
+    Examples:
         >>> edit_scope("a red circle on a white background", [("", "striped")],
         ...            "a red circle on a white striped background").kind
         'scene'

@@ -56,7 +56,7 @@ class EditPlan:
     Shape:
         No tensors.
 
-    Example:
+    Examples:
         >>> from zerocon.testing import tiny_components
         >>> c = tiny_components()
         >>> editor = Editor(c.unet, c.vae, c.text_encoder, c.tokenizer, c.scheduler)
@@ -75,9 +75,9 @@ class EditPlan:
 class Editor:
     """Runs caption → condition → encode → start → denoise → decode for each image.
 
-    The editor owns no method: :class:`~zerocon.editing.EditMethod` strategies say what runs,
-    :class:`~zerocon.editing.EditSettings` holds the numbers, and
-    :class:`~zerocon.editing.Callback` objects observe and steer. ``ZeroConPipeline`` is a
+    The editor owns no method: [`EditMethod`][zerocon.editing.EditMethod] strategies say what runs,
+    [`EditSettings`][zerocon.editing.EditSettings] holds the numbers, and
+    [`Callback`][zerocon.editing.Callback] objects observe and steer. ``ZeroConPipeline`` is a
     diffusers façade over this class.
 
     Args:
@@ -91,15 +91,15 @@ class Editor:
         default_guidance_step_size: η when the settings leave it ``None`` (a model folder's
             default); else 0.1 for ε-prediction and 0.01 for v-prediction.
         device: where latents live (default: the UNet's device).
-        directions: a :class:`DirectionBuilder` to share its cache (default: a new one).
+        directions: a [`DirectionBuilder`][zerocon.editing.DirectionBuilder] to share its cache (default: a new one).
 
     Shape:
         Images of any size; latents ``(1, C, H/f, W/f)`` per image.
 
     Raises:
-        ValueError: (from :meth:`edit`) for bad inputs, before any model runs.
+        ValueError: (from [`edit`][zerocon.editing.Editor.edit]) for bad inputs, before any model runs.
 
-    Example:
+    Examples:
         >>> from zerocon.testing import tiny_components
         >>> c = tiny_components()
         >>> editor = Editor(c.unet, c.vae, c.text_encoder, c.tokenizer, c.scheduler)
@@ -280,7 +280,7 @@ class Editor:
         Args:
             images: PIL images (any mode; converted to RGB, sides rounded down to the VAE's
                 multiple with a notice).
-            requests: one :class:`EditRequest` per image.
+            requests: one [`EditRequest`][zerocon.editing.EditRequest] per image.
             settings: the numbers.
             method: a method object overriding ``settings.method``.
             generator: the only source of randomness (regulariser rolls, PatchNCE locations,
@@ -390,7 +390,7 @@ def image_generators(
         ValueError: for a sequence of the wrong length or with an entry that is not a
             ``torch.Generator``.
 
-    Example:
+    Examples:
         >>> g = torch.Generator().manual_seed(3)
         >>> first, second = image_generators(g, 2)
         >>> first is g, torch.equal(torch.rand(2, generator=first), torch.rand(2, generator=second))
@@ -423,7 +423,7 @@ def batches(sizes: Sequence[tuple[int, int]], batch_size: int | None) -> list[li
 
     Batches come in the order of their first image; within a batch, images keep their order.
 
-    Example:
+    Examples:
         >>> batches([(64, 64), (32, 32), (64, 64), (64, 64)], 2)
         [[0, 2], [1], [3]]
         >>> batches([(64, 64), (32, 32), (64, 64)], None)

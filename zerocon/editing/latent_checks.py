@@ -28,7 +28,7 @@ def _bad_rows(values: Tensor, limit: float) -> list[int]:
 
 
 def check_in_range(values: Tensor, limit: float, what: str, cause: str, images: list[int]) -> None:
-    """Raise :class:`EditOutOfRange` if any row of ``values`` is non-finite or exceeds ``limit``.
+    """Raise ``EditOutOfRange`` if any row of ``values`` is non-finite or exceeds ``limit``.
 
     Args:
         values: one row per image.
@@ -40,7 +40,7 @@ def check_in_range(values: Tensor, limit: float, what: str, cause: str, images: 
     Raises:
         EditOutOfRange: naming the first bad image, ``what`` and ``cause``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> check_in_range(torch.ones(2, 3), 10.0, "the latent", "guidance_scale", [0, 1])
         >>> check_in_range(torch.tensor([[1.0], [float("nan")]]), 10.0, "the latent", "guidance_scale=1e308", [0, 1])

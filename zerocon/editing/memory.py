@@ -28,7 +28,7 @@ def lean_guidance(unet: Any, checkpointing: bool = False) -> Iterator[None]:
     Raises:
         ValueError: for ``checkpointing`` on a model that does not support it.
 
-    Example:
+    Examples:
         >>> from zerocon.testing import tiny_unet
         >>> unet = tiny_unet()
         >>> with lean_guidance(unet, checkpointing=True):

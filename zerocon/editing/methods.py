@@ -2,7 +2,7 @@
 
 A method says whether the edit starts from a DDIM inversion, whether a reference
 (reconstruction) pass runs beside the edit, which attention it needs recorded, and which
-guidance terms move the latent. The engine (:class:`~zerocon.editing.Editor`) runs any of them
+guidance terms move the latent. The engine ([`Editor`][zerocon.editing.Editor]) runs any of them
 on the same loop.
 """
 
@@ -29,7 +29,7 @@ class RecordedLayers:
     Shape:
         No tensors: lists of diffusers layer names.
 
-    Example:
+    Examples:
         >>> RecordedLayers(cross=["up_blocks.0.attentions.0.transformer_blocks.0.attn2"]).all
         ('up_blocks.0.attentions.0.transformer_blocks.0.attn2',)
     """
@@ -43,7 +43,7 @@ class RecordedLayers:
 
 
 class EditMethod:
-    """A method's strategy. Subclass it, set the class attributes, override :meth:`guidance_terms`.
+    """A method's strategy. Subclass it, set the class attributes, override [`guidance_terms`][zerocon.editing.EditMethod.guidance_terms].
 
     Class attributes:
         name: the registry key (the ``method=`` argument).
@@ -52,18 +52,18 @@ class EditMethod:
         record_cross / record_self: which attention the passes record (layers chosen by the
             settings' ``cross_attention_layers`` / ``patch_nce_layers``).
         description: one line for help texts.
-        defaults: the settings this method changes from :class:`EditSettings`' defaults (a
-            preset); :meth:`EditSettings.for_method` applies them. Empty for the papers'
+        defaults: the settings this method changes from [`EditSettings`][zerocon.editing.EditSettings]' defaults (a
+            preset); [`for_method`][zerocon.editing.EditSettings.for_method] applies them. Empty for the papers'
             methods.
 
     Shape:
         No tensors: the terms it returns read ``GuidanceInputs`` (see
-        :class:`~zerocon.guidance.GuidanceTerm`).
+        [`GuidanceTerm`][zerocon.guidance.GuidanceTerm]).
 
     Raises:
-        ValueError: (from :meth:`validate`) for a contradictory combination.
+        ValueError: (from [`validate`][zerocon.editing.EditMethod.validate]) for a contradictory combination.
 
-    Example:
+    Examples:
         >>> class Sharpen(EditMethod):
         ...     name = "sharpen"
         ...     record_cross = True
@@ -129,7 +129,7 @@ class EditMethod:
 def feature_term(settings: EditSettings, layers: RecordedLayers) -> PatchNCEGuidance:
     """The feature term the settings ask for (``feature_term``), weighted by ``lambda_nce``.
 
-    Example:
+    Examples:
         >>> term = feature_term(EditSettings(feature_term="feature-l2"), RecordedLayers(self_attention=["l"]))
         >>> type(term).__name__, term.layers
         ('FeatureL2Guidance', ['l'])
@@ -150,7 +150,7 @@ def feature_term(settings: EditSettings, layers: RecordedLayers) -> PatchNCEGuid
 def tone_terms(settings: EditSettings) -> list[GuidanceTerm]:
     """The tone anchor when ``lambda_tone > 0`` (else nothing).
 
-    Example:
+    Examples:
         >>> tone_terms(EditSettings()), len(tone_terms(EditSettings(lambda_tone=1.0)))
         ([], 1)
     """
@@ -161,9 +161,9 @@ class ZeroConMethod(EditMethod):
     """pix2pix-zeroCon: cross-attention L2 plus PatchNCE on decoder self-attention features.
 
     Shape:
-        See :class:`EditMethod`.
+        See [`EditMethod`][zerocon.editing.EditMethod].
 
-    Example:
+    Examples:
         >>> ZeroConMethod().record_self
         True
     """
@@ -186,9 +186,9 @@ class Pix2PixZeroMethod(EditMethod):
     """pix2pix-zero: cross-attention L2 guidance only.
 
     Shape:
-        See :class:`EditMethod`.
+        See [`EditMethod`][zerocon.editing.EditMethod].
 
-    Example:
+    Examples:
         >>> Pix2PixZeroMethod().record_self
         False
     """
@@ -204,7 +204,7 @@ class Pix2PixZeroMethod(EditMethod):
 class ZeroConPlusPlusMethod(ZeroConMethod):
     """``zerocon++``: this project's best editor on its benchmark, built from structure-keeping parts.
 
-    The paper's guided edit with the preset in :attr:`defaults`, chosen on the structure
+    The paper's guided edit with the preset in ``defaults``, chosen on the structure
     benchmark's tuning split (see the benchmarks page): the empty negative prompt, the local
     blend for every edit type with its region read from the words (the edit scope), no
     cross-attention move and a weaker direction for scene edits, and no feature term (no variant
@@ -212,9 +212,9 @@ class ZeroConPlusPlusMethod(ZeroConMethod):
     setting of its own and works alone.
 
     Shape:
-        See :class:`EditMethod`.
+        See [`EditMethod`][zerocon.editing.EditMethod].
 
-    Example:
+    Examples:
         >>> EditSettings.for_method("zerocon++").local_blend
         True
     """
@@ -243,9 +243,9 @@ class DDIMMethod(EditMethod):
     """DDIM inversion plus the direction, without guidance.
 
     Shape:
-        See :class:`EditMethod`.
+        See [`EditMethod`][zerocon.editing.EditMethod].
 
-    Example:
+    Examples:
         >>> DDIMMethod().reference
         False
     """
@@ -259,9 +259,9 @@ class SDEditMethod(EditMethod):
     """SDEdit: noise the source partway (``strength``), then denoise towards the target.
 
     Shape:
-        See :class:`EditMethod`.
+        See [`EditMethod`][zerocon.editing.EditMethod].
 
-    Example:
+    Examples:
         >>> SDEditMethod().invert
         False
     """
@@ -287,7 +287,7 @@ def register_method(method: EditMethod | type[EditMethod], *, replace: bool = Fa
     """Register a method under its ``name``. Works as a class decorator too.
 
     Args:
-        method: an :class:`EditMethod` instance or subclass (instantiated without arguments).
+        method: an [`EditMethod`][zerocon.editing.EditMethod] instance or subclass (instantiated without arguments).
         replace: allow replacing a registered method of the same name.
 
     Returns:
@@ -296,7 +296,7 @@ def register_method(method: EditMethod | type[EditMethod], *, replace: bool = Fa
     Raises:
         ValueError: for an invalid method or preset (``defaults``), or a name already taken.
 
-    Example:
+    Examples:
         >>> @register_method
         ... class Plain(EditMethod):
         ...     name = "doc-plain"
@@ -328,19 +328,19 @@ def register_method(method: EditMethod | type[EditMethod], *, replace: bool = Fa
 def unregister_method(name: str) -> None:
     """Remove a registered method (a no-op for unknown names).
 
-    Example:
+    Examples:
         >>> unregister_method("no-such-method")
     """
     _REGISTRY.pop(_key(name), None)
 
 
 def get_method(method: str | EditMethod) -> EditMethod:
-    """Look a method up by name (an :class:`EditMethod` is validated and returned as is).
+    """Look a method up by name (an [`EditMethod`][zerocon.editing.EditMethod] is validated and returned as is).
 
     Raises:
         ValueError: for an unknown name.
 
-    Example:
+    Examples:
         >>> get_method("pix2pix_zero").name
         'pix2pix-zero'
     """
@@ -353,9 +353,9 @@ def get_method(method: str | EditMethod) -> EditMethod:
 
 
 def is_registered(name: str) -> bool:
-    """Whether a method is registered under ``name`` (spelling as :func:`get_method` reads it).
+    """Whether a method is registered under ``name`` (spelling as [`get_method`][zerocon.editing.get_method] reads it).
 
-    Example:
+    Examples:
         >>> is_registered("pix2pix_zero"), is_registered("bogus")
         (True, False)
     """
@@ -365,7 +365,7 @@ def is_registered(name: str) -> bool:
 def available_methods() -> list[str]:
     """The registered method names, sorted.
 
-    Example:
+    Examples:
         >>> {"zerocon", "pix2pix-zero", "ddim", "sdedit"} <= set(available_methods())
         True
     """

@@ -11,7 +11,7 @@ A model folder (diffusers ``StableDiffusionPipeline`` layout) may hold a ``zeroc
 Paths are relative to the folder, so a copied folder keeps its defaults. ``captioner.type``
 is ``clip_retrieval`` (a CLIP folder plus a caption list, one per line) or ``blip`` (a BLIP
 folder, optional ``prefix``). ``sentences`` is a folder of ``{word}.txt`` files or one text
-file (see :class:`~zerocon.direction.FileSentences`).
+file (see [`FileSentences`][zerocon.direction.FileSentences]).
 """
 
 from __future__ import annotations
@@ -45,9 +45,9 @@ class ModelDefaults:
         No tensors.
 
     Raises:
-        ValueError: (from :meth:`read`) for a malformed file, unknown keys or missing files.
+        ValueError: (from [`read`][zerocon.editing.ModelDefaults.read]) for a malformed file, unknown keys or missing files.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> folder = pathlib.Path(tempfile.mkdtemp())
         >>> ModelDefaults(folder, guidance_step_size=3.0).write().name
@@ -104,7 +104,7 @@ class ModelDefaults:
         return defaults
 
     def referenced_paths(self) -> list[str]:
-        """The files and folders the defaults name, relative to :attr:`folder`."""
+        """The files and folders the defaults name, relative to ``folder``."""
         return self._paths()
 
     def _paths(self) -> list[str]:
@@ -148,7 +148,7 @@ class ModelDefaults:
         return data
 
     def write(self, folder: str | Path | None = None) -> Path:
-        """Write ``zerocon.json`` into ``folder`` (default: :attr:`folder`); returns its path."""
+        """Write ``zerocon.json`` into ``folder`` (default: ``folder``); returns its path."""
         target = Path(folder) if folder is not None else self._resolve(".")
         target.mkdir(parents=True, exist_ok=True)
         path = target / CONFIG_NAME

@@ -10,7 +10,7 @@ from diffusers.utils import BaseOutput
 
 @dataclass
 class ZeroConPipelineOutput(BaseOutput):
-    """What :class:`~zerocon.editing.Editor` and :class:`~zerocon.pipelines.ZeroConPipeline` return, one entry per input image.
+    """What [`Editor`][zerocon.editing.Editor] and [`ZeroConPipeline`][zerocon.pipelines.ZeroConPipeline] return, one entry per input image.
 
     Attributes:
         images: the edited images (PIL, or a ``(B, H, W, 3)`` float array in ``[0, 1]`` for
@@ -39,7 +39,7 @@ class ZeroConPipelineOutput(BaseOutput):
     Shape:
         ``start_latents[i]``: ``(1, C, H/f, W/f)``; ``images`` as described above.
 
-    Example:
+    Examples:
         >>> out = ZeroConPipelineOutput(images=[])
         >>> out.unet_evals
         []
@@ -59,7 +59,7 @@ class ZeroConPipelineOutput(BaseOutput):
     batch_sizes: list[int] = field(default_factory=list)
 
     def add(self, state: Any) -> None:
-        """Append one finished image's record (an :class:`~zerocon.editing.ImageState`)."""
+        """Append one finished image's record (an [`ImageState`][zerocon.editing.ImageState])."""
         self.captions.append(state.caption)
         self.target_prompts.append(state.target_prompt)
         self.edit_words.append(list(state.pairs))

@@ -28,7 +28,7 @@ def float32_latents(unet: Any) -> Iterator[None]:
     Shape:
         No tensors of its own.
 
-    Example:
+    Examples:
         >>> from zerocon.testing import tiny_unet
         >>> unet = tiny_unet().to(torch.bfloat16)
         >>> with float32_latents(unet):

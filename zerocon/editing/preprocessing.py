@@ -23,7 +23,7 @@ def vae_scale_factor(vae: object) -> int:
     Raises:
         ValueError: if the VAE has no ``config.block_out_channels``.
 
-    Example:
+    Examples:
         >>> from zerocon.testing import tiny_vae
         >>> vae_scale_factor(tiny_vae())
         2
@@ -72,7 +72,7 @@ def to_rgb(image: Image.Image, background: tuple[int, int, int] = (255, 255, 255
         ValueError: if ``image`` is not a PIL image, or is a float or integer image with NaN or
             infinite values (min–max stretching them would turn the image black).
 
-    Example:
+    Examples:
         >>> to_rgb(Image.new("L", (4, 4), 128)).mode
         'RGB'
     """
@@ -102,7 +102,7 @@ def prepare_image(image: Image.Image, multiple: int) -> PreparedImage:
 
     Args:
         image: a PIL image of any mode.
-        multiple: the VAE's scale factor (see :func:`vae_scale_factor`).
+        multiple: the VAE's scale factor (see [`vae_scale_factor`][zerocon.pipelines.vae_scale_factor]).
 
     Returns:
         The prepared image, with a notice for each change.
@@ -110,7 +110,7 @@ def prepare_image(image: Image.Image, multiple: int) -> PreparedImage:
     Raises:
         ValueError: for a non-PIL input, an empty image or ``multiple < 1``.
 
-    Example:
+    Examples:
         >>> prepared = prepare_image(Image.new("RGBA", (30, 17)), 8)
         >>> prepared.image.size, prepared.image.mode
         ((24, 16), 'RGB')
@@ -149,7 +149,7 @@ def image_to_tensor(image: Image.Image) -> Float[Tensor, "1 3 h w"]:
     Returns:
         The tensor (float32, CPU).
 
-    Example:
+    Examples:
         >>> image_to_tensor(Image.new("RGB", (4, 2), (255, 0, 0))).shape
         torch.Size([1, 3, 2, 4])
     """
@@ -169,7 +169,7 @@ def tensor_to_pil(images: Float[Tensor, "b 3 h w"]) -> list[Image.Image]:
     Returns:
         ``B`` RGB images.
 
-    Example:
+    Examples:
         >>> tensor_to_pil(torch.zeros(1, 3, 2, 2))[0].getpixel((0, 0))
         (128, 128, 128)
     """

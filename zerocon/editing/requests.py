@@ -1,4 +1,4 @@
-"""Turning a call's arguments into one :class:`~zerocon.editing.EditRequest` per image."""
+"""Turning a call's arguments into one [`EditRequest`][zerocon.editing.EditRequest] per image."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def build_requests(
             whose length is not ``n``.
         FileNotFoundError: for a direction file that does not exist.
 
-    Example:
+    Examples:
         >>> requests = build_requests(2, "a blue circle")
         >>> len(requests), requests[1].target_prompt
         (2, 'a blue circle')
@@ -64,7 +64,7 @@ def build_requests(
 def check_request(request: EditRequest, index: int = 0) -> None:
     """Raise ``ValueError`` unless the request says what to edit towards.
 
-    Example:
+    Examples:
         >>> check_request(EditRequest(target_prompt="a cat"))
     """
     if request.target_prompt is None and request.word_pairs is None and request.direction is None:

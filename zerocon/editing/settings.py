@@ -87,14 +87,14 @@ class EditSettings:
     """The hyper-parameters of one edit (the role of Lightning's ``hparams``).
 
     Every field is checked when the object is made: non-finite numbers, values out of range
-    (including the upper bounds of :data:`UPPER_BOUNDS`, past which a value makes no sense),
+    (including the upper bounds of ``UPPER_BOUNDS``, past which a value makes no sense),
     unknown choices and fractional step counts raise ``ValueError`` at once, naming the field,
     before any model runs. The object
-    round-trips through JSON (:meth:`to_json` / :meth:`from_json`) and is written into every
+    round-trips through JSON (``to_json`` / ``from_json``) and is written into every
     result's sidecar, so an edit can be re-run from its record.
 
     Args:
-        method: a registered method name (see :func:`~zerocon.editing.available_methods`).
+        method: a registered method name (see [`available_methods`][zerocon.editing.available_methods]).
         num_inference_steps: DDIM steps of inversion and editing.
         guidance_scale: classifier-free guidance scale of the edit and reference passes (≥ 1).
         negative_prompt: the unconditional prompt; ``None`` uses the caption (pix2pix-zero).
@@ -116,7 +116,7 @@ class EditSettings:
         num_reg_rolls: auto-correlation rolls per iteration.
         local_blend: after each edit step, put the latent back to the reference latent
             outside the edited words' cross-attention (see
-            :class:`~zerocon.guidance.LocalBlend`); methods with a reference pass and recorded
+            [`LocalBlend`][zerocon.guidance.LocalBlend]); methods with a reference pass and recorded
             cross-attention only. Off by default (the papers do not blend).
         blend_threshold: where the edit is kept, as a share of the way from the weakest to
             the strongest attention of the blend words (0.5 was chosen on the structure
@@ -154,7 +154,7 @@ class EditSettings:
             feature to the reference feature at the same location).
         balance_features: scale the feature term's gradient to ``lambda_nce`` times the norm of
             the other terms' gradient, per image (one more backward pass per step).
-        lambda_tone: weight of the tone anchor (:class:`~zerocon.guidance.ToneAnchorGuidance`),
+        lambda_tone: weight of the tone anchor ([`ToneAnchorGuidance`][zerocon.guidance.ToneAnchorGuidance]),
             which pulls the mean and low-pass of the predicted x0 outside the edit region to
             the source's; needs ``local_blend`` for its region.
         tone_pool: the tone anchor's low-pass window, in latent pixels (odd).
@@ -165,7 +165,7 @@ class EditSettings:
         blend_scope: how the blend region is chosen: ``"words"`` (``blend_words``, else the
             edited words, as given) or ``"auto"`` (from the edit's words: the edited words for
             an object edit; the subject's words, inverted, for a scene edit, see
-            :func:`~zerocon.editing.edit_scope`).
+            ``edit_scope``).
         scene_words: the scene nouns ``blend_scope="auto"`` looks for.
         scene_negative_prompt: with ``blend_scope="auto"``, the unconditional prompt of scene
             edits (``None``: the caption); object edits use ``negative_prompt``.
@@ -198,7 +198,7 @@ class EditSettings:
     Raises:
         ValueError: for a non-finite, out-of-range or wrongly typed value.
 
-    Example:
+    Examples:
         >>> settings = EditSettings(num_inference_steps=20, lambda_nce=1.0)
         >>> EditSettings.from_json(settings.to_json()) == settings
         True
@@ -341,7 +341,7 @@ class EditSettings:
         """The settings of a method: its preset (``EditMethod.defaults``) plus ``changes``.
 
         Args:
-            method: a registered method name, or an :class:`~zerocon.editing.EditMethod`
+            method: a registered method name, or an [`EditMethod`][zerocon.editing.EditMethod]
                 object (settings name registered methods only: for an unregistered object,
                 ``method`` stays ``"zerocon"`` and the object is passed to the editor beside
                 the settings, as the pipeline does).
@@ -350,7 +350,7 @@ class EditSettings:
         Raises:
             ValueError: for an unknown method or invalid values.
 
-        Example:
+        Examples:
             >>> EditSettings.for_method("zerocon") == EditSettings()
             True
             >>> EditSettings.for_method("zerocon++", num_inference_steps=10).negative_prompt
@@ -365,7 +365,7 @@ class EditSettings:
     def replace(self, **changes: Any) -> EditSettings:
         """A copy with ``changes`` applied (validated again).
 
-        Example:
+        Examples:
             >>> EditSettings().replace(method="ddim").method
             'ddim'
         """
@@ -381,7 +381,7 @@ class EditSettings:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EditSettings:
-        """Build from :meth:`to_dict`'s output.
+        """Build from [`to_dict`][zerocon.editing.EditSettings.to_dict]'s output.
 
         Raises:
             ValueError: for unknown keys or invalid values.

@@ -20,7 +20,7 @@ class EditRequest:
     Shape:
         No tensors.
 
-    Example:
+    Examples:
         >>> EditRequest(target_prompt="a blue circle").word_pairs is None
         True
     """
@@ -54,7 +54,7 @@ class ImageState:
         notices: what preprocessing and the phases decided or changed.
         result: the decoded image (PIL, array or latent).
         timer / counter: seconds and UNet evaluations of the batch this image was edited in
-            (shared by its ``batch_size`` images; :meth:`timings` and :meth:`unet_evals` give
+            (shared by its ``batch_size`` images; [`timings`][zerocon.editing.ImageState.timings] and [`unet_evals`][zerocon.editing.ImageState.unet_evals] give
             this image's share).
         batch_size: how many images were edited together with this one (itself included).
 
@@ -62,7 +62,7 @@ class ImageState:
         - cond, target_cond, uncond: ``(1, L, D)``.
         - x0, x_start, latents: ``(1, C, H/f, W/f)``.
 
-    Example:
+    Examples:
         >>> from PIL import Image
         >>> from zerocon.editing.preprocessing import prepare_image
         >>> state = ImageState(0, prepare_image(Image.new("RGB", (64, 64)), 8), EditRequest())

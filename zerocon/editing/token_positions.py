@@ -23,7 +23,7 @@ def word_token_positions(tokenizer: Any, prompt: str, words: list[str]) -> list[
     Returns:
         Sorted positions; empty when no word occurs (or all fall past the length limit).
 
-    Example:
+    Examples:
         >>> from zerocon.shapes.word_tokenizer import build_word_tokenizer
         >>> tok = build_word_tokenizer(["a", "red", "circle"])
         >>> word_token_positions(tok, "a red circle", ["red"])

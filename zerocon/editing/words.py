@@ -32,7 +32,7 @@ def derive_edit_words(caption: str, target_prompt: str) -> list[tuple[str, str]]
     Raises:
         ValueError: if the target prompt is empty or has the same words as the caption.
 
-    Example:
+    Examples:
         >>> derive_edit_words("a red circle on a white background",
         ...                   "a blue circle on a white background")
         [('red', 'blue')]
@@ -67,7 +67,7 @@ def derive_edit_words(caption: str, target_prompt: str) -> list[tuple[str, str]]
 def single_words(pairs: list[tuple[str, str]]) -> bool:
     """Whether every pair is one word on each side (so word directions can be built).
 
-    Example:
+    Examples:
         >>> single_words([("red", "blue")]), single_words([("red triangle", "blue")])
         (True, False)
     """
@@ -85,7 +85,7 @@ def swap_words(caption: str, pairs: list[tuple[str, str]]) -> str | None:
         The edited caption, or ``None`` if some source word does not occur in the caption
         (whole word, case-insensitive).
 
-    Example:
+    Examples:
         >>> swap_words("a red circle", [("red", "blue")])
         'a blue circle'
     """

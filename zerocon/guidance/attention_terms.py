@@ -51,7 +51,7 @@ def spatial_size(latent_size: tuple[int, int], pixels: int) -> tuple[int, int]:
     Raises:
         ValueError: if no factor gives ``pixels`` locations.
 
-    Example:
+    Examples:
         >>> spatial_size((64, 96), 384)
         (16, 24)
         >>> spatial_size((15, 15), 16)
@@ -89,7 +89,7 @@ class CrossAttentionGuidance(GuidanceTerm):
     Raises:
         ValueError: (on call) for missing records, or a layer of ``layers`` not recorded.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from types import SimpleNamespace as R
         >>> m = torch.softmax(torch.randn(2, 4, 3), -1)
@@ -131,7 +131,7 @@ class PatchNCEGuidance(GuidanceTerm):
     The patch locations are drawn from ``inputs.generator`` and shared by query and key.
     When ``inputs.latents`` is a ``(b, c, H, W)`` latent, each layer's ``(b, pixels, channels)``
     features are reshaped to ``(b, channels, h, w)`` maps first, with ``(h, w)`` inferred from
-    the latent's size (see :func:`spatial_size`), so pooling (``pool_sizes`` > 1) works on
+    the latent's size (see ``spatial_size``), so pooling (``pool_sizes`` > 1) works on
     non-square images and pools true spatial neighbours.
 
     Args:
@@ -139,7 +139,7 @@ class PatchNCEGuidance(GuidanceTerm):
         patch_nce: the loss module (default: ``PatchNCELoss()`` — 256 patches, τ = 0.07, no
             heads); any module called as ``loss(queries, keys, generator=...)`` works.
         layers: restrict to these layer names (default: every recorded layer, sorted).
-        balanced: see :class:`GuidanceTerm`.
+        balanced: see [`GuidanceTerm`][zerocon.guidance.GuidanceTerm].
 
     Shape:
         - records' ``self_attention[name]``: ``(b, pixels, channels)`` with
@@ -150,7 +150,7 @@ class PatchNCEGuidance(GuidanceTerm):
         ValueError: (on call) for missing records or layers, or a layer whose pixel count fits
             no downsampling factor of the latent's size.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from types import SimpleNamespace as R
         >>> f = torch.randn(1, 16, 8)
@@ -201,18 +201,18 @@ class PatchNCEGuidance(GuidanceTerm):
 
 
 class FeatureL2Guidance(PatchNCEGuidance):
-    """Positives-only feature guidance: :class:`~zerocon.losses.FeatureL2Loss` on the same features.
+    """Positives-only feature guidance: [`FeatureL2Loss`][zerocon.losses.FeatureL2Loss] on the same features.
 
-    Everything as :class:`PatchNCEGuidance` (records, layers, reshaping, shared locations), with
+    Everything as [`PatchNCEGuidance`][zerocon.guidance.PatchNCEGuidance] (records, layers, reshaping, shared locations), with
     the loss module defaulting to ``FeatureL2Loss()``.
 
     Shape:
-        See :class:`PatchNCEGuidance`.
+        See [`PatchNCEGuidance`][zerocon.guidance.PatchNCEGuidance].
 
     Raises:
-        ValueError: (on call) as :class:`PatchNCEGuidance`.
+        ValueError: (on call) as [`PatchNCEGuidance`][zerocon.guidance.PatchNCEGuidance].
 
-    Example:
+    Examples:
         >>> import torch
         >>> from types import SimpleNamespace as R
         >>> f = torch.randn(1, 16, 8)

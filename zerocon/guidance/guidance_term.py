@@ -16,7 +16,7 @@ from torch import Tensor, nn
 class GuidanceInputs:
     """What the built-in terms read: records of the edit forward and of the reference pass.
 
-    ``edit`` and ``reference`` are usually :class:`zerocon.attention.AttentionRecords`; your own
+    ``edit`` and ``reference`` are usually [`AttentionRecords`][zerocon.attention.AttentionRecords]; your own
     terms may read anything you put in ``extras``.
 
     Args:
@@ -25,9 +25,9 @@ class GuidanceInputs:
         latents: the latent being guided, ``(b, c, h, w)`` (requires grad).
         timestep: the current timestep.
         generator: randomness for terms that sample (e.g. PatchNCE locations): one generator,
-            or one per batch row (read through :meth:`row`).
+            or one per batch row (read through [`row`][zerocon.guidance.GuidanceInputs.row]).
         pred_x0: the edit forward's prediction of the clean latent (differentiable), for
-            terms on the image itself (e.g. :class:`~zerocon.guidance.ToneAnchorGuidance`).
+            terms on the image itself (e.g. [`ToneAnchorGuidance`][zerocon.guidance.ToneAnchorGuidance]).
         source_x0: the clean latent of the source image.
         keep_mask: ``1`` where the edit should leave the image as it was, ``0`` where it may
             change it (e.g. the complement of a local blend's mask).
@@ -39,9 +39,9 @@ class GuidanceInputs:
         - latents, pred_x0, source_x0: ``(B, C, H, W)``; keep_mask: ``(B, 1, H, W)``;
           token_weights: ``(B, L)``.
         - edit / reference records: ``cross_attention[name]`` ``(B·heads, H·W, L)``,
-          ``self_attention[name]`` ``(B, H·W, C)`` (see :class:`~zerocon.attention.AttentionRecords`).
+          ``self_attention[name]`` ``(B, H·W, C)`` (see [`AttentionRecords`][zerocon.attention.AttentionRecords]).
 
-    Example:
+    Examples:
         >>> inputs = GuidanceInputs(edit=None, latents=torch.zeros(1, 4, 8, 8), timestep=500)
         >>> inputs.reference is None, inputs.extras
         (True, {})
@@ -62,7 +62,7 @@ class GuidanceInputs:
         """The inputs of batch row ``index`` alone, as a one-image edit would see them.
 
         ``edit`` and ``reference`` are cut with their ``rows`` method (as
-        :meth:`~zerocon.attention.AttentionRecords.rows`), ``latents``, ``pred_x0``,
+        [`rows`][zerocon.attention.AttentionRecords.rows]), ``latents``, ``pred_x0``,
         ``source_x0``, ``keep_mask`` and ``token_weights`` to ``[index:index+1]`` (still differentiable), a
         per-row generator list to its ``index``-th entry; the timestep and ``extras`` are
         shared.
@@ -71,7 +71,7 @@ class GuidanceInputs:
             ValueError: when ``edit`` or ``reference`` cannot be split into rows, or a
                 generator list has no entry ``index``.
 
-        Example:
+        Examples:
             >>> inputs = GuidanceInputs(edit=None, latents=torch.zeros(3, 4, 8, 8))
             >>> tuple(inputs.row(2).latents.shape)
             (1, 4, 8, 8)
@@ -101,24 +101,24 @@ class GuidanceInputs:
 
 
 class GuidanceTerm(nn.Module, ABC):
-    """A weighted guidance loss. Subclass and implement :meth:`loss`.
+    """A weighted guidance loss. Subclass and implement [`loss`][zerocon.guidance.GuidanceTerm.loss].
 
-    ``term(inputs)`` returns ``weight * loss(inputs)``; :class:`GuidedScheduler` sums the terms
+    ``term(inputs)`` returns ``weight * loss(inputs)``; [`GuidedScheduler`][zerocon.guidance.GuidedScheduler] sums the terms
     and moves the latent down the gradient of that sum.
 
     Args:
         weight: the term's weight (a plain float, not a parameter).
         name: key of this term in the reported losses (default: the class name).
-        balanced: let :class:`GuidedScheduler` rescale this term's gradient so that its norm
+        balanced: let [`GuidedScheduler`][zerocon.guidance.GuidedScheduler] rescale this term's gradient so that its norm
             is ``weight`` times the norm of the unbalanced terms' gradient, per image (the
             loss itself is reported unweighted then). Useful when two terms' gradients differ
             by orders of magnitude and a fixed weight would mean one of them alone.
 
     Shape:
-        - inputs: a :class:`GuidanceInputs` (latents ``(B, C, H, W)``).
+        - inputs: a [`GuidanceInputs`][zerocon.guidance.GuidanceInputs] (latents ``(B, C, H, W)``).
         - output: a scalar ``()`` tensor, differentiable w.r.t. ``inputs.latents``.
 
-    Example:
+    Examples:
         >>> class PullToZero(GuidanceTerm):
         ...     def loss(self, inputs):
         ...         return inputs.latents.pow(2).sum()

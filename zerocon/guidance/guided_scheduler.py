@@ -32,7 +32,7 @@ class NonFiniteGuidanceWarning(RuntimeWarning):
 
 @dataclass
 class GuidanceResult:
-    """Outcome of :meth:`GuidedScheduler.guide`.
+    """Outcome of [`guide`][zerocon.guidance.GuidedScheduler.guide].
 
     Args:
         latents: the moved latent (detached); unchanged when ``skipped``.
@@ -49,7 +49,7 @@ class GuidanceResult:
     Shape:
         latents: ``(b, c, h, w)``, like the input latent.
 
-    Example:
+    Examples:
         >>> from diffusers import DDIMScheduler
         >>> class PullToZero(GuidanceTerm):
         ...     def loss(self, inputs):
@@ -73,17 +73,17 @@ class GuidanceResult:
 
 @dataclass
 class GuidedStepOutput:
-    """Outcome of :meth:`GuidedScheduler.guided_step`: the scheduler's ``prev_sample`` and guidance.
+    """Outcome of [`guided_step`][zerocon.guidance.GuidedScheduler.guided_step]: the scheduler's ``prev_sample`` and guidance.
 
     Args:
         prev_sample: ``x_{t-1}`` from the wrapped scheduler's ``step`` at the moved latent.
-        guidance: the :class:`GuidanceResult` of the move.
+        guidance: the [`GuidanceResult`][zerocon.guidance.GuidanceResult] of the move.
         scheduler_output: the wrapped scheduler's raw ``step`` output.
 
     Shape:
         prev_sample: ``(b, c, h, w)``, like the input latent.
 
-    Example:
+    Examples:
         >>> from diffusers import DDIMScheduler
         >>> guided = GuidedScheduler(DDIMScheduler())
         >>> guided.set_timesteps(10)
@@ -104,8 +104,8 @@ class GuidedScheduler(nn.Module):
     """Wraps a diffusers scheduler and adds a guided step (Lightning-callback-style terms).
 
     ``set_timesteps``, ``timesteps``, ``step``, ``scale_model_input``, ``init_noise_sigma`` and
-    ``config`` pass through to the wrapped scheduler. :meth:`guided_step` =
-    :meth:`guide` (move ``x_t ← x_t − η·clip(∇ Σ_k w_k L_k)``) then the scheduler's ``step``
+    ``config`` pass through to the wrapped scheduler. [`guided_step`][zerocon.guidance.GuidedScheduler.guided_step] =
+    [`guide`][zerocon.guidance.GuidedScheduler.guide] (move ``x_t ← x_t − η·clip(∇ Σ_k w_k L_k)``) then the scheduler's ``step``
     at the moved latent.
 
     Args:
@@ -113,7 +113,7 @@ class GuidedScheduler(nn.Module):
         terms: guidance terms (``nn.Module``s returning a weighted scalar loss).
         step_size: η (default 0.1, pix2pix-zero's rate for real images; ≤ 0.01 for v-prediction).
         max_grad_norm: clip the latent gradient's norm (per sample) to this value (default: off).
-        per_sample: evaluate the terms on each batch row alone (:meth:`GuidanceInputs.row`)
+        per_sample: evaluate the terms on each batch row alone ([`row`][zerocon.guidance.GuidanceInputs.row])
             and sum them, so every latent of a batch moves exactly as it would alone (the
             built-in losses average over their rows, which would otherwise shrink each row's
             gradient by the batch size); rows with a NaN/Inf loss are skipped alone, and
@@ -128,7 +128,7 @@ class GuidedScheduler(nn.Module):
     Raises:
         ValueError: for a negative step size or non-positive ``max_grad_norm``.
 
-    Example:
+    Examples:
         >>> from diffusers import DDIMScheduler
         >>> guided = GuidedScheduler(DDIMScheduler(), step_size=0.5)
         >>> guided.set_timesteps(10)
@@ -207,7 +207,7 @@ class GuidedScheduler(nn.Module):
 
         Returns:
             The moved latent and the loss values. A NaN/Inf loss or gradient skips the move and
-            warns with :class:`NonFiniteGuidanceWarning`; with ``per_sample`` only the rows
+            warns with [`NonFiniteGuidanceWarning`][zerocon.guidance.NonFiniteGuidanceWarning]; with ``per_sample`` only the rows
             concerned are skipped.
         """
         rows = int(latents.shape[0])
@@ -339,16 +339,16 @@ class GuidedScheduler(nn.Module):
         post_step: PostStep | None = None,
         **step_kwargs: Any,
     ) -> GuidedStepOutput:
-        """:meth:`guide`, then the wrapped scheduler's ``step`` at the moved latent.
+        """[`guide`][zerocon.guidance.GuidedScheduler.guide], then the wrapped scheduler's ``step`` at the moved latent.
 
         Args:
             latents: ``x_t``.
             timestep: the current timestep.
-            forward_fn: differentiable forward returning :class:`GuidanceInputs`.
+            forward_fn: differentiable forward returning [`GuidanceInputs`][zerocon.guidance.GuidanceInputs].
             noise_fn: ``noise_fn(x) -> model_output`` for the scheduler step (run under no-grad).
-            steer: passed to :meth:`guide`.
+            steer: passed to [`guide`][zerocon.guidance.GuidedScheduler.guide].
             post_step: ``post_step(prev_sample) -> prev_sample``, applied (under no-grad) to
-                the scheduler's output, e.g. :class:`~zerocon.guidance.LocalBlend`.
+                the scheduler's output, e.g. [`LocalBlend`][zerocon.guidance.LocalBlend].
             **step_kwargs: passed to the scheduler's ``step`` (e.g. ``eta``, ``generator``).
         """
         guidance = self.guide(latents, forward_fn, steer)

@@ -54,7 +54,7 @@ def blend_mask(
     Raises:
         ValueError: for no token, a threshold outside ``[0, 1]`` or a negative dilation.
 
-    Example:
+    Examples:
         >>> maps = torch.zeros(1, 1, 4, 4); maps[0, 0, 1, 1] = 1.0
         >>> blend_mask(maps, (4, 4), dilation=0)[0, 0].sum().item()
         1.0
@@ -89,7 +89,7 @@ def blend_latents(
     Shape:
         - edit, reference: ``(B, C, H, W)``; mask: ``(B, 1, H, W)`` in ``[0, 1]``.
 
-    Example:
+    Examples:
         >>> mask = torch.tensor([[[[1.0, 0.0]]]])
         >>> blend_latents(torch.ones(1, 2, 1, 2), torch.zeros(1, 2, 1, 2), mask)[0, :, 0]
         tensor([[1., 0.],
@@ -107,7 +107,7 @@ class LocalBlend(nn.Module):
     With ``invert=True`` the tokens mark what must not change instead (for a background edit,
     the object's words): the edit is kept everywhere else.
 
-    Feed it each step's cross-attention records with :meth:`add` (reference and edit passes
+    Feed it each step's cross-attention records with [`add`][zerocon.guidance.LocalBlend.add] (reference and edit passes
     alike), then call it on the stepped latents. It holds only a running average of the maps.
 
     Args:
@@ -122,9 +122,9 @@ class LocalBlend(nn.Module):
         - forward: edit and reference latents ``(B, C, H, W)`` → ``(B, C, H, W)``.
 
     Raises:
-        ValueError: for no token index, or (from :meth:`forward`) when nothing was added.
+        ValueError: for no token index, or (from [`forward`][zerocon.losses.PatchNCELoss.forward]) when nothing was added.
 
-    Example:
+    Examples:
         >>> rec = AttentionRecords({"l": torch.tensor([[[0.0, 1.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]])}, {}, {"l": 1})
         >>> blend = LocalBlend([0], threshold=0.5, dilation=0)
         >>> blend.add(rec)
@@ -169,7 +169,7 @@ class LocalBlend(nn.Module):
         """The current blend mask at latent size ``size`` (``(B, 1, H, W)``).
 
         Raises:
-            ValueError: before any :meth:`add`, or for a size other than the first one asked for.
+            ValueError: before any [`add`][zerocon.guidance.LocalBlend.add], or for a size other than the first one asked for.
         """
         aggregator = self._aggregator
         if aggregator is None:

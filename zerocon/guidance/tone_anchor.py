@@ -15,7 +15,7 @@ class ToneAnchorGuidance(GuidanceTerm):
     drifts in tone and tint (a global shift, not a change of its geometry). This term reads
     ``inputs.pred_x0`` (the edit forward's prediction of the clean latent), ``inputs.source_x0``
     and ``inputs.keep_mask`` (1 where the image should stay), and returns
-    :func:`~zerocon.losses.tone_anchor_loss` between them. Without a mask it is zero (and
+    [`tone_anchor_loss`][zerocon.losses.tone_anchor_loss] between them. Without a mask it is zero (and
     still differentiable), so an edit whose region is not known yet is not pulled anywhere.
 
     Args:
@@ -30,7 +30,7 @@ class ToneAnchorGuidance(GuidanceTerm):
         ValueError: (on call) when ``pred_x0`` or ``source_x0`` is missing, or for mismatched
             shapes.
 
-    Example:
+    Examples:
         >>> import torch
         >>> x0 = torch.randn(1, 4, 8, 8)
         >>> term = ToneAnchorGuidance(weight=2.0)

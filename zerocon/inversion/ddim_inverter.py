@@ -20,14 +20,14 @@ InversionCallback = Callable[[int, int, Tensor], None]
 
 @dataclass
 class InversionOutput:
-    """Result of :meth:`DDIMInverter.invert`.
+    """Result of [`invert`][zerocon.inversion.DDIMInverter.invert].
 
     Shape:
         - latents: ``(b, c, h, w)`` — the inverted noise ``x_T``.
         - trajectory: ``(steps + 1, b, c, h, w)`` — ``x_0`` first, ``x_T`` last.
         - timesteps: ``(steps,)`` — the sampling timesteps, descending (as ``scheduler.timesteps``).
 
-    Example:
+    Examples:
         >>> from diffusers import DDIMScheduler
         >>> from zerocon.testing import GaussianDenoiser
         >>> scheduler = DDIMScheduler()
@@ -46,22 +46,22 @@ class InversionOutput:
 class DDIMInverter:
     """DDIM inversion ``x_0 → x_T`` (guidance scale 1 by default), regularising ε at each step.
 
-    The update mirrors :class:`diffusers.DDIMScheduler` exactly, so DDIM sampling with the same
+    The update mirrors ``diffusers.DDIMScheduler`` exactly, so DDIM sampling with the same
     scheduler, step count and prompt retraces the trajectory (up to the UNet's local change).
 
     Args:
         unet: any diffusers ``UNet2DConditionModel`` (or a module with the same call signature).
         scheduler: a scheduler with ``alphas_cumprod``, ``set_timesteps`` and a ``config`` holding
             ``num_train_timesteps`` and ``prediction_type`` (DDIM's is the natural choice).
-        regularizer: ε regularisation (default: :class:`NoiseRegularizer` with docs/method.md's
+        regularizer: ε regularisation (default: [`NoiseRegularizer`][zerocon.inversion.NoiseRegularizer] with docs/method.md's
             defaults); pass ``NoiseRegularizer(num_iterations=0)`` to turn it off.
 
     Shape:
         - latents: ``(B, C, H, W)`` (clean, VAE-scaled); prompt_embeds: ``(B, L, D)``.
-        - output: :class:`InversionOutput` — latents ``(B, C, H, W)``, trajectory
+        - output: [`InversionOutput`][zerocon.inversion.InversionOutput] — latents ``(B, C, H, W)``, trajectory
           ``(steps + 1, B, C, H, W)``, timesteps ``(steps,)``.
 
-    Example:
+    Examples:
         >>> from zerocon.testing import tiny_components
         >>> c = tiny_components()
         >>> inverter = DDIMInverter(c.unet, c.scheduler)
@@ -109,7 +109,7 @@ class DDIMInverter:
             prompt_embeds: text embeddings of the caption, one row per latent.
             num_inference_steps: DDIM steps (default 50).
             generator: drives the random rolls of the regulariser; a sequence of one generator
-                per latent regularises each latent alone (see :class:`NoiseRegularizer`).
+                per latent regularises each latent alone (see [`NoiseRegularizer`][zerocon.inversion.NoiseRegularizer]).
             guidance_scale: CFG scale (default 1.0: no CFG, as pix2pix-zero).
             negative_prompt_embeds: unconditional embeddings; required if ``guidance_scale != 1``.
             callback: called as ``callback(step_index, timestep, latents)`` after each step.

@@ -27,7 +27,7 @@ def to_epsilon(
     Raises:
         ValueError: for an unknown ``prediction_type``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> x = torch.randn(1, 4, 8, 8)
         >>> torch.equal(to_epsilon(x, x, 0.5, "epsilon"), x)

@@ -32,7 +32,7 @@ class NoiseRegularizer(nn.Module):
     Raises:
         ValueError: for negative weights or counts.
 
-    Example:
+    Examples:
         >>> reg = NoiseRegularizer()
         >>> eps = torch.randn(1, 4, 16, 16)
         >>> reg(eps, generator=torch.Generator().manual_seed(0)).shape

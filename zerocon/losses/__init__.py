@@ -1,14 +1,14 @@
 """Losses of zero-shot image translation: PatchNCE, cross-attention and noise regularisation.
 
-- :func:`patch_nce_loss`, :class:`PatchSampler`, :class:`PatchNCELoss` — CUT's
+- [`patch_nce_loss`][zerocon.losses.patch_nce_loss], [`PatchSampler`][zerocon.losses.PatchSampler], [`PatchNCELoss`][zerocon.losses.PatchNCELoss] — CUT's
   patch-wise contrastive loss (with CDS's multi-scale option).
-- :func:`cross_attention_loss`, :class:`CrossAttentionLoss` — pix2pix-zero's L2 between
+- [`cross_attention_loss`][zerocon.losses.cross_attention_loss], [`CrossAttentionLoss`][zerocon.losses.CrossAttentionLoss] — pix2pix-zero's L2 between
   edit and reference cross-attention maps.
-- :class:`FeatureL2Loss` — positives-only feature distance at shared locations.
-- :func:`tone_anchor_loss`, :class:`ToneAnchorLoss` — mean and low-pass of an image against a
+- [`FeatureL2Loss`][zerocon.losses.FeatureL2Loss] — positives-only feature distance at shared locations.
+- [`tone_anchor_loss`][zerocon.losses.tone_anchor_loss], [`ToneAnchorLoss`][zerocon.losses.ToneAnchorLoss] — mean and low-pass of an image against a
   reference's, inside a mask.
-- :func:`auto_correlation_loss`, :func:`sample_roll_shift`, :func:`kl_divergence_loss` (and
-  their closed-form gradients :func:`auto_correlation_grad`, :func:`kl_divergence_grad`) —
+- [`auto_correlation_loss`][zerocon.losses.auto_correlation_loss], [`sample_roll_shift`][zerocon.losses.sample_roll_shift], [`kl_divergence_loss`][zerocon.losses.kl_divergence_loss] (and
+  their closed-form gradients [`auto_correlation_grad`][zerocon.losses.auto_correlation_grad], [`kl_divergence_grad`][zerocon.losses.kl_divergence_grad]) —
   pix2pix-zero's regularisers of the predicted noise during DDIM inversion.
 """
 

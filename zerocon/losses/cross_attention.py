@@ -48,7 +48,7 @@ def cross_attention_loss(
         ValueError: if the maps are not 3-D floating tensors of the same shape, hold NaN or
             infinite values or values so large the loss overflows, or ``reduction`` is invalid.
 
-    Example:
+    Examples:
         >>> ref = torch.softmax(torch.randn(2, 16, 5), dim=-1)
         >>> float(cross_attention_loss(ref.clone(), ref))
         0.0
@@ -90,7 +90,7 @@ class CrossAttentionLoss(nn.Module):
         ValueError: if ``reduction`` is invalid, the mappings are empty or have
             different keys, or any layer's maps have different shapes.
 
-    Example:
+    Examples:
         >>> loss_fn = CrossAttentionLoss()
         >>> ref = {"up.0": torch.rand(2, 16, 5), "up.1": torch.rand(2, 64, 5)}
         >>> edit = {name: m + 0.1 for name, m in ref.items()}

@@ -19,7 +19,7 @@ class FeatureL2Loss(nn.Module):
     ``‖q_i/‖q_i‖ − k_i/‖k_i‖‖² = 2 − 2·cos(q_i, k_i)``, averaged over locations, layers and
     scales. It asks each location to keep its own feature and nothing more, so it does not sit
     at chance where features are nearly parallel, as the contrastive loss does. Locations are
-    drawn by a :class:`PatchSampler` and reused for the keys; keys are detached.
+    drawn by a [`PatchSampler`][zerocon.losses.PatchSampler] and reused for the keys; keys are detached.
 
     Args:
         num_patches: locations sampled per layer and scale (all if fewer). Default 256.
@@ -33,9 +33,9 @@ class FeatureL2Loss(nn.Module):
 
     Raises:
         ValueError: for different numbers of query and key layers, mismatched shapes, or
-            anything :class:`PatchSampler` rejects.
+            anything [`PatchSampler`][zerocon.losses.PatchSampler] rejects.
 
-    Example:
+    Examples:
         >>> loss = FeatureL2Loss(num_patches=8)
         >>> f = [torch.randn(1, 16, 4)]
         >>> float(loss(f, f, generator=torch.Generator().manual_seed(0)))

@@ -57,7 +57,7 @@ def sample_roll_shift(size: int, generator: torch.Generator | None = None) -> in
     Raises:
         ValueError: if ``size`` is not an integer >= 1.
 
-    Example:
+    Examples:
         >>> g = torch.Generator().manual_seed(0)
         >>> 1 <= sample_roll_shift(64, g) < 32
         True
@@ -97,7 +97,7 @@ def auto_correlation_loss(
     """Pyramid auto-correlation penalty of pix2pix-zero (docs/method.md §2).
 
     Every ``(b, c)`` map is treated on its own. At each pyramid level, one shift
-    ``δ`` per map is drawn as in :func:`sample_roll_shift` from the level's side
+    ``δ`` per map is drawn as in [`sample_roll_shift`][zerocon.losses.sample_roll_shift] from the level's side
     ``s = min(h, w)`` (all ``b·c`` shifts of a level in one ``torch.randint`` call,
     in row-major ``(b, c)`` order), and the map adds
     ``mean(ε · roll(ε, δ, H))² + mean(ε · roll(ε, δ, W))²``. Then, if ``s > min_size``,
@@ -124,7 +124,7 @@ def auto_correlation_loss(
         ValueError: if ``noise`` is not a 4-D floating tensor with non-empty maps, or
             ``min_size < 1``.
 
-    Example:
+    Examples:
         >>> g = torch.Generator().manual_seed(0)
         >>> white = torch.randn(1, 4, 64, 64, generator=g)
         >>> smooth = torch.ones(1, 4, 64, 64)
@@ -162,26 +162,26 @@ def auto_correlation_grad(
     generator: torch.Generator | None = None,
     min_size: int = 8,
 ) -> Float[Tensor, "b c h w"]:
-    """The gradient of :func:`auto_correlation_loss` in closed form, without autograd.
+    """The gradient of [`auto_correlation_loss`][zerocon.losses.auto_correlation_loss] in closed form, without autograd.
 
     With ``a = mean(m · roll(m, δ))`` over a map of ``N`` values, ``∂a²/∂m = 2a/N ·
     (roll(m, δ) + roll(m, −δ))``; the gradient of a pooled level reaches the finer one by
     spreading each value over its 2×2 block, divided by 4. The shifts are drawn exactly as
-    :func:`auto_correlation_loss` draws them, so the same generator state gives the same
+    [`auto_correlation_loss`][zerocon.losses.auto_correlation_loss] draws them, so the same generator state gives the same
     gradient as autograd on that loss (up to rounding).
 
     Args:
         noise: the noise prediction ``ε``.
-        generator: source of randomness for the shifts (as in :func:`auto_correlation_loss`).
-        min_size: as in :func:`auto_correlation_loss`.
+        generator: source of randomness for the shifts (as in [`auto_correlation_loss`][zerocon.losses.auto_correlation_loss]).
+        min_size: as in [`auto_correlation_loss`][zerocon.losses.auto_correlation_loss].
 
     Shape:
         - noise: ``(b, c, h, w)``; output: the same shape and dtype.
 
     Raises:
-        ValueError: as :func:`auto_correlation_loss`.
+        ValueError: as [`auto_correlation_loss`][zerocon.losses.auto_correlation_loss].
 
-    Example:
+    Examples:
         >>> x = torch.randn(1, 2, 16, 16, requires_grad=True)
         >>> (auto,) = torch.autograd.grad(auto_correlation_loss(x, torch.Generator().manual_seed(0)), x)
         >>> closed = auto_correlation_grad(x.detach(), torch.Generator().manual_seed(0))
@@ -195,10 +195,10 @@ def auto_correlation_grad(
 
 
 def pyramid_grad(maps: Tensor, generator: torch.Generator | None, min_size: int = 8) -> Tensor:
-    """:func:`auto_correlation_grad` of ``(M, h, w)`` floating maps, without input checks.
+    """[`auto_correlation_grad`][zerocon.losses.auto_correlation_grad] of ``(M, h, w)`` floating maps, without input checks.
 
     For loops that call it many times on inputs they have checked once (the
-    :class:`~zerocon.inversion.NoiseRegularizer`): at latent sizes the time is the number of
+    [`NoiseRegularizer`][zerocon.inversion.NoiseRegularizer]): at latent sizes the time is the number of
     tensor operations, so this path keeps to a handful per pyramid level.
 
     Shape:
@@ -240,7 +240,7 @@ def _roll_indices(height: int, width: int, shifts: Tensor) -> Tensor:
 
 
 def _roll_index_rows(height: int, width: int, shifts: Tensor) -> Tensor:
-    """Row ``r``: the flat indices of the four rolls by ``shifts[r]`` (see :func:`_roll_table`)."""
+    """Row ``r``: the flat indices of the four rolls by ``shifts[r]`` (see ``_roll_table``)."""
     device = shifts.device
     i = torch.arange(height, device=device).view(1, 1, height, 1)
     j = torch.arange(width, device=device).view(1, 1, 1, width)
@@ -256,13 +256,13 @@ def _roll_table(height: int, width: int, device: torch.device) -> Tensor:
 
     ``roll(m, δ)[i] = m[i − δ]`` and ``roll(m, −δ)[i] = m[i + δ]``; entries are ordered
     (height +δ, height −δ, width +δ, width −δ). Shape ``(max(2, min(h, w)//2), 4·h·w)``,
-    covering every shift :func:`_draw_roll_shifts` can draw.
+    covering every shift ``_draw_roll_shifts`` can draw.
     """
     return _roll_index_rows(height, width, torch.arange(max(2, min(height, width) // 2), device=device))
 
 
 def kl_divergence_grad(noise: Float[Tensor, "..."]) -> Float[Tensor, "..."]:
-    """The gradient of :func:`kl_divergence_loss` in closed form, without autograd.
+    """The gradient of [`kl_divergence_loss`][zerocon.losses.kl_divergence_loss] in closed form, without autograd.
 
     With ``μ`` the mean, ``v`` the unbiased variance and ``N`` the count:
     ``∂L/∂x = (1 − 1/(v + 1e−7)) · 2(x − μ)/(N − 1) + 2μ/N``.
@@ -271,9 +271,9 @@ def kl_divergence_grad(noise: Float[Tensor, "..."]) -> Float[Tensor, "..."]:
         - noise: ``(*)``; output: the same shape and dtype.
 
     Raises:
-        ValueError: as :func:`kl_divergence_loss`.
+        ValueError: as [`kl_divergence_loss`][zerocon.losses.kl_divergence_loss].
 
-    Example:
+    Examples:
         >>> x = torch.randn(2, 8, 8, requires_grad=True)
         >>> (auto,) = torch.autograd.grad(kl_divergence_loss(x), x)
         >>> torch.allclose(auto, kl_divergence_grad(x.detach()), atol=1e-7)
@@ -311,7 +311,7 @@ def kl_divergence_loss(noise: Float[Tensor, "..."]) -> Tensor:
     Raises:
         ValueError: if ``noise`` is not a floating tensor with at least two elements.
 
-    Example:
+    Examples:
         >>> g = torch.Generator().manual_seed(0)
         >>> abs(float(kl_divergence_loss(torch.randn(4, 64, 64, generator=g)))) < 1e-3
         True

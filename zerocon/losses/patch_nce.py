@@ -57,7 +57,7 @@ def patch_nce_loss(
         ValueError: if the inputs are not 2-D/3-D floating tensors of the same shape,
             have no locations, or if ``temperature`` or ``reduction`` is invalid.
 
-    Example:
+    Examples:
         >>> q = torch.nn.functional.normalize(torch.randn(2, 16, 8), dim=-1)
         >>> patch_nce_loss(q, q.clone()).shape
         torch.Size([])

@@ -18,7 +18,7 @@ class PatchNCELoss(nn.Module):
     """PatchNCE between query (edit) and key (reference) features over several layers.
 
     Locations are sampled once on the query features by ``self.sampler`` (a
-    :class:`PatchSampler`) and the same ids are reused for the key features, so the
+    [`PatchSampler`][zerocon.losses.PatchSampler]) and the same ids are reused for the key features, so the
     positive of every query is the key at the same location. ``patch_nce_loss`` is
     computed per (layer, scale) with ``reduction="mean"`` and the results are averaged
     over all layers and scales. Key features are detached: no gradient reaches them
@@ -45,7 +45,7 @@ class PatchNCELoss(nn.Module):
         ValueError: on invalid arguments, different numbers of query and key layers,
             or a query/key shape mismatch (plus everything ``PatchSampler`` rejects).
 
-    Example:
+    Examples:
         >>> loss_fn = PatchNCELoss(num_patches=8, pool_sizes=(1, 2))
         >>> q = [torch.randn(1, 64, 4, requires_grad=True)]
         >>> k = [torch.randn(1, 64, 4)]

@@ -62,7 +62,7 @@ def center_locations(feature: Tensor) -> Tensor:
     Raises:
         ValueError: for a tensor of another rank.
 
-    Example:
+    Examples:
         >>> f = torch.ones(1, 4, 3) + torch.arange(4.0).view(1, 4, 1)
         >>> center_locations(f)[0, :, 0]
         tensor([-1.5000, -0.5000,  0.5000,  1.5000])
@@ -112,7 +112,7 @@ class PatchSampler(nn.Module):
             channel mismatches, non-square token maps that need pooling, maps smaller
             than a pool size, or ``patch_ids`` of the wrong count, shape or range.
 
-    Example:
+    Examples:
         >>> sampler = PatchSampler(channels=[8], num_patches=4, use_mlp=True, mlp_dim=16)
         >>> g = torch.Generator().manual_seed(0)
         >>> samples, ids = sampler([torch.randn(2, 36, 8)], generator=g)

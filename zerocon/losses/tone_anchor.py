@@ -48,7 +48,7 @@ def tone_anchor_loss(
         ValueError: for non-floating or non-finite inputs, mismatched shapes, a mask outside
             ``[0, 1]``, an even or non-positive ``pool``, or values so large the loss overflows.
 
-    Example:
+    Examples:
         >>> float(tone_anchor_loss(torch.zeros(1, 4, 8, 8), torch.ones(1, 4, 8, 8), torch.ones(1, 1, 8, 8)))
         8.0
     """
@@ -86,18 +86,18 @@ def tone_anchor_loss(
 
 
 class ToneAnchorLoss(nn.Module):
-    """:func:`tone_anchor_loss` as a module (``pool`` fixed at construction).
+    """[`tone_anchor_loss`][zerocon.losses.tone_anchor_loss] as a module (``pool`` fixed at construction).
 
     Args:
         pool: the low-pass window (odd, ≥ 1).
 
     Shape:
-        See :func:`tone_anchor_loss`.
+        See [`tone_anchor_loss`][zerocon.losses.tone_anchor_loss].
 
     Raises:
         ValueError: for an even or non-positive ``pool``.
 
-    Example:
+    Examples:
         >>> loss = ToneAnchorLoss(pool=3)
         >>> float(loss(torch.ones(1, 4, 8, 8), torch.ones(1, 4, 8, 8), torch.ones(1, 1, 8, 8)))
         0.0

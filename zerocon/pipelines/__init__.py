@@ -1,11 +1,11 @@
-"""The zeroCon editor as a diffusers pipeline: a façade over :mod:`zerocon.editing`.
+"""The zeroCon editor as a diffusers pipeline: a façade over [`editing`][zerocon.editing].
 
-- :class:`ZeroConPipeline` — ``from_pretrained`` / ``from_pipe`` / ``__call__``.
-- :class:`ZeroConPipelineOutput` — images plus every parameter, timings and UNet counts.
-- Re-exported from :mod:`zerocon.editing` for convenience: :class:`EditSettings`,
-  :func:`get_method`, :func:`available_methods`, :func:`derive_edit_words`,
-  :func:`swap_words`, :func:`prepare_image`, :func:`to_rgb`, :func:`vae_scale_factor`,
-  :class:`PhaseTimer`, :class:`UNetEvalCounter`.
+- [`ZeroConPipeline`][zerocon.pipelines.ZeroConPipeline] — ``from_pretrained`` / ``from_pipe`` / ``__call__``.
+- [`ZeroConPipelineOutput`][zerocon.editing.ZeroConPipelineOutput] — images plus every parameter, timings and UNet counts.
+- Re-exported from [`editing`][zerocon.editing] for convenience: [`EditSettings`][zerocon.editing.EditSettings],
+  [`get_method`][zerocon.editing.get_method], [`available_methods`][zerocon.editing.available_methods], [`derive_edit_words`][zerocon.pipelines.derive_edit_words],
+  [`swap_words`][zerocon.pipelines.swap_words], [`prepare_image`][zerocon.pipelines.prepare_image], [`to_rgb`][zerocon.pipelines.to_rgb], [`vae_scale_factor`][zerocon.pipelines.vae_scale_factor],
+  [`PhaseTimer`][zerocon.pipelines.PhaseTimer], [`UNetEvalCounter`][zerocon.pipelines.UNetEvalCounter].
 """
 
 from zerocon.editing import EditSettings, ZeroConPipelineOutput, available_methods, get_method

@@ -1,4 +1,4 @@
-"""``ZeroConPipeline``: the diffusers façade over :class:`~zerocon.editing.Editor`."""
+"""``ZeroConPipeline``: the diffusers façade over [`Editor`][zerocon.editing.Editor]."""
 
 from __future__ import annotations
 
@@ -36,9 +36,9 @@ class ZeroConPipeline(DiffusionPipeline):
     """Zero-shot, text-guided image-to-image translation (pix2pix-zeroCon and its baselines).
 
     A thin diffusers façade: ``from_pretrained`` / ``from_pipe`` / ``save_pretrained`` and
-    ``__call__`` with keyword arguments; the work is done by :class:`~zerocon.editing.Editor`
-    with an :class:`~zerocon.editing.EditSettings`, a registered
-    :class:`~zerocon.editing.EditMethod` and optional :class:`~zerocon.editing.Callback`s.
+    ``__call__`` with keyword arguments; the work is done by [`Editor`][zerocon.editing.Editor]
+    with an [`EditSettings`][zerocon.editing.EditSettings], a registered
+    [`EditMethod`][zerocon.editing.EditMethod] and optional [`Callback`][zerocon.editing.Callback]s.
 
     Args:
         vae: the Stable Diffusion VAE.
@@ -58,9 +58,9 @@ class ZeroConPipeline(DiffusionPipeline):
         ``(1, C, H/f, W/f)`` per image.
 
     Raises:
-        ValueError: (on call) for bad arguments; see :meth:`__call__`.
+        ValueError: (on call) for bad arguments; see ``__call__``.
 
-    Example:
+    Examples:
         >>> from zerocon.shapes import embedded_model_path, render_random
         >>> pipe = ZeroConPipeline.from_pretrained(embedded_model_path())  # doctest: +SKIP
         >>> source = render_random(torch.Generator().manual_seed(0), color="red")
@@ -99,7 +99,7 @@ class ZeroConPipeline(DiffusionPipeline):
     ) -> ZeroConPipeline:
         """Load from a diffusers Stable Diffusion folder or hub id.
 
-        A local folder's ``zerocon.json`` (see :class:`~zerocon.editing.ModelDefaults`)
+        A local folder's ``zerocon.json`` (see [`ModelDefaults`][zerocon.editing.ModelDefaults])
         supplies the default guidance step size, captioner and sentence source, unless
         ``captioner=`` / ``sentence_source=`` are given. A non-DDIM scheduler is converted
         to ``DDIMScheduler.from_config`` with a warning (the inversion is DDIM's).
@@ -107,7 +107,7 @@ class ZeroConPipeline(DiffusionPipeline):
         Args:
             pretrained_model_name_or_path: a folder in ``StableDiffusionPipeline`` layout or a
                 hub id.
-            **kwargs: passed to :meth:`diffusers.DiffusionPipeline.from_pretrained`
+            **kwargs: passed to ``diffusers.DiffusionPipeline.from_pretrained``
                 (``captioner=`` and ``sentence_source=`` are accepted too).
 
         Returns:
@@ -117,7 +117,7 @@ class ZeroConPipeline(DiffusionPipeline):
             OSError: if the folder or hub id cannot be loaded.
             ValueError: for a malformed ``zerocon.json``.
 
-        Example:
+        Examples:
             >>> from zerocon.shapes import embedded_model_path
             >>> pipe = ZeroConPipeline.from_pretrained(embedded_model_path())  # doctest: +SKIP
         """
@@ -162,7 +162,7 @@ class ZeroConPipeline(DiffusionPipeline):
     def save_pretrained(self, save_directory: str | Path, **kwargs: Any) -> None:  # type: ignore[override]
         """Save the components and the folder's zerocon defaults (``zerocon.json``).
 
-        The diffusers components are saved by :meth:`diffusers.DiffusionPipeline.save_pretrained`;
+        The diffusers components are saved by ``diffusers.DiffusionPipeline.save_pretrained``;
         then the model folder's captioner, caption list and sentence banks (the files its
         ``zerocon.json`` names) are copied next to them and ``zerocon.json`` is written with
         the pipeline's current default step size, so a reloaded pipeline edits as this one does.
@@ -200,7 +200,7 @@ class ZeroConPipeline(DiffusionPipeline):
         return self._directions
 
     def editor(self) -> Editor:
-        """An :class:`~zerocon.editing.Editor` over the pipeline's current components."""
+        """An [`Editor`][zerocon.editing.Editor] over the pipeline's current components."""
         return Editor(
             self.unet,
             self.vae,
@@ -221,7 +221,7 @@ class ZeroConPipeline(DiffusionPipeline):
     def build_direction(
         self, pairs: Sequence[tuple[str, str]], sentence_source: SentenceSource | None = None
     ) -> EditDirection:
-        """Δc for word pairs (see :class:`~zerocon.editing.DirectionBuilder`); cached."""
+        """Δc for word pairs (see [`DirectionBuilder`][zerocon.editing.DirectionBuilder]); cached."""
         return self.directions.build(pairs, sentence_source or self.sentence_source)
 
     # ----------------------------------------------------------------------- call
@@ -253,7 +253,7 @@ class ZeroConPipeline(DiffusionPipeline):
         """Edit one image or a list of images.
 
         The direction comes from, in this order: ``direction`` (an
-        :class:`~zerocon.direction.EditDirection` or a saved file); ``source_word`` and
+        [`EditDirection`][zerocon.direction.EditDirection] or a saved file); ``source_word`` and
         ``target_word``; the words that differ between each caption and ``target_prompt``
         (equal-length replacements word by word; otherwise ``E(target) − E(caption)``).
 
@@ -265,9 +265,9 @@ class ZeroConPipeline(DiffusionPipeline):
             source_word: the source word of a word-pair direction.
             target_word: its target word.
             direction: a ready direction or the path of one saved by ``EditDirection.save``.
-            settings: an :class:`~zerocon.editing.EditSettings` (default: the method's preset,
+            settings: an [`EditSettings`][zerocon.editing.EditSettings] (default: the method's preset,
                 ``EditSettings.for_method(method)``).
-            method: a registered method name or an :class:`~zerocon.editing.EditMethod`
+            method: a registered method name or an [`EditMethod`][zerocon.editing.EditMethod]
                 (``"zerocon++"``, the default, ``"zerocon"``, ``"pix2pix-zero"``, ``"ddim"``,
                 ``"sdedit"``). Without ``settings``, the method's preset is the base the
                 keyword settings change; ``method="zerocon"`` is the paper's method.
@@ -277,18 +277,18 @@ class ZeroConPipeline(DiffusionPipeline):
             output_type: ``"pil"``, ``"np"`` or ``"latent"``.
             show_progress: show a progress bar (``set_progress_bar_config(disable=True)``
                 turns it off too).
-            callbacks: :class:`~zerocon.editing.Callback` hooks, run in order.
+            callbacks: [`Callback`][zerocon.editing.Callback] hooks, run in order.
             callback: legacy ``callback(image_index, step_index, timestep, latents)``, or
                 diffusers' ``callback(step_index, timestep, latents)`` (a function of three
                 parameters).
             callback_steps: call ``callback`` every this many steps (diffusers' name).
             callback_on_step_end: diffusers' ``callback_on_step_end(pipe, step_index,
                 timestep, callback_kwargs) -> dict``; a returned ``"latents"`` replaces the
-                image's latent (see :class:`~zerocon.editing.callbacks.StepEndCallback`).
+                image's latent (see ``StepEndCallback``).
             callback_on_step_end_tensor_inputs: the tensors ``callback_kwargs`` holds
                 (``"latents"``, ``"pred_x0"``).
             return_dict: ``False`` returns the tuple ``(images,)``, as diffusers does.
-            **setting_values: any field of :class:`~zerocon.editing.EditSettings`
+            **setting_values: any field of [`EditSettings`][zerocon.editing.EditSettings]
                 (``num_inference_steps``, ``guidance_scale``, ``guidance_step_size``,
                 ``lambda_xa``, ``lambda_nce``, …), overriding ``settings``.
 
@@ -297,7 +297,7 @@ class ZeroConPipeline(DiffusionPipeline):
 
         Returns:
             (with ``return_dict=False``: ``(images,)``) A
-            :class:`~zerocon.editing.ZeroConPipelineOutput` with images, captions, words,
+            [`ZeroConPipelineOutput`][zerocon.editing.ZeroConPipelineOutput] with images, captions, words,
             every parameter (``parameters["settings"]`` re-creates the settings), timings and
             UNet evaluation counts.
 
@@ -307,7 +307,7 @@ class ZeroConPipeline(DiffusionPipeline):
                 edit, mismatched lists, layers that select nothing), before any model runs.
             FileNotFoundError: for a direction file that does not exist.
 
-        Example:
+        Examples:
             >>> out = pipe(img, "a blue circle on a white background", method="ddim",
             ...            num_inference_steps=10)  # doctest: +SKIP
         """

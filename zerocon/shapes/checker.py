@@ -26,9 +26,9 @@ class ShapeReading:
     ``*_confidence`` are margins in ``[0, 1]``: 0 means a tie with the runner-up.
     ``color`` and ``shape`` are ``"none"`` when no object was found. ``pattern``,
     ``orientation`` (degrees) and ``period`` (pixels) describe the background's texture as
-    :func:`~zerocon.shapes.texture_reader.read_texture` reads it.
+    ``read_texture`` reads it.
 
-    Example:
+    Examples:
         >>> from zerocon.shapes import ShapeSpec, render
         >>> reading = read_shape(render(ShapeSpec("red", "circle", "white", (32.0, 32.0), 12.0)).image)
         >>> reading.color, reading.shape, reading.background, reading.pattern, reading.found_object
@@ -127,7 +127,7 @@ def read_shape(image: np.ndarray | Image.Image) -> ShapeReading:
     border; object = largest connected region farther than ``FOREGROUND_THRESHOLD`` from those
     tones; object colour = nearest palette entry to the mean of its core pixels; shape = the
     ideal shape with the best IoU against the mask inside its bounding box; pattern, orientation
-    and period = :func:`~zerocon.shapes.texture_reader.read_texture` on the background outside
+    and period = ``read_texture`` on the background outside
     the object (dilated by 2 px).
 
     Args:
@@ -135,12 +135,12 @@ def read_shape(image: np.ndarray | Image.Image) -> ShapeReading:
 
     Shape:
         - image: ``(H, W, 3)`` uint8 (or a PIL image of size ``W × H``).
-        - output: a :class:`ShapeReading` with ``mask`` ``(H, W)`` bool.
+        - output: a [`ShapeReading`][zerocon.shapes.ShapeReading] with ``mask`` ``(H, W)`` bool.
 
     Raises:
         ValueError: if the image is not ``(h, w, 3)``.
 
-    Example:
+    Examples:
         >>> from zerocon.shapes import ShapeSpec, render
         >>> image = render(ShapeSpec("blue", "square", "black", (20.0, 40.0), 10.0)).to_pil()
         >>> reading = read_shape(image)

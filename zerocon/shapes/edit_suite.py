@@ -36,7 +36,7 @@ class EditCase:
     Attributes:
         edit_id: ``"<split>-<type>-<index>"``, stable across runs.
         split: ``"tuning"`` or ``"test"``.
-        edit_type: one of :data:`EDIT_TYPES`.
+        edit_type: one of ``EDIT_TYPES``.
         seed: the seed the source was drawn from.
         source: the source render with its ground truth.
         target: the target caption.
@@ -48,7 +48,7 @@ class EditCase:
     Shape:
         source.image / expected.image: ``(64, 64, 3)`` uint8.
 
-    Example:
+    Examples:
         >>> case = edit_cases("tuning", 1, ["color"])[0]
         >>> case.edit_id, case.source_word in case.source.caption.split(), case.expected is not None
         ('tuning-color-000', True, True)
@@ -79,7 +79,7 @@ def edit_case(split: str, edit_type: str, index: int) -> EditCase:
     Raises:
         ValueError: for an unknown split or edit type, or an index out of range.
 
-    Example:
+    Examples:
         >>> case = edit_case("test", "background", 3)
         >>> case.source_word != case.target_word, case.edit_id
         (True, 'test-background-003')
@@ -137,9 +137,9 @@ def edit_cases(
         ``len(edit_types) · per_type`` cases; images ``(64, 64, 3)`` uint8.
 
     Raises:
-        ValueError: see :func:`edit_case`.
+        ValueError: see [`edit_case`][zerocon.shapes.edit_case].
 
-    Example:
+    Examples:
         >>> " ".join(c.edit_id for c in edit_cases("test", 1, ["shape", "pattern"]))
         'test-shape-000 test-pattern-000'
     """

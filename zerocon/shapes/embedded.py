@@ -22,7 +22,7 @@ def embedded_model_path() -> Path:
     Raises:
         FileNotFoundError: if the package was installed without its weights.
 
-    Example:
+    Examples:
         >>> path = embedded_model_path()  # doctest: +SKIP
         >>> (path.name, (path / "model_index.json").is_file())  # doctest: +SKIP
         ('pipeline', True)
@@ -42,7 +42,7 @@ def embedded_clip_path() -> Path:
     Raises:
         FileNotFoundError: if the package was installed without its weights.
 
-    Example:
+    Examples:
         >>> embedded_clip_path().name  # doctest: +SKIP
         'captioner'
     """
@@ -64,7 +64,7 @@ def load_embedded_pipeline(
     Raises:
         FileNotFoundError: if the package was installed without its weights.
 
-    Example:
+    Examples:
         >>> pipe = load_embedded_pipeline()  # doctest: +SKIP
         >>> image = pipe("a red circle on a white background").images[0]  # doctest: +SKIP
         >>> image.size  # doctest: +SKIP
@@ -89,7 +89,7 @@ def load_embedded_clip(device: str | torch.device = "cpu") -> tuple[CLIPModel, C
     Raises:
         FileNotFoundError: if the package was installed without its weights.
 
-    Example:
+    Examples:
         >>> from zerocon.shapes import all_captions, render_random
         >>> image = render_random(torch.Generator().manual_seed(0)).to_pil()
         >>> model, processor = load_embedded_clip()  # doctest: +SKIP

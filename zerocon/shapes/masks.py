@@ -11,7 +11,7 @@ def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
     Shape:
         - mask: ``(H, W)`` bool; output: ``(H, W)`` bool.
 
-    Example:
+    Examples:
         >>> mask = np.zeros((5, 5), bool); mask[2, 2] = True
         >>> int(dilate(mask, 1).sum()), int(dilate(mask, 2).sum())
         (5, 13)
@@ -36,7 +36,7 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> float:
     Shape:
         - a, b: ``(H, W)`` bool.
 
-    Example:
+    Examples:
         >>> a = np.zeros((8, 8), bool); a[2:6, 2:6] = True
         >>> b = np.zeros((8, 8), bool); b[2:6, 4:8] = True
         >>> box_iou(a, a), round(box_iou(a, b), 3)

@@ -1,6 +1,6 @@
 """The zerocon defaults the embedded model folder carries (written by the training recipe).
 
-The folder gets ``zerocon.json`` (read by :class:`zerocon.editing.ModelDefaults`), the
+The folder gets ``zerocon.json`` (read by [`ModelDefaults`][zerocon.editing.ModelDefaults]), the
 embedded CLIP as ``captioner/``, the world's captions as ``captions.txt`` (the retrieval
 captioner's candidates) and one sentence bank per word under ``sentences/``. Any copy of the
 folder therefore edits exactly like the original.

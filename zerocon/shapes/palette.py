@@ -44,7 +44,7 @@ class CaptionParts(NamedTuple):
     Shape:
         No arrays: four vocabulary words.
 
-    Example:
+    Examples:
         >>> CaptionParts("red", "circle", "white", "striped").pattern
         'striped'
     """
@@ -58,7 +58,7 @@ class CaptionParts(NamedTuple):
 def caption_for(color: str, shape: str, background: str, pattern: str = "plain") -> str:
     """The world's canonical caption; a plain background has no pattern word.
 
-    Example:
+    Examples:
         >>> caption_for("blue", "square", "black")
         'a blue square on a black background'
         >>> caption_for("red", "circle", "white", "striped")
@@ -73,7 +73,7 @@ def caption_for(color: str, shape: str, background: str, pattern: str = "plain")
 def all_captions() -> list[str]:
     """Every caption of the world: colours × shapes × background colours × patterns.
 
-    Example:
+    Examples:
         >>> captions = all_captions()
         >>> len(captions), captions[0], captions[1]
         (144, 'a red circle on a white background', 'a red circle on a white striped background')
@@ -88,7 +88,7 @@ def all_captions() -> list[str]:
 
 
 def parse_caption(caption: str) -> CaptionParts:
-    """Inverse of :func:`caption_for`.
+    """Inverse of [`caption_for`][zerocon.shapes.caption_for].
 
     Returns:
         ``CaptionParts(color, shape, background, pattern)``; ``pattern`` is ``"plain"`` when the
@@ -97,7 +97,7 @@ def parse_caption(caption: str) -> CaptionParts:
     Raises:
         ValueError: if ``caption`` is not one of the world's captions.
 
-    Example:
+    Examples:
         >>> parse_caption("a red circle on a white background")
         CaptionParts(color='red', shape='circle', background='white', pattern='plain')
         >>> parse_caption("a red circle on a white dotted background").pattern

@@ -35,10 +35,10 @@ class ShapeSpec:
         texture: the background's pattern and its hidden parameters (plain by default).
 
     Shape:
-        No arrays: :func:`render` turns it into a ``(size, size, 3)`` uint8 image and a
+        No arrays: ``render`` turns it into a ``(size, size, 3)`` uint8 image and a
         ``(size, size)`` bool mask.
 
-    Example:
+    Examples:
         >>> spec = ShapeSpec("red", "circle", "white", center=(32.0, 32.0), radius=12.0)
         >>> spec.caption
         'a red circle on a white background'
@@ -71,7 +71,7 @@ class RenderedShape:
     Shape:
         image: ``(size, size, 3)`` uint8; mask: ``(size, size)`` bool (object coverage ≥ 0.5).
 
-    Example:
+    Examples:
         >>> shape = render(ShapeSpec("red", "circle", "white", (32.0, 32.0), 12.0))
         >>> shape.image.shape, shape.mask.shape, shape.caption
         ((64, 64, 3), (64, 64), 'a red circle on a white background')
@@ -114,7 +114,7 @@ def render(spec: ShapeSpec, size: int = IMAGE_SIZE) -> RenderedShape:
     Raises:
         ValueError: for unknown vocabulary or an object that is not fully inside the frame.
 
-    Example:
+    Examples:
         >>> shape = render(ShapeSpec("red", "circle", "white", (32.0, 32.0), 12.0))
         >>> shape.image[32, 32].tolist(), shape.image[0, 0].tolist()
         ([215, 38, 38], [245, 245, 245])
@@ -166,9 +166,9 @@ def sample_spec(
     ``generator``.
 
     Shape:
-        No arrays: returns a :class:`ShapeSpec` whose object fits inside ``size × size``.
+        No arrays: returns a [`ShapeSpec`][zerocon.shapes.ShapeSpec] whose object fits inside ``size × size``.
 
-    Example:
+    Examples:
         >>> spec = sample_spec(torch.Generator().manual_seed(0), shape="square")
         >>> spec.shape, 8.0 <= spec.radius <= 16.0
         ('square', True)
@@ -214,7 +214,7 @@ def render_random(
     Shape:
         - image: ``(size, size, 3)`` uint8; mask: ``(size, size)`` bool.
 
-    Example:
+    Examples:
         >>> shape = render_random(torch.Generator().manual_seed(0), color="red")
         >>> shape.spec.color, shape.image.shape
         ('red', (64, 64, 3))
@@ -232,7 +232,7 @@ def images_to_tensor(images: list[np.ndarray]) -> torch.Tensor:
         - images: ``n`` arrays ``(H, W, 3)`` uint8.
         - output: ``(n, 3, H, W)`` float32.
 
-    Example:
+    Examples:
         >>> images_to_tensor([np.zeros((64, 64, 3), np.uint8)]).shape
         torch.Size([1, 3, 64, 64])
     """
@@ -247,7 +247,7 @@ def tensor_to_images(tensor: torch.Tensor) -> list[np.ndarray]:
         - tensor: ``(n, 3, H, W)``, values clamped to ``[-1, 1]``.
         - output: ``n`` arrays ``(H, W, 3)`` uint8.
 
-    Example:
+    Examples:
         >>> images = tensor_to_images(torch.ones(2, 3, 8, 8))
         >>> len(images), images[0].shape, int(images[0].max())
         (2, (8, 8, 3), 255)

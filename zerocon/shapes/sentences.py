@@ -6,9 +6,9 @@ from zerocon.shapes.vocabulary import sentence_bank
 
 
 class ShapesWorldSentences:
-    """A :class:`~zerocon.direction.SentenceSource` for the embedded shapes model.
+    """A [`SentenceSource`][zerocon.direction.SentenceSource] for the embedded shapes model.
 
-    ``sentences(word)`` is :func:`zerocon.shapes.sentence_bank`: every world caption containing
+    ``sentences(word)`` is [`sentence_bank`][zerocon.shapes.sentence_bank]: every world caption containing
     the word (captions only; see its ``include_templates``). It is the default sentence source
     of the pipeline when it runs the embedded model.
 
@@ -19,7 +19,7 @@ class ShapesWorldSentences:
     Shape:
         No tensors: ``sentences(word)`` returns a ``list[str]``.
 
-    Example:
+    Examples:
         >>> ShapesWorldSentences().sentences("red")[0]
         'a red circle on a white background'
     """

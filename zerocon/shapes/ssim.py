@@ -38,7 +38,7 @@ def ssim_map(a: np.ndarray, b: np.ndarray, sigma: float = 1.5) -> np.ndarray:
     Raises:
         ValueError: when the shapes differ or are not 2-D/3-D.
 
-    Example:
+    Examples:
         >>> img = (np.arange(64 * 64 * 3) % 251).reshape(64, 64, 3).astype(np.uint8)
         >>> float(ssim_map(img, img).min())
         1.0
@@ -66,7 +66,7 @@ def masked_ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) ->
     Shape:
         - a, b: ``(H, W, C)`` or ``(H, W)``; mask: ``(H, W)`` bool.
 
-    Example:
+    Examples:
         >>> img = np.zeros((32, 32, 3), np.uint8); img[:, ::8] = 255
         >>> shifted = np.roll(img, 4, axis=1)
         >>> masked_ssim(img, img), masked_ssim(img, shifted) < 0.5

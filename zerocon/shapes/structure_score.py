@@ -24,7 +24,7 @@ class StructureScore:
             share a texture, its orientation and period are kept.
         edit_correct: the checker reads the target caption (each attribute alone in
             ``color_correct``, ``shape_correct``, ``background_correct``, ``pattern_correct``,
-            and ``texture_kept``, as in :class:`~zerocon.shapes.metrics.EditMetrics`).
+            and ``texture_kept``, as in ``EditMetrics``).
         mask_iou: IoU of the edited object's mask with the source's (bounding boxes for
             shape edits, whose outline is meant to change).
         background_psnr / background_ssim: fidelity to the source on pixels that are
@@ -39,7 +39,7 @@ class StructureScore:
     Shape:
         No arrays: numbers and flags.
 
-    Example:
+    Examples:
         >>> from zerocon.shapes.edit_suite import edit_case
         >>> score = score_edit(edit_case("tuning", "shape", 0), edit_case("tuning", "shape", 0).source.image)
         >>> score.success, score.shape_correct
@@ -72,7 +72,7 @@ def score_edit(case: EditCase, edited: np.ndarray | Image.Image) -> StructureSco
     Raises:
         ValueError: when the image's size differs from the source's.
 
-    Example:
+    Examples:
         >>> from zerocon.shapes.edit_suite import edit_case
         >>> case = edit_case("tuning", "color", 0)
         >>> perfect = score_edit(case, case.expected.image)

@@ -33,7 +33,7 @@ DOT_RADIUS: Final[float] = 0.28
 def orientation_period(pattern: str) -> float:
     """The angle (degrees) after which a pattern looks the same: 180 for stripes, else 90.
 
-    Example:
+    Examples:
         >>> orientation_period("striped"), orientation_period("dotted")
         (180.0, 90.0)
     """
@@ -52,9 +52,9 @@ class Texture:
         phase: offsets along the two axes, in periods, each in ``[0, 1)``.
 
     Shape:
-        No arrays: :meth:`coverage` turns it into a ``(size, size)`` float map.
+        No arrays: [`coverage`][zerocon.shapes.Texture.coverage] turns it into a ``(size, size)`` float map.
 
-    Example:
+    Examples:
         >>> Texture("striped", period=12.0, orientation=45.0, phase=(0.25, 0.0)).pattern
         'striped'
         >>> float(Texture.plain().coverage(8).max())
@@ -82,7 +82,7 @@ class Texture:
         Shape:
             - output: ``(size, size)`` float32 in ``[0, 1]``.
 
-        Example:
+        Examples:
             >>> cover = Texture("checkered", period=16.0).coverage(64)
             >>> cover.shape, round(float(cover.mean()), 2)
             ((64, 64), 0.5)

@@ -29,12 +29,12 @@ _PERIODS: Final[tuple[float, float]] = (6.0, 26.0)
 
 @dataclass(frozen=True)
 class TextureReading:
-    """What :func:`read_texture` found.
+    """What [`read_texture`][zerocon.shapes.read_texture] found.
 
     Attributes:
         pattern: ``plain``, ``striped``, ``checkered`` or ``dotted``.
         orientation: degrees, in ``[0, 180)`` for stripes and ``[0, 90)`` for lattices (0 for
-            plain), as :class:`~zerocon.shapes.texture.Texture` defines it.
+            plain), as ``Texture`` defines it.
         period: pixels (0 for plain).
         amplitude: the fundamental's amplitude; ``second_ratio``: the 90° peak over it.
         tone_share: mean coverage of the background by the pattern tone (0 to 1).
@@ -43,7 +43,7 @@ class TextureReading:
     Shape:
         No arrays: scalars only.
 
-    Example:
+    Examples:
         >>> TextureReading("plain", 0.0, 0.0, 0.0, 0.0, 0.0, 1.0).pattern
         'plain'
     """
@@ -63,7 +63,7 @@ def tone_position(pixels: np.ndarray, background: str) -> np.ndarray:
     Shape:
         - pixels: ``(..., 3)`` float; output: ``(...)`` float in ``[0, 1]``.
 
-    Example:
+    Examples:
         >>> tone_position(np.array([[245.0, 245, 245], [200, 200, 200]]), "white").tolist()
         [0.0, 1.0]
     """
@@ -93,7 +93,7 @@ def read_texture(image: np.ndarray, background: str, background_mask: np.ndarray
     Raises:
         ValueError: on mismatched shapes or an unknown background.
 
-    Example:
+    Examples:
         >>> from zerocon.shapes.texture import Texture
         >>> cover = Texture("striped", period=12.0, orientation=45.0).coverage(64)[..., None]
         >>> image = 245 + cover * (200 - 245) * np.ones(3)

@@ -365,7 +365,7 @@ def train_clip(cfg: TrainConfig, out: Path, log: _Log) -> Path:
 
 def assemble(out: Path, vae_dir: Path, denoiser_dir: Path, clip_dir: Path, export: Path | None) -> Path:
     """Write a standard diffusers folder (``pipeline/``) that carries zerocon's defaults and the
-    CLIP captioner (see :func:`~zerocon.shapes.model_folder.write_model_defaults`); optionally
+    CLIP captioner (see ``write_model_defaults``); optionally
     copy it to ``export``."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextModel

@@ -31,7 +31,7 @@ SENTENCE_TEMPLATES: tuple[str, ...] = (
 def world_words() -> list[str]:
     """Every word used by the world's captions and templates (sorted, unique).
 
-    Example:
+    Examples:
         >>> words = world_words()
         >>> words[:4], "circle" in words
         (['a', 'an', 'background', 'black'], True)
@@ -60,7 +60,7 @@ def sentence_bank(word: str, include_templates: bool = False) -> list[str]:
     Raises:
         ValueError: if ``word`` is not a colour, shape, background colour or pattern of the world.
 
-    Example:
+    Examples:
         >>> bank = sentence_bank("red")
         >>> len(bank), bank[0]
         (36, 'a red circle on a white background')

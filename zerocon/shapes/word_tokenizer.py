@@ -43,7 +43,7 @@ def build_word_tokenizer(
     Args:
         words: lower-case words that should become single tokens.
         directory: where to write ``vocab.json``/``merges.txt`` (a temporary folder if ``None``).
-            Use :meth:`CLIPTokenizer.save_pretrained` to ship the result.
+            Use ``CLIPTokenizer.save_pretrained`` to ship the result.
         model_max_length: the padded sequence length ``L``.
 
     Returns:
@@ -53,7 +53,7 @@ def build_word_tokenizer(
         ``input_ids`` of one text: ``(n_tokens + 2,)`` (BOS, tokens, EOS); with
         ``padding="max_length"``: ``(model_max_length,)``.
 
-    Example:
+    Examples:
         >>> tok = build_word_tokenizer(["red", "circle"])
         >>> len(tok("a red circle").input_ids) <= 16
         True
@@ -102,11 +102,11 @@ def build_word_tokenizer(
 
 
 def special_token_ids(vocab_size: int) -> dict[str, Any]:
-    """BOS/EOS/pad ids of a :func:`build_word_tokenizer` vocabulary (the specials come last).
+    """BOS/EOS/pad ids of a [`build_word_tokenizer`][zerocon.testing.build_word_tokenizer] vocabulary (the specials come last).
 
     Pass them to a ``CLIPTextConfig`` so the encoder pools at the tokenizer's EOS token.
 
-    Example:
+    Examples:
         >>> special_token_ids(600)
         {'bos_token_id': 598, 'eos_token_id': 599, 'pad_token_id': 599}
     """

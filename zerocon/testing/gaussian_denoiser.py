@@ -26,7 +26,7 @@ class GaussianDenoiser(nn.Module):
         - sample: ``(B, C, H, W)``; timestep: an int or 0-d tensor; encoder_hidden_states: ignored.
         - output: an object whose ``.sample`` is ε, ``(B, C, H, W)``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from diffusers import DDIMScheduler
         >>> model = GaussianDenoiser(DDIMScheduler().alphas_cumprod)

@@ -24,7 +24,7 @@ def tiny_text_encoder(vocab_size: int, hidden_size: int = 32, max_length: int = 
         - input_ids: ``(B, T)`` with ``T ≤ max_length``.
         - ``last_hidden_state``: ``(B, T, hidden_size)``.
 
-    Example:
+    Examples:
         >>> tok = build_word_tokenizer(["red", "circle"], model_max_length=16)
         >>> encoder = tiny_text_encoder(len(tok), hidden_size=32, max_length=16)
         >>> ids = tok(["a red circle"], padding="max_length", return_tensors="pt").input_ids
@@ -54,7 +54,7 @@ def tiny_unet(cross_attention_dim: int = 32, sample_size: int = 8, seed: int = 0
           encoder_hidden_states: ``(B, L, cross_attention_dim)``.
         - ``.sample``: ``(B, 4, H, W)``.
 
-    Example:
+    Examples:
         >>> unet = tiny_unet()
         >>> with torch.no_grad():
         ...     out = unet(torch.randn(2, 4, 8, 8), 10, torch.randn(2, 16, 32)).sample
@@ -84,7 +84,7 @@ def tiny_vae(seed: int = 0) -> AutoencoderKL:
         - encode: images ``(B, 3, H, W)`` → ``latent_dist`` of ``(B, 4, H/2, W/2)``.
         - decode: latents ``(B, 4, h, w)`` → ``.sample`` ``(B, 3, 2h, 2w)``.
 
-    Example:
+    Examples:
         >>> vae = tiny_vae()
         >>> with torch.no_grad():
         ...     latents = vae.encode(torch.randn(1, 3, 16, 16)).latent_dist.mean
@@ -113,10 +113,10 @@ class TinyComponents:
     """The five Stable Diffusion components, tiny and random.
 
     Args:
-        vae: :func:`tiny_vae` (spatial factor 2, 4 latent channels).
-        text_encoder: :func:`tiny_text_encoder` (``D = 32``, ``L = 16``).
-        tokenizer: :func:`build_word_tokenizer` over ``TINY_WORDS`` (``model_max_length = 16``).
-        unet: :func:`tiny_unet` (``cross_attention_dim = 32``).
+        vae: [`tiny_vae`][zerocon.testing.tiny_vae] (spatial factor 2, 4 latent channels).
+        text_encoder: [`tiny_text_encoder`][zerocon.testing.tiny_text_encoder] (``D = 32``, ``L = 16``).
+        tokenizer: [`build_word_tokenizer`][zerocon.testing.build_word_tokenizer] over ``TINY_WORDS`` (``model_max_length = 16``).
+        unet: [`tiny_unet`][zerocon.testing.tiny_unet] (``cross_attention_dim = 32``).
         scheduler: a ``DDIMScheduler`` with Stable Diffusion's betas.
 
     Shape:
@@ -124,7 +124,7 @@ class TinyComponents:
         - input_ids ``(B, 16)`` → prompt embeddings ``(B, 16, 32)`` (text_encoder).
         - latents ``(B, 4, 8, 8)`` + embeddings ``(B, 16, 32)`` → noise ``(B, 4, 8, 8)`` (unet).
 
-    Example:
+    Examples:
         >>> c = tiny_components()
         >>> ids = c.tokenizer(["a red circle"], padding="max_length", return_tensors="pt").input_ids
         >>> with torch.no_grad():
@@ -151,9 +151,9 @@ def tiny_components(seed: int = 0) -> TinyComponents:
         seed: the seed of the random weights (text encoder, UNet, VAE).
 
     Shape:
-        See :class:`TinyComponents`: latents ``(B, 4, 8, 8)``, embeddings ``(B, 16, 32)``.
+        See [`TinyComponents`][zerocon.testing.TinyComponents]: latents ``(B, 4, 8, 8)``, embeddings ``(B, 16, 32)``.
 
-    Example:
+    Examples:
         >>> c = tiny_components(seed=0)
         >>> c.unet.config.sample_size, c.text_encoder.config.hidden_size, c.tokenizer.model_max_length
         (8, 32, 16)

@@ -36,7 +36,7 @@ class AttentionMapsCallback(Callback):
         ValueError: (at edit start) for a method without a reference pass: there are no
             maps to show.
 
-    Example:
+    Examples:
         >>> AttentionMapsCallback("attention", steps=[0, 10]).steps
         [0, 10]
     """

@@ -24,7 +24,7 @@ class JsonlLogger(Callback):
     Shape:
         No tensors.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> path = pathlib.Path(tempfile.mkdtemp()) / "log.jsonl"
         >>> logger = JsonlLogger(path)

@@ -18,7 +18,7 @@ class ProgressBar(Callback):
     Shape:
         No tensors.
 
-    Example:
+    Examples:
         >>> ProgressBar(leave=False).tqdm_kwargs
         {'leave': False}
     """

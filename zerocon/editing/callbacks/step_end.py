@@ -31,10 +31,10 @@ class StepEndCallback(Callback):
         latents, pred_x0: ``(1, C, H/f, W/f)``.
 
     Raises:
-        ValueError: for a tensor name outside :data:`STEP_END_TENSORS`; (on call) when the
+        ValueError: for a tensor name outside ``STEP_END_TENSORS``; (on call) when the
             function returns something else than a dict, or latents of another shape.
 
-    Example:
+    Examples:
         >>> import torch
         >>> hook = StepEndCallback(lambda pipe, i, t, kw: {"latents": kw["latents"] * 0}, pipe=None)
         >>> state = type("S", (), {"index": 0, "latents": torch.ones(1, 4, 2, 2)})()

@@ -21,7 +21,7 @@ class StepFunctionCallback(Callback):
     Shape:
         latents: ``(1, C, H/f, W/f)``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> seen = []
         >>> hook = StepFunctionCallback(lambda i, k, t, x: seen.append((i, k, t)))

@@ -32,7 +32,7 @@ class X0PreviewCallback(Callback):
     Raises:
         ValueError: if ``every < 1``.
 
-    Example:
+    Examples:
         >>> X0PreviewCallback("previews", every=5).every
         5
     """

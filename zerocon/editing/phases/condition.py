@@ -37,7 +37,7 @@ def condition_phase(editor: Editor, state: ImageState, plan: EditPlan) -> None:
     that differ between the caption and the target prompt. Methods that invert use
     ``c + scale·Δc`` (with ``edit_condition="prompt-difference"``, Δc = E(target) − E(caption);
     with ``"target"``, E(target) itself); SDEdit encodes the target prompt directly when there
-    is one. With ``blend_scope="auto"`` the edit's :class:`~zerocon.editing.EditScope` is read
+    is one. With ``blend_scope="auto"`` the edit's [`EditScope`][zerocon.editing.EditScope] is read
     from its words, and a scene edit takes ``scene_negative_prompt`` and
     ``scene_direction_scale``.
 

@@ -18,7 +18,7 @@ def encode_phase(editor: Editor, states: Sequence[ImageState]) -> None:
     """Set each ``state.x0`` to ``(mean - shift_factor) · scaling_factor`` in float32.
 
     The images (all of one size) go through the encoder in one call. Latents stay in float32
-    whatever the models' dtype (see :func:`~zerocon.editing.precision.float32_latents`).
+    whatever the models' dtype (see ``float32_latents``).
     """
     vae = editor.vae
     pixels = torch.cat([image_to_tensor(state.prepared.image) for state in states])

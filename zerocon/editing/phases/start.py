@@ -52,7 +52,7 @@ def start_phase(
 ) -> Any:
     """Set each ``state.timesteps`` and ``state.x_start``; returns the edit pass's scheduler.
 
-    Inverting methods run :class:`~zerocon.inversion.DDIMInverter` on all images at once, each
+    Inverting methods run [`DDIMInverter`][zerocon.inversion.DDIMInverter] on all images at once, each
     image's noise regularised alone with its own generator (``on_inversion_step`` fires after
     each step, for each image); SDEdit keeps the last ``strength`` share of the timesteps and
     noises each ``x0`` to the first of them with its image's generator.
