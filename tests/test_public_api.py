@@ -1,4 +1,4 @@
-"""The public API: documented (Shape + Example), importable piecemeal, and its doctests pass."""
+"""The public API: documented (Shape + Examples), importable piecemeal, and its doctests pass."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def _public_objects(predicate: Callable[[Any], bool]) -> list[Any]:
 @pytest.mark.parametrize("cls", _public_objects(_is_documented_class))
 def test_public_class_documents_shapes_and_example(cls: type) -> None:
     doc = cls.__doc__ or ""  # its own docstring, not one inherited from a base class
-    missing = [section for section in ("Shape:", "Example:") if section not in doc]
+    missing = [section for section in ("Shape:", "Examples:") if section not in doc]
     assert not missing, f"{cls.__module__}.{cls.__qualname__} docstring lacks {missing}"
 
 
@@ -77,7 +77,7 @@ def test_public_class_documents_shapes_and_example(cls: type) -> None:
 def test_public_function_has_docstring_with_example(fn: Any) -> None:
     doc = fn.__doc__ or ""
     assert doc.strip(), f"{fn.__module__}.{fn.__qualname__} has no docstring"
-    assert "Example:" in doc, f"{fn.__module__}.{fn.__qualname__} docstring lacks Example:"
+    assert "Examples:" in doc, f"{fn.__module__}.{fn.__qualname__} docstring lacks Examples:"
 
 
 # --------------------------------------------------------------------------- doctests
