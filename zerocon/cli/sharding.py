@@ -12,10 +12,15 @@ T = TypeVar("T")
 
 
 def process_rank(environ: Mapping[str, str] | None = None) -> tuple[int, int]:
-    """This process's ``(rank, world_size)`` from ``RANK`` and ``WORLD_SIZE`` (default 0, 1).
+    """This process's ``(rank, world_size)``.
+
+    Without ``environ``, accelerate's ``PartialState`` answers: it knows torchrun,
+    ``accelerate launch`` and MPI launchers alike (a multi-process run on a CPU joins a gloo
+    process group; nothing is ever sent through it). With ``environ`` (or without accelerate),
+    ``RANK`` and ``WORLD_SIZE`` are read from it (default 0, 1).
 
     Args:
-        environ: the environment (default ``os.environ``).
+        environ: an environment to read instead of asking accelerate.
 
     Returns:
         ``(rank, world_size)``.
@@ -27,7 +32,18 @@ def process_rank(environ: Mapping[str, str] | None = None) -> tuple[int, int]:
         >>> process_rank({"RANK": "1", "WORLD_SIZE": "2"})
         (1, 2)
     """
-    env = os.environ if environ is None else environ
+    if environ is None:
+        try:
+            from accelerate import PartialState
+        except ImportError:  # accelerate is a dependency; a bare environment still works
+            environ = os.environ
+        else:
+            try:
+                state = PartialState(cpu=not _cuda_launch())
+            except Exception as error:  # a half-set launcher environment
+                raise CliError(f"cannot read this process's rank from its launcher: {error}") from error
+            return int(state.process_index), int(state.num_processes)
+    env = environ
     try:
         rank = int(env.get("RANK", "0"))
         world = int(env.get("WORLD_SIZE", "1"))
@@ -56,3 +72,9 @@ def shard(items: Sequence[T], rank: int, world_size: int) -> list[T]:
         [1, 3]
     """
     return list(items[rank::world_size])
+
+
+def _cuda_launch() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
