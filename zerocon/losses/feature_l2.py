@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from zerocon.losses.patch_sampler import PatchSampler, center_locations
+from zerocon.losses.patch_sampler import PatchSampler, paired_features
 
 __all__ = ["FeatureL2Loss"]
 
@@ -57,21 +57,7 @@ class FeatureL2Loss(nn.Module):
         generator: torch.Generator | None = None,
     ) -> Tensor:
         """The loss averaged over layers and scales (see the class docstring)."""
-        if isinstance(query_features, Tensor) or isinstance(key_features, Tensor):
-            raise ValueError("query_features and key_features must be sequences of tensors")
-        if len(query_features) != len(key_features):
-            raise ValueError(f"got {len(query_features)} query layers but {len(key_features)} key layers")
-        for layer, (query, key) in enumerate(zip(query_features, key_features, strict=True)):
-            if query.shape != key.shape:
-                raise ValueError(f"layer {layer}: query shape {tuple(query.shape)} != key shape {tuple(key.shape)}")
-        for layer, (query, key) in enumerate(zip(query_features, key_features, strict=True)):
-            if not (bool(torch.isfinite(query).all()) and bool(torch.isfinite(key).all())):
-                raise ValueError(f"layer {layer}: the query or key features hold NaN or infinite values")
-        keys = [key.detach() for key in key_features]
-        queries = list(query_features)
-        if self.center:
-            queries = [center_locations(q) for q in queries]
-            keys = [center_locations(k) for k in keys]
+        queries, keys = paired_features(query_features, key_features, self.center)
         query_samples, ids = self.sampler(queries, generator=generator)
         key_samples, _ = self.sampler(keys, patch_ids=ids)
         distances = [(q - k).pow(2).sum(dim=-1).mean() for q, k in zip(query_samples, key_samples, strict=True)]

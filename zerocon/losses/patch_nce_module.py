@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from zerocon.losses._checks import check_temperature
 from zerocon.losses.patch_nce import patch_nce_loss
-from zerocon.losses.patch_sampler import PatchSampler, center_locations
+from zerocon.losses.patch_sampler import PatchSampler, paired_features
 
 __all__ = ["PatchNCELoss"]
 
@@ -96,29 +96,7 @@ class PatchNCELoss(nn.Module):
         Returns:
             The scalar loss.
         """
-        if isinstance(query_features, Tensor) or isinstance(key_features, Tensor):
-            raise ValueError("query_features and key_features must be sequences of tensors")
-        if len(query_features) != len(key_features):
-            raise ValueError(
-                f"got {len(query_features)} query layers but {len(key_features)} key layers"
-            )
-        for layer, (query, key) in enumerate(zip(query_features, key_features, strict=True)):
-            if not isinstance(query, Tensor) or not isinstance(key, Tensor):
-                raise ValueError(
-                    f"query_features[{layer}] and key_features[{layer}] must be tensors"
-                )
-            if query.shape != key.shape:
-                raise ValueError(
-                    f"layer {layer}: query shape {tuple(query.shape)} != key shape {tuple(key.shape)}"
-                )
-
-        for layer, (query, key) in enumerate(zip(query_features, key_features, strict=True)):
-            if not (bool(torch.isfinite(query).all()) and bool(torch.isfinite(key).all())):
-                raise ValueError(f"layer {layer}: the query or key features hold NaN or infinite values")
-        keys = [key.detach() for key in key_features]
-        if self.center:
-            query_features = [center_locations(q) for q in query_features]
-            keys = [center_locations(k) for k in keys]
+        query_features, keys = paired_features(query_features, key_features, self.center)
         query_samples, ids = self.sampler(query_features, generator=generator)
         key_samples, _ = self.sampler(keys, patch_ids=ids)
         losses = [

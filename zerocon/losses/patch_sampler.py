@@ -74,6 +74,42 @@ def center_locations(feature: Tensor) -> Tensor:
     raise ValueError(f"features must be (b, h*w, c) or (b, c, h, w), got shape {tuple(feature.shape)}")
 
 
+def paired_features(
+    query_features: Sequence[Tensor], key_features: Sequence[Tensor], center: bool = False
+) -> tuple[list[Tensor], list[Tensor]]:
+    """Check query and key feature lists against each other; keys detached, optionally centred.
+
+    Shared by the feature losses (:class:`~zerocon.losses.PatchNCELoss`,
+    :class:`~zerocon.losses.FeatureL2Loss`).
+
+    Raises:
+        ValueError: for a bare tensor instead of a list, different numbers of layers, a layer
+            that is not a tensor, a query/key shape mismatch, or NaN/infinite values.
+
+    Examples:
+        >>> q, k = paired_features([torch.ones(1, 4, 2)], [torch.ones(1, 4, 2, requires_grad=True)])
+        >>> k[0].requires_grad
+        False
+    """
+    if isinstance(query_features, Tensor) or isinstance(key_features, Tensor):
+        raise ValueError("query_features and key_features must be sequences of tensors")
+    if len(query_features) != len(key_features):
+        raise ValueError(f"got {len(query_features)} query layers but {len(key_features)} key layers")
+    for layer, (query, key) in enumerate(zip(query_features, key_features, strict=True)):
+        if not isinstance(query, Tensor) or not isinstance(key, Tensor):
+            raise ValueError(f"query_features[{layer}] and key_features[{layer}] must be tensors")
+        if query.shape != key.shape:
+            raise ValueError(f"layer {layer}: query shape {tuple(query.shape)} != key shape {tuple(key.shape)}")
+        if not (bool(torch.isfinite(query).all()) and bool(torch.isfinite(key).all())):
+            raise ValueError(f"layer {layer}: the query or key features hold NaN or infinite values")
+    queries = list(query_features)
+    keys = [key.detach() for key in key_features]
+    if center:
+        queries = [center_locations(q) for q in queries]
+        keys = [center_locations(k) for k in keys]
+    return queries, keys
+
+
 class PatchSampler(nn.Module):
     """Sample the same random locations from a list of feature maps (CUT's ``PatchSampleF``).
 
