@@ -192,6 +192,8 @@ def _column_name(method: str) -> str:
         return f"{name}+blend"[:11]
     if "strength" in options:
         return f"{name} {options.split('=')[-1]}"[:11]
+    if options:  # another variant: mark it, so it never reads as the plain method
+        return f"{name}*"[:11]
     return name[:11]
 
 

@@ -25,7 +25,7 @@ from zerocon.cli.files import (
 from zerocon.cli.ground_truth import metrics_if_known
 from zerocon.cli.loading import check_sources, load_pipeline, sentence_source
 from zerocon.cli.method_option import method_choice
-from zerocon.editing import available_methods
+from zerocon.editing import ZeroConPipelineOutput, available_methods
 from zerocon.shapes import OBJECT_COLORS, SHAPES, RenderedShape, caption_for, render_random
 
 DEFAULT_METHODS = ("zerocon++", "zerocon", "pix2pix-zero", "sdedit")
@@ -221,6 +221,7 @@ def run(args: argparse.Namespace) -> int:
                 show_progress=False,
                 **method_kwargs(args),
             )
+        assert isinstance(out, ZeroConPipelineOutput)
         for row, i in enumerate(todo):
             source, target = edits[i]
             png, sidecar, settings = paths[i]

@@ -134,17 +134,18 @@ def feature_term(settings: EditSettings, layers: RecordedLayers) -> PatchNCEGuid
         >>> type(term).__name__, term.layers
         ('FeatureL2Guidance', ['l'])
     """
-    common = {"layers": layers.self_attention, "balanced": settings.balance_features}
     if settings.feature_term == "feature-l2":
         loss = FeatureL2Loss(num_patches=settings.nce_num_patches, pool_sizes=settings.nce_pool_sizes)
-        return FeatureL2Guidance(settings.lambda_nce, loss, **common)
+        return FeatureL2Guidance(
+            settings.lambda_nce, loss, layers=layers.self_attention, balanced=settings.balance_features
+        )
     patch_nce = PatchNCELoss(
         num_patches=settings.nce_num_patches,
         temperature=settings.nce_temperature,
         pool_sizes=settings.nce_pool_sizes,
         center=settings.feature_term == "centered-patch-nce",
     )
-    return PatchNCEGuidance(settings.lambda_nce, patch_nce, **common)
+    return PatchNCEGuidance(settings.lambda_nce, patch_nce, layers=layers.self_attention, balanced=settings.balance_features)
 
 
 def tone_terms(settings: EditSettings) -> list[GuidanceTerm]:

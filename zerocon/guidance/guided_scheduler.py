@@ -311,7 +311,9 @@ class GuidedScheduler(nn.Module):
         grad = grads.pop(-1, torch.zeros_like(x))
         reference = grad.flatten(1).norm(dim=1)
         for key, part in grads.items():
-            weight = float(self.terms[key].weight)
+            term = self.terms[key]
+            assert isinstance(term, GuidanceTerm)
+            weight = float(term.weight)
             scale = weight * reference / part.flatten(1).norm(dim=1).clamp_min(1e-12)
             grad = grad + part * scale.view(-1, *([1] * (part.ndim - 1)))
         return grad
