@@ -175,7 +175,7 @@ def test_nan_guidance_is_skipped_and_reported(pipe: ZeroConPipeline, monkeypatch
         ({"target_prompt": "a cat", "num_inference_steps": 0}, "num_inference_steps"),
         ({"target_prompt": "a cat", "strength": 0.0}, "strength"),
         ({"target_prompt": "a cat", "source_prompt": ["a", "b"]}, "2 entries for 1 images"),
-        ({"target_prompt": "a cat", "patch_nce_layers": "nowhere"}, "selects no self-attention"),
+        ({"target_prompt": "a cat", "patch_nce_layers": "nowhere", "method": "zerocon"}, "selects no self-attention"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(
@@ -229,7 +229,7 @@ def test_direction_cache_tells_equal_looking_sources_apart(pipe: ZeroConPipeline
     ("kwargs", "message"),
     [
         ({"cross_attention_layers": "nowhere"}, "selects no cross-attention"),
-        ({"patch_nce_layers": "nowhere"}, "selects no self-attention"),
+        ({"patch_nce_layers": "nowhere", "method": "zerocon"}, "selects no self-attention"),
         ({"nce_num_patches": 0}, "num_patches"),
         ({"nce_pool_sizes": (0,)}, "pool_sizes"),
         ({"nce_temperature": 0.0}, "temperature"),

@@ -16,8 +16,9 @@ def process_rank(environ: Mapping[str, str] | None = None) -> tuple[int, int]:
 
     Without ``environ``, accelerate's ``PartialState`` answers: it knows torchrun,
     ``accelerate launch`` and MPI launchers alike (a multi-process run on a CPU joins a gloo
-    process group; nothing is ever sent through it). With ``environ`` (or without accelerate),
-    ``RANK`` and ``WORLD_SIZE`` are read from it (default 0, 1).
+    process group; nothing is ever sent through it). With ``environ``, without accelerate, or
+    without a launcher's rendezvous address (``RANK`` and ``WORLD_SIZE`` set by hand),
+    ``RANK`` and ``WORLD_SIZE`` are read from the environment (default 0, 1).
 
     Args:
         environ: an environment to read instead of asking accelerate.
@@ -37,7 +38,9 @@ def process_rank(environ: Mapping[str, str] | None = None) -> tuple[int, int]:
             from accelerate import PartialState
         except ImportError:  # accelerate is a dependency; a bare environment still works
             environ = os.environ
-        else:
+        if environ is None and not _launched():
+            environ = os.environ  # no launcher: RANK / WORLD_SIZE set by hand, or nothing
+        if environ is None:
             try:
                 state = PartialState(cpu=not _cuda_launch())
             except Exception as error:  # a half-set launcher environment
@@ -78,3 +81,10 @@ def _cuda_launch() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+def _launched() -> bool:
+    """Whether a launcher set up a rendezvous (torchrun and accelerate set ``MASTER_ADDR``; MPI its own)."""
+    return "MASTER_ADDR" in os.environ or any(
+        key in os.environ for key in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE")
+    )

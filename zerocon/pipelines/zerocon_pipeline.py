@@ -334,7 +334,7 @@ class ZeroConPipeline(DiffusionPipeline):
             hooks.append(StepFunctionCallback(callback, every=callback_steps))
         if callback_on_step_end is not None:
             hooks.append(StepEndCallback(callback_on_step_end, self, callback_on_step_end_tensor_inputs))
-        show_progress = show_progress and not self._progress_bar_config.get("disable", False)
+        show_progress = show_progress and not getattr(self, "_progress_bar_config", {}).get("disable", False)
         output = editor.edit(
             images,
             requests,
