@@ -79,8 +79,8 @@ def paired_features(
 ) -> tuple[list[Tensor], list[Tensor]]:
     """Check query and key feature lists against each other; keys detached, optionally centred.
 
-    Shared by the feature losses (:class:`~zerocon.losses.PatchNCELoss`,
-    :class:`~zerocon.losses.FeatureL2Loss`).
+    Shared by the feature losses ([`PatchNCELoss`][zerocon.losses.PatchNCELoss],
+    [`FeatureL2Loss`][zerocon.losses.FeatureL2Loss]).
 
     Raises:
         ValueError: for a bare tensor instead of a list, different numbers of layers, a layer
