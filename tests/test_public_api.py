@@ -28,10 +28,11 @@ PUBLIC_PACKAGES = (
     "inversion",
     "shapes",
     "testing",
+    "metrics",
 )
 
 #: The reusable components; each must import without the others ...
-COMPONENTS = ("attention", "losses", "direction", "captioning", "guidance", "inversion")
+COMPONENTS = ("attention", "losses", "direction", "captioning", "guidance", "inversion", "metrics")
 
 #: ... except for these documented dependencies: guidance terms wrap the losses, and the
 #: inversion's noise regulariser is built on the noise-regularisation losses.
@@ -43,6 +44,7 @@ COMPONENT_DEPENDENCIES: dict[str, set[str]] = {
     # The local blend averages attention records into per-word maps.
     "guidance": {"losses", "attention"},
     "inversion": {"losses"},
+    "metrics": set(),
 }
 
 #: Modules whose doctests are not run here: pipelines and cli have their own tests, and

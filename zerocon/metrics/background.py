@@ -1,0 +1,149 @@
+"""Background preservation: PSNR, MSE and SSIM outside the edit mask (PIE-Bench's measures)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+from torchmetrics import Metric
+from torchmetrics.functional.image import structural_similarity_index_measure
+
+from zerocon.metrics._inputs import check_images, keep_weights
+
+
+class _BackgroundMetric(Metric):
+    """Per-image values over the pixels outside the edit mask, averaged over images.
+
+    Images whose mask covers everything have no background and are not counted. ``compute``
+    gives NaN before any counted image.
+    """
+
+    is_differentiable = False
+    full_state_update = False
+    total: Tensor
+    count: Tensor
+
+    def __init__(self, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(**kwargs)
+        self.add_state("total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("count", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+
+    def per_image(self, edited: Tensor, source: Tensor, keep: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def update(self, edited: Tensor, source: Tensor, mask: Tensor | None = None) -> None:
+        """Add a batch.
+
+        Args:
+            edited: edited images ``(N, 3, H, W)`` in ``[0, 1]``.
+            source: the source images, same shape.
+            mask: the edit region (non-zero; ``(H, W)``, ``(1, H, W)``, ``(N, H, W)`` or
+                ``(N, 1, H, W)``, resized to the images if needed); ``None``: the whole image.
+
+        Raises:
+            ValueError: for images that are not float ``(N, 3, H, W)`` in ``[0, 1]``, differ in
+                shape, or a mask that does not fit.
+        """
+        check_images(edited, source)
+        keep = keep_weights(mask, edited)
+        counted = keep.flatten(1).sum(dim=1) > 0
+        if bool(counted.any()):
+            values = self.per_image(edited.float(), source.float(), keep.float())[counted]
+            self.total += values.double().sum()
+            self.count += int(counted.sum())
+
+    def compute(self) -> Tensor:
+        if int(self.count) == 0:
+            return torch.tensor(math.nan)
+        return (self.total / self.count).float()
+
+
+def _masked_mse(edited: Tensor, source: Tensor, keep: Tensor) -> Tensor:
+    squared = (edited - source).pow(2) * keep
+    return squared.flatten(1).sum(dim=1) / (keep.flatten(1).sum(dim=1) * edited.shape[1]).clamp_min(1)
+
+
+class BackgroundMSE(_BackgroundMetric):
+    """Mean squared error outside the edit mask, per image, averaged over images.
+
+    Shape:
+        - update: edited, source ``(N, 3, H, W)`` in ``[0, 1]``; mask as in :meth:`update`.
+        - compute: a scalar.
+
+    Examples:
+        >>> metric = BackgroundMSE()
+        >>> source = torch.zeros(1, 3, 4, 4)
+        >>> edited = source.clone(); edited[..., :2] = 1.0   # the left half changed
+        >>> mask = torch.zeros(1, 4, 4); mask[:, :, :2] = 1   # ... and that is the edit region
+        >>> metric.update(edited, source, mask); float(metric.compute())
+        0.0
+    """
+
+    higher_is_better = False
+
+    def per_image(self, edited: Tensor, source: Tensor, keep: Tensor) -> Tensor:
+        return _masked_mse(edited, source, keep)
+
+
+class BackgroundPSNR(_BackgroundMetric):
+    """PSNR (data range 1) outside the edit mask, per image, averaged over images.
+
+    An image identical to its source outside the mask has an infinite PSNR; it counts as
+    ``max_psnr`` so that the mean stays finite.
+
+    Args:
+        max_psnr: the value of an exact background (default 100 dB).
+
+    Shape:
+        See :class:`BackgroundMSE`.
+
+    Examples:
+        >>> metric = BackgroundPSNR()
+        >>> metric.update(torch.full((1, 3, 4, 4), 0.5), torch.full((1, 3, 4, 4), 0.6))
+        >>> round(float(metric.compute()), 2)
+        20.0
+    """
+
+    higher_is_better = True
+
+    def __init__(self, max_psnr: float = 100.0, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(**kwargs)
+        self.max_psnr = float(max_psnr)
+
+    def per_image(self, edited: Tensor, source: Tensor, keep: Tensor) -> Tensor:
+        mse = _masked_mse(edited, source, keep)
+        psnr = 10.0 * torch.log10(1.0 / mse.clamp_min(1e-30))
+        return psnr.clamp(max=self.max_psnr)
+
+
+class BackgroundSSIM(_BackgroundMetric):
+    """SSIM outside the edit mask: torchmetrics' SSIM map, averaged over the background pixels.
+
+    Args:
+        kernel_size: the Gaussian window (torchmetrics' default 11).
+
+    Shape:
+        See :class:`BackgroundMSE`.
+
+    Examples:
+        >>> metric = BackgroundSSIM()
+        >>> x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+        >>> metric.update(x, x); round(float(metric.compute()), 4)
+        1.0
+    """
+
+    higher_is_better = True
+
+    def __init__(self, kernel_size: int = 11, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(**kwargs)
+        self.kernel_size = int(kernel_size)
+
+    def per_image(self, edited: Tensor, source: Tensor, keep: Tensor) -> Tensor:
+        _, full = structural_similarity_index_measure(
+            edited, source, data_range=1.0, kernel_size=self.kernel_size, reduction="none", return_full_image=True
+        )
+        if tuple(full.shape[-2:]) != tuple(keep.shape[-2:]):
+            full = torch.nn.functional.interpolate(full, size=keep.shape[-2:], mode="nearest")
+        weighted = (full.mean(dim=1, keepdim=True) * keep).flatten(1).sum(dim=1)
+        return weighted / keep.flatten(1).sum(dim=1).clamp_min(1)
