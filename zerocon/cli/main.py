@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from zerocon.cli import demo_command, direction_command, edit_command
+from zerocon.cli import demo_command, direction_command, edit_command, evaluate_command
 from zerocon.cli.errors import CliError
 from zerocon.cli.method_option import load_plugin_methods
 
@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     edit_command.add_parser(subparsers)
     demo_command.add_parser(subparsers)
     direction_command.add_parser(subparsers)
+    evaluate_command.add_parser(subparsers)
     return parser
 
 

@@ -1,12 +1,15 @@
 """Edit-quality metrics of zero-shot editing papers as ``torchmetrics.Metric`` s.
 
-- :class:`StructureDistance` — distance between the self-similarity of DINO-ViT keys
+- ``StructureDistance`` — distance between the self-similarity of DINO-ViT keys
   (Tumanyan et al.), used by pix2pix-zero and PIE-Bench.
-- :class:`ClipAccuracy`, :class:`ClipScore` — does the edit follow the target text?
-- :class:`BackgroundPSNR`, :class:`BackgroundMSE`, :class:`BackgroundSSIM` — fidelity outside
+- ``ClipAccuracy``, ``ClipScore`` — does the edit follow the target text?
+- ``BackgroundPSNR``, ``BackgroundMSE``, ``BackgroundSSIM`` — fidelity outside
   the edit mask (PIE-Bench's background preservation).
-- :func:`decode_rle_mask`, :func:`load_mask` — edit masks from PIE-Bench's run-length
+- ``decode_rle_mask``, ``load_mask`` — edit masks from PIE-Bench's run-length
   encoding or a PNG.
+- ``read_dataset``, ``EvaluationCase`` — PIE-Bench's ``mapping_file.json`` layout, or a
+  folder with ``prompts.csv``; ``bootstrap_mean``, ``summarize_rows`` — means with 95%
+  intervals (what ``zerocon evaluate`` writes).
 
 Every metric follows torchmetrics' conventions: ``update(edited, source, ...)`` with images as
 float tensors ``(N, 3, H, W)`` in ``[0, 1]``, then ``compute()`` (the mean over images) and
@@ -16,8 +19,10 @@ objects or local folders; nothing is downloaded.
 
 from zerocon.metrics.background import BackgroundMSE, BackgroundPSNR, BackgroundSSIM
 from zerocon.metrics.clip import ClipAccuracy, ClipScore
+from zerocon.metrics.datasets import EvaluationCase, read_dataset
 from zerocon.metrics.masks import decode_rle_mask, load_mask
 from zerocon.metrics.structure import StructureDistance
+from zerocon.metrics.summary import bootstrap_mean, summarize_rows
 
 __all__ = [
     "BackgroundMSE",
@@ -25,7 +30,11 @@ __all__ = [
     "BackgroundSSIM",
     "ClipAccuracy",
     "ClipScore",
+    "EvaluationCase",
     "StructureDistance",
+    "bootstrap_mean",
     "decode_rle_mask",
     "load_mask",
+    "read_dataset",
+    "summarize_rows",
 ]

@@ -68,7 +68,7 @@ class BackgroundMSE(_BackgroundMetric):
     """Mean squared error outside the edit mask, per image, averaged over images.
 
     Shape:
-        - update: edited, source ``(N, 3, H, W)`` in ``[0, 1]``; mask as in :meth:`update`.
+        - update: edited, source ``(N, 3, H, W)`` in ``[0, 1]``; mask as in ``update``.
         - compute: a scalar.
 
     Examples:
@@ -96,7 +96,7 @@ class BackgroundPSNR(_BackgroundMetric):
         max_psnr: the value of an exact background (default 100 dB).
 
     Shape:
-        See :class:`BackgroundMSE`.
+        See ``BackgroundMSE``.
 
     Examples:
         >>> metric = BackgroundPSNR()
@@ -124,7 +124,7 @@ class BackgroundSSIM(_BackgroundMetric):
         kernel_size: the Gaussian window (torchmetrics' default 11).
 
     Shape:
-        See :class:`BackgroundMSE`.
+        See ``BackgroundMSE``.
 
     Examples:
         >>> metric = BackgroundSSIM()
