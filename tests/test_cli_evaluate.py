@@ -9,20 +9,8 @@ import numpy as np
 import torch
 
 from zerocon.cli.main import main
-from zerocon.metrics import read_dataset
+from zerocon.metrics import encode_rle_mask, read_dataset
 from zerocon.shapes import embedded_model_path, render_random
-
-
-def _rle(mask: np.ndarray) -> list[int]:
-    flat, runs, index = mask.ravel(), [], 0
-    while index < flat.size:
-        if flat[index]:
-            start = index
-            while index < flat.size and flat[index]:
-                index += 1
-            runs += [start, index - start]
-        index += 1
-    return runs
 
 
 def _pie_dataset(root: Path, count: int = 2) -> Path:
@@ -38,7 +26,7 @@ def _pie_dataset(root: Path, count: int = 2) -> Path:
             "original_prompt": source.caption.replace("red", "[red]"),
             "editing_prompt": source.caption.replace("red", "[blue]"),
             "editing_type_id": "0",
-            "mask": _rle(source.mask),
+            "mask": encode_rle_mask(source.mask),
         }
         assert spec.color == "red"
     (root / "mapping_file.json").write_text(json.dumps(mapping))

@@ -19,6 +19,7 @@ from zerocon.metrics import (
     ClipScore,
     StructureDistance,
     decode_rle_mask,
+    encode_rle_mask,
     load_mask,
 )
 from zerocon.shapes import load_embedded_clip, render_random
@@ -110,14 +111,7 @@ def test_one_batch_or_several_updates_give_the_same_result(vit, seed, split) -> 
 @given(bits=st.lists(st.booleans(), min_size=12, max_size=12))
 def test_run_length_masks_decode_what_was_encoded(bits) -> None:
     flat = np.array(bits, dtype=np.float32)
-    runs, index = [], 0
-    while index < flat.size:
-        if flat[index]:
-            start = index
-            while index < flat.size and flat[index]:
-                index += 1
-            runs += [start, index - start]
-        index += 1
+    runs = encode_rle_mask(flat.reshape(3, 4))
     decoded = decode_rle_mask(runs, 3, 4, border=False)
     assert np.array_equal(decoded[0].numpy().ravel(), flat)
     bordered = decode_rle_mask(runs, 3, 4)[0]

@@ -20,7 +20,7 @@ objects or local folders; nothing is downloaded.
 from zerocon.metrics.background import BackgroundMSE, BackgroundPSNR, BackgroundSSIM
 from zerocon.metrics.clip import ClipAccuracy, ClipScore
 from zerocon.metrics.datasets import EvaluationCase, read_dataset
-from zerocon.metrics.masks import decode_rle_mask, load_mask
+from zerocon.metrics.masks import decode_rle_mask, encode_rle_mask, load_mask
 from zerocon.metrics.structure import StructureDistance
 from zerocon.metrics.summary import bootstrap_mean, summarize_rows
 
@@ -34,6 +34,7 @@ __all__ = [
     "StructureDistance",
     "bootstrap_mean",
     "decode_rle_mask",
+    "encode_rle_mask",
     "load_mask",
     "read_dataset",
     "summarize_rows",

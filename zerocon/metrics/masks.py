@@ -11,6 +11,25 @@ from PIL import Image
 from torch import Tensor
 
 
+def encode_rle_mask(mask: Tensor | np.ndarray) -> list[int]:
+    """Encode a mask (non-zero: edited) as PIE-Bench's ``start, length`` pairs, row-major.
+
+    The inverse of :func:`decode_rle_mask` with ``border=False``; for writing datasets in
+    PIE-Bench's layout.
+
+    Shape:
+        mask: ``(H, W)`` (or ``(1, H, W)``).
+
+    Examples:
+        >>> encode_rle_mask(np.array([[0, 1, 1], [1, 0, 0]]))
+        [1, 3]
+    """
+    flat = (np.asarray(mask) > 0).ravel()
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], flat, [False]]).astype(np.int8)))
+    starts, stops = edges[::2], edges[1::2]
+    return [int(v) for pair in zip(starts, stops - starts, strict=True) for v in pair]
+
+
 def decode_rle_mask(encoded: Sequence[int], height: int = 512, width: int = 512, border: bool = True) -> Tensor:
     """Decode PIE-Bench's mask encoding into a ``(1, H, W)`` float mask (1: the edited region).
 
