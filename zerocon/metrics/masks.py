@@ -14,7 +14,7 @@ from torch import Tensor
 def encode_rle_mask(mask: Tensor | np.ndarray) -> list[int]:
     """Encode a mask (non-zero: edited) as PIE-Bench's ``start, length`` pairs, row-major.
 
-    The inverse of :func:`decode_rle_mask` with ``border=False``; for writing datasets in
+    The inverse of [`decode_rle_mask`][zerocon.metrics.decode_rle_mask] with ``border=False``; for writing datasets in
     PIE-Bench's layout.
 
     Shape:

@@ -204,6 +204,7 @@ def denoise_phase(
     blends = [_local_blend(editor, state, plan) for state in states]
     blending = any(blend is not None for blend in blends)
     latent_blends = [blend if blend is not None and _blends_latents(s, plan) else None for s, blend in zip(states, blends, strict=True)]
+    latent_blending = any(blend is not None for blend in latent_blends)
     tone = any(getattr(term, "term_name", "") == "ToneAnchorGuidance" for term in plan.terms)
     token_weights = _token_weights(editor, states, plan)
     # Scene edits may move at another rate (a per-row factor on η).
@@ -310,7 +311,6 @@ def denoise_phase(
                 ]
                 return torch.cat(rows)
 
-            latent_blending = any(blend is not None for blend in latent_blends)
             out = guided.guided_step(
                 x_edit, t, forward, model_output,
                 steer=steer if len(callbacks) or scaled_rows else None,
