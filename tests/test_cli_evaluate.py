@@ -42,6 +42,15 @@ def _tiny_dino(folder: Path) -> Path:
     return folder
 
 
+def _random_squeezenet(path: Path) -> Path:
+    """A torchvision-layout SqueezeNet 1.1 checkpoint with random weights (a real one is ImageNet's)."""
+    from zerocon.metrics.lpips_network import backbone_features
+
+    torch.manual_seed(0)
+    torch.save({f"features.{k}": v for k, v in backbone_features("squeeze").state_dict().items()}, path)
+    return path
+
+
 def test_evaluate_runs_resumes_and_summarises(tmp_path, capsys) -> None:
     dataset = _pie_dataset(tmp_path / "pie")
     cases = read_dataset(dataset)
@@ -49,13 +58,14 @@ def test_evaluate_runs_resumes_and_summarises(tmp_path, capsys) -> None:
     out = tmp_path / "eval"
     argv = ["evaluate", str(dataset), "--out", str(out), "--methods", "zerocon++", "sdedit", "--steps", "2",
             "--clip", str(embedded_model_path() / "captioner"), "--dino", str(_tiny_dino(tmp_path / "dino")),
-            "--no-progress"]
+            "--lpips", str(_random_squeezenet(tmp_path / "squeezenet1_1.pth")), "--no-progress"]
     assert main(argv) == 0
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert len(rows) == 4 and {r["method"] for r in rows} == {"zerocon++", "sdedit"}
     for row in rows:
         assert 0.0 <= row["clip_accuracy"] <= 1.0 and row["structure_distance"] >= 0.0
         assert np.isfinite(row["background_psnr"]) and 0.0 < row["background_ssim"] <= 1.0
+        assert row["background_lpips"] > 0.0
     assert main(argv) == 0  # resumed: nothing new
     assert len((out / "results.jsonl").read_text().splitlines()) == 4
     summary = (out / "summary.md").read_text()
@@ -69,6 +79,8 @@ def test_evaluate_names_missing_folders(tmp_path, capsys) -> None:
     assert "neither mapping_file.json" in capsys.readouterr().err
     assert main(["evaluate", str(dataset), "--out", str(tmp_path / "o"), "--clip", "/no/such/clip"]) == 2
     assert "/no/such/clip" in capsys.readouterr().err
+    assert main(["evaluate", str(dataset), "--out", str(tmp_path / "o"), "--lpips", "/no/squeezenet.pth"]) == 2
+    assert "/no/squeezenet.pth" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 

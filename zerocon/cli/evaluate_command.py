@@ -28,8 +28,8 @@ from zerocon.editing.methods import DEFAULT_METHOD
 LOCAL: dict[str, Any] = {"sync_on_compute": False}
 
 #: The measures a row may hold, in the summary's order.
-MEASURES = ("clip_accuracy", "clip_score", "structure_distance", "background_psnr", "background_mse",
-            "background_ssim")
+MEASURES = ("clip_accuracy", "clip_score", "structure_distance", "background_psnr", "background_lpips",
+            "background_mse", "background_ssim")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -41,6 +41,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--methods", nargs="+", type=method_choice, default=[DEFAULT_METHOD, "zerocon", "pix2pix-zero"])
     p.add_argument("--clip", type=Path, default=None, help="a local CLIP folder (CLIP accuracy and score)")
     p.add_argument("--dino", type=Path, default=None, help="a local DINO ViT folder (structure distance)")
+    p.add_argument("--lpips", type=Path, default=None,
+                   help="a local torchvision checkpoint of the LPIPS backbone (background LPIPS)")
+    p.add_argument("--lpips-net", choices=("squeeze", "alex", "vgg"), default="squeeze",
+                   help="the LPIPS backbone that file holds (default squeeze, as PIE-Bench)")
     p.add_argument("--steps", type=STEPS, default=50, help="DDIM steps (default 50)")
     p.add_argument("--seed", type=SEED, default=0, help="each edit's generator seed")
     p.add_argument("--size", type=int, default=None, help="side the images are resized to (default: the model's)")
@@ -55,7 +59,7 @@ def _pixels(image: Image.Image) -> torch.Tensor:
 
 
 def _metrics(args: argparse.Namespace) -> dict[str, Any]:
-    from zerocon.metrics import ClipAccuracy, ClipScore, StructureDistance
+    from zerocon.metrics import BackgroundLPIPS, ClipAccuracy, ClipScore, StructureDistance
 
     metrics: dict[str, Any] = {}
     try:
@@ -64,6 +68,8 @@ def _metrics(args: argparse.Namespace) -> dict[str, Any]:
             metrics["clip_score"] = ClipScore(args.clip, **LOCAL)
         if args.dino is not None:
             metrics["structure_distance"] = StructureDistance(args.dino, **LOCAL)
+        if args.lpips is not None:
+            metrics["background_lpips"] = BackgroundLPIPS(args.lpips, net_type=args.lpips_net, **LOCAL)
     except (FileNotFoundError, OSError, ValueError) as error:
         raise CliError(f"cannot load a metric model: {error}") from error
     return metrics
@@ -77,11 +83,15 @@ def _score(
     e, s = _pixels(edited), _pixels(source)
     row: dict[str, float] = {}
     for name, metric in models.items():
+        if name == "background_lpips" and mask is None:
+            continue
         metric.reset()
         if name == "clip_accuracy":
             metric.update(e, case.source_prompt, case.target_prompt)
         elif name == "clip_score":
             metric.update(e, case.target_prompt)
+        elif name == "background_lpips":
+            metric.update(e, s, mask)
         else:
             metric.update(e, s)
         row[name] = float(metric.compute())

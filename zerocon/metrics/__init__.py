@@ -3,8 +3,9 @@
 - ``StructureDistance`` — distance between the self-similarity of DINO-ViT keys
   (Tumanyan et al.), used by pix2pix-zero and PIE-Bench.
 - ``ClipAccuracy``, ``ClipScore`` — does the edit follow the target text?
-- ``BackgroundPSNR``, ``BackgroundMSE``, ``BackgroundSSIM`` — fidelity outside
-  the edit mask (PIE-Bench's background preservation).
+- ``BackgroundPSNR``, ``BackgroundMSE``, ``BackgroundSSIM``, ``BackgroundLPIPS`` — fidelity
+  outside the edit mask (PIE-Bench's background preservation); ``LpipsNetwork`` — LPIPS from
+  local weights.
 - ``decode_rle_mask``, ``load_mask`` — edit masks from PIE-Bench's run-length
   encoding or a PNG.
 - ``read_dataset``, ``EvaluationCase`` — PIE-Bench's ``mapping_file.json`` layout, or a
@@ -17,20 +18,28 @@ float tensors ``(N, 3, H, W)`` in ``[0, 1]``, then ``compute()`` (the mean over 
 objects or local folders; nothing is downloaded.
 """
 
-from zerocon.metrics.background import BackgroundMSE, BackgroundPSNR, BackgroundSSIM
+from zerocon.metrics.background import (
+    BackgroundLPIPS,
+    BackgroundMSE,
+    BackgroundPSNR,
+    BackgroundSSIM,
+)
 from zerocon.metrics.clip import ClipAccuracy, ClipScore
 from zerocon.metrics.datasets import EvaluationCase, read_dataset
+from zerocon.metrics.lpips_network import LpipsNetwork
 from zerocon.metrics.masks import decode_rle_mask, encode_rle_mask, load_mask
 from zerocon.metrics.structure import StructureDistance
 from zerocon.metrics.summary import bootstrap_mean, summarize_rows
 
 __all__ = [
+    "BackgroundLPIPS",
     "BackgroundMSE",
     "BackgroundPSNR",
     "BackgroundSSIM",
     "ClipAccuracy",
     "ClipScore",
     "EvaluationCase",
+    "LpipsNetwork",
     "StructureDistance",
     "bootstrap_mean",
     "decode_rle_mask",

@@ -1,8 +1,9 @@
-"""Background preservation: PSNR, MSE and SSIM outside the edit mask (PIE-Bench's measures)."""
+"""Background preservation: PSNR, MSE, SSIM and LPIPS outside the edit mask (PIE-Bench's measures)."""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -10,6 +11,7 @@ from torchmetrics import Metric
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from zerocon.metrics._inputs import check_images, keep_weights
+from zerocon.metrics.lpips_network import LpipsNetwork, NetType
 
 
 class _BackgroundMetric(Metric):
@@ -147,3 +149,48 @@ class BackgroundSSIM(_BackgroundMetric):
             full = torch.nn.functional.interpolate(full, size=keep.shape[-2:], mode="nearest")
         weighted = (full.mean(dim=1, keepdim=True) * keep).flatten(1).sum(dim=1)
         return weighted / keep.flatten(1).sum(dim=1).clamp_min(1)
+
+
+class BackgroundLPIPS(_BackgroundMetric):
+    """LPIPS outside the edit mask, PIE-Bench's way: the edit region is blacked out in both images.
+
+    The network loads local weights only (see ``LpipsNetwork``): the backbone from a torchvision
+    checkpoint file the user has, the linear heads from torchmetrics' package.
+
+    Args:
+        backbone_weights: a ``LpipsNetwork``, or the backbone's weights file / state dict.
+        net_type: ``"squeeze"`` (PIE-Bench's choice, the default), ``"alex"`` or ``"vgg"``.
+        head_weights: the linear heads; default: the ones torchmetrics ships.
+
+    Shape:
+        See ``BackgroundMSE``.
+
+    Raises:
+        FileNotFoundError: for a weights file that does not exist (naming it).
+
+    Examples:
+        >>> from zerocon.metrics.lpips_network import backbone_features
+        >>> metric = BackgroundLPIPS(backbone_features("squeeze").state_dict())  # a real file in use
+        >>> x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+        >>> metric.update(x, x); float(metric.compute())
+        0.0
+    """
+
+    higher_is_better = False
+
+    def __init__(  # type: ignore[no-untyped-def]
+        self,
+        backbone_weights: Any,
+        net_type: NetType = "squeeze",
+        head_weights: Any = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        if isinstance(backbone_weights, LpipsNetwork):
+            self.network = backbone_weights
+        else:
+            self.network = LpipsNetwork(backbone_weights, net_type=net_type, head_weights=head_weights)
+
+    def per_image(self, edited: Tensor, source: Tensor, keep: Tensor) -> Tensor:
+        with torch.no_grad():
+            return self.network(edited * keep, source * keep)
