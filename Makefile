@@ -7,7 +7,7 @@ STAMP := $(VENV)/.zerocon-installed
 # CPU build of torch that these machines keep on disk; any torch>=2.1 works for the library.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: demo test test-all lint typecheck docs check benchmark train clean
+.PHONY: demo serve test test-all lint typecheck docs check benchmark train clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/zerocon demo --out zerocon-demo
+
+# The web demo on http://127.0.0.1:7860 (Ctrl-C stops it).
+serve: $(STAMP)
+	$(BIN)/zerocon serve
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" -q -p no:cacheprovider

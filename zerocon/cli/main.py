@@ -1,4 +1,4 @@
-"""The ``zerocon`` command: ``edit``, ``demo`` and ``direction``."""
+"""The ``zerocon`` command: ``edit``, ``demo``, ``direction``, ``evaluate`` and ``serve``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from zerocon.cli import demo_command, direction_command, edit_command, evaluate_command
+from zerocon.cli import (
+    demo_command,
+    direction_command,
+    edit_command,
+    evaluate_command,
+    serve_command,
+)
 from zerocon.cli.errors import CliError
 from zerocon.cli.method_option import load_plugin_methods
 
@@ -45,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo_command.add_parser(subparsers)
     direction_command.add_parser(subparsers)
     evaluate_command.add_parser(subparsers)
+    serve_command.add_parser(subparsers)
     return parser
 
 

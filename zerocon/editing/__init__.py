@@ -17,6 +17,7 @@ from zerocon.editing.callback_list import CallbackList
 from zerocon.editing.callbacks import (
     AttentionMapsCallback,
     JsonlLogger,
+    LivePreviewCallback,
     ProgressBar,
     StepFunctionCallback,
     X0PreviewCallback,
@@ -63,6 +64,7 @@ __all__ = [
     "GuidanceEvent",
     "ImageState",
     "JsonlLogger",
+    "LivePreviewCallback",
     "ModelDefaults",
     "Pix2PixZeroMethod",
     "ProgressBar",
