@@ -7,6 +7,8 @@ sequence of the pipeline's own text encoder; the edit conditions on ``c + Δc``.
 - [`EditDirection`][zerocon.direction.EditDirection] — Δc as an ``nn.Module`` buffer, with ``apply_to``, ``save``/``load``.
 - [`SentenceSource`][zerocon.direction.SentenceSource] and its implementations [`TemplateSentences`][zerocon.direction.TemplateSentences],
   [`FileSentences`][zerocon.direction.FileSentences], [`LanguageModelSentences`][zerocon.direction.LanguageModelSentences].
+- [`DualTextEncoder`][zerocon.direction.DualTextEncoder], [`PackedConditioning`][zerocon.direction.PackedConditioning] — SDXL's two
+  encoders as one, its pooled embedding packed as an extra row that the UNet unpacks.
 - [`contains_word`][zerocon.direction.contains_word], [`split_sentences`][zerocon.direction.split_sentences] — the text helpers the sources use.
 
 Examples:
@@ -19,10 +21,12 @@ Examples:
     torch.Size([1, 16, 32])
 """
 
+from zerocon.direction.dual_text_encoder import DualTextEncoder
 from zerocon.direction.edit_direction import EditDirection
 from zerocon.direction.encoding import check_encoder_tokenizer, encode_prompts
 from zerocon.direction.file_sentences import FileSentences
 from zerocon.direction.language_model_sentences import DEFAULT_PROMPT, LanguageModelSentences
+from zerocon.direction.packed_conditioning import PackedConditioning, needs_added_conditioning
 from zerocon.direction.sentence_source import SentenceSource
 from zerocon.direction.sentence_text import contains_word, dedupe, split_sentences
 from zerocon.direction.template_sentences import DEFAULT_TEMPLATES, TemplateSentences
@@ -30,14 +34,17 @@ from zerocon.direction.template_sentences import DEFAULT_TEMPLATES, TemplateSent
 __all__ = [
     "DEFAULT_PROMPT",
     "DEFAULT_TEMPLATES",
+    "DualTextEncoder",
     "EditDirection",
     "FileSentences",
     "LanguageModelSentences",
+    "PackedConditioning",
     "SentenceSource",
     "TemplateSentences",
     "check_encoder_tokenizer",
     "contains_word",
     "dedupe",
     "encode_prompts",
+    "needs_added_conditioning",
     "split_sentences",
 ]

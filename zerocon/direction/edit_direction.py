@@ -35,7 +35,7 @@ def _encoder_name(text_encoder: nn.Module) -> str:
     path = Path(name).expanduser()
     if path.is_absolute() or name.startswith((".", "~")) or path.exists():
         # A local folder: diffusers' layout names the model's folder, not ".../text_encoder".
-        parts = [part for part in path.parts if part not in ("/", "text_encoder")]
+        parts = [part for part in path.parts if part not in ("/", "text_encoder", "text_encoder_2")]
         return parts[-1] if parts else type(text_encoder).__name__
     return name
 

@@ -75,14 +75,17 @@ def encode_prompts(
 
     Args:
         text_encoder: a CLIP-style text encoder; ``text_encoder(input_ids)[0]`` must be the last
-            hidden state ``(b, L, D)``.
+            hidden state ``(b, L, D)``. An encoder with an ``encode_batch(prompts)`` method
+            (such as [`DualTextEncoder`][zerocon.direction.DualTextEncoder]) tokenizes for
+            itself and is called with the texts.
         tokenizer: the matching tokenizer.
         prompts: the texts to encode (at least one).
         batch_size: how many prompts go through the encoder at once.
         show_progress: show a tqdm bar over the batches.
 
     Shape:
-        Output: ``(n, L, D)`` with ``n = len(prompts)``, ``L = tokenizer.model_max_length``.
+        Output: ``(n, L, D)`` with ``n = len(prompts)``, ``L = tokenizer.model_max_length``
+        (``L + 1`` rows from a ``DualTextEncoder``).
 
     Returns:
         The embeddings, on the encoder's device and in its dtype.
@@ -115,6 +118,9 @@ def encode_prompts(
     with eval_mode(text_encoder):
         for start in tqdm(starts, desc="encoding prompts", disable=not show_progress):
             batch = list(prompts[start : start + batch_size])
+            if hasattr(text_encoder, "encode_batch"):
+                chunks.append(text_encoder.encode_batch(batch))  # type: ignore[operator]
+                continue
             input_ids = tokenizer(
                 batch,
                 padding="max_length",

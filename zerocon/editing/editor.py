@@ -23,6 +23,7 @@ from zerocon.editing.callback_list import CallbackList
 from zerocon.editing.callbacks.progress_bar import ProgressBar
 from zerocon.editing.direction_builder import DirectionBuilder
 from zerocon.editing.methods import EditMethod, RecordedLayers, get_method
+from zerocon.editing.model_layers import resolve_layer_defaults
 from zerocon.editing.output import ZeroConPipelineOutput
 from zerocon.editing.phases import (
     caption_phase,
@@ -207,6 +208,7 @@ class Editor:
                 PatchNCE settings.
         """
         strategy = get_method(method if method is not None else settings.method)
+        settings = resolve_layer_defaults(settings, self.unet)
         layers = RecordedLayers(
             cross=self._select(settings.cross_attention_layers, "cross") if strategy.record_cross else [],
             self_attention=(

@@ -148,7 +148,9 @@ class DDIMInverter:
                 out = self.unet(x, t, prompt_embeds).sample
             alpha_t = self._alpha(t_int).to(x.dtype)
             alpha_prev = self._alpha(t_int - step_ratio).to(x.dtype)
-            eps = to_epsilon(out, x, alpha_t, prediction_type)
+            # x is at noise level t - step_ratio: a v- or x0-prediction is read at x's own level,
+            # as diffusers' DDIMInverseScheduler does (for ε the level does not enter).
+            eps = to_epsilon(out, x, alpha_prev, prediction_type)
             if self.regularizer.enabled:
                 eps = self.regularizer(eps, generator=generator)
             # x is at noise level t - step_ratio; DDIM's update run backwards.

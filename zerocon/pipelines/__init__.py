@@ -1,6 +1,7 @@
 """The zeroCon editor as a diffusers pipeline: a façade over [`editing`][zerocon.editing].
 
 - [`ZeroConPipeline`][zerocon.pipelines.ZeroConPipeline] — ``from_pretrained`` / ``from_pipe`` / ``__call__``.
+- [`UnsupportedPipelineError`][zerocon.pipelines.UnsupportedPipelineError] — raised at load time for pipelines zerocon cannot edit with.
 - [`ZeroConPipelineOutput`][zerocon.editing.ZeroConPipelineOutput] — images plus every parameter, timings and UNet counts.
 - Re-exported from [`editing`][zerocon.editing] for convenience: [`EditSettings`][zerocon.editing.EditSettings],
   [`get_method`][zerocon.editing.get_method], [`available_methods`][zerocon.editing.available_methods], [`derive_edit_words`][zerocon.pipelines.derive_edit_words],
@@ -19,6 +20,7 @@ from zerocon.editing.preprocessing import (
     vae_scale_factor,
 )
 from zerocon.editing.words import derive_edit_words, swap_words
+from zerocon.pipelines.supported_models import UnsupportedPipelineError
 from zerocon.pipelines.zerocon_pipeline import ZeroConPipeline
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "PhaseTimer",
     "PreparedImage",
     "UNetEvalCounter",
+    "UnsupportedPipelineError",
     "ZeroConPipeline",
     "ZeroConPipelineOutput",
     "available_methods",

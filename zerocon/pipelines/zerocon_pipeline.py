@@ -6,7 +6,7 @@ import shutil
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from diffusers import AutoencoderKL, DDIMScheduler, DiffusionPipeline, UNet2DConditionModel
@@ -15,7 +15,13 @@ from PIL import Image
 from torch import Tensor
 
 from zerocon.captioning import Captioner
-from zerocon.direction import EditDirection, SentenceSource
+from zerocon.direction import (
+    DualTextEncoder,
+    EditDirection,
+    PackedConditioning,
+    SentenceSource,
+    needs_added_conditioning,
+)
 from zerocon.editing import (
     Callback,
     DirectionBuilder,
@@ -30,6 +36,11 @@ from zerocon.editing.callbacks.step_function import StepFunctionCallback
 from zerocon.editing.methods import DEFAULT_METHOD, is_registered
 from zerocon.editing.preprocessing import vae_scale_factor
 from zerocon.editing.requests import build_requests
+from zerocon.pipelines.supported_models import (
+    UnsupportedPipelineError,
+    check_folder,
+    check_pipeline,
+)
 
 
 class ZeroConPipeline(DiffusionPipeline):
@@ -52,6 +63,11 @@ class ZeroConPipeline(DiffusionPipeline):
             Not a registered component (not saved, not moved by ``.to()``).
         sentence_source: sentences of word directions (default: templates; a model folder's
             ``zerocon.json`` may name its own).
+        text_encoder_2: SDXL's second text encoder (``CLIPTextModelWithProjection``); with it
+            the prompts are encoded by a [`DualTextEncoder`][zerocon.direction.DualTextEncoder]
+            and the UNet reads the pooled embedding and time ids from them
+            ([`PackedConditioning`][zerocon.direction.PackedConditioning]).
+        tokenizer_2: its tokenizer.
 
     Shape:
         Images of any size (sides rounded down to the VAE's multiple); latents
@@ -70,7 +86,8 @@ class ZeroConPipeline(DiffusionPipeline):
         (64, 64)
     """
 
-    model_cpu_offload_seq = "text_encoder->unet->vae"
+    model_cpu_offload_seq = "text_encoder->text_encoder_2->unet->vae"
+    _optional_components: ClassVar[list[str]] = ["text_encoder_2", "tokenizer_2"]
 
     def __init__(
         self,
@@ -81,9 +98,13 @@ class ZeroConPipeline(DiffusionPipeline):
         scheduler: Any,
         captioner: Captioner | None = None,
         sentence_source: SentenceSource | None = None,
+        text_encoder_2: Any = None,
+        tokenizer_2: Any = None,
     ) -> None:
         super().__init__()
-        self.register_modules(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler)
+        self.register_modules(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
+                              text_encoder_2=text_encoder_2, tokenizer_2=tokenizer_2)
+        self._prompt_encoder: DualTextEncoder | None = None
         self.captioner = captioner
         self.sentence_source = sentence_source
         #: η when a call leaves ``guidance_step_size`` unset (a model folder's ``zerocon.json``
@@ -116,6 +137,9 @@ class ZeroConPipeline(DiffusionPipeline):
         Raises:
             OSError: if the folder or hub id cannot be loaded.
             ValueError: for a malformed ``zerocon.json``.
+            UnsupportedPipelineError: (a ``ValueError``) for a folder of a pipeline zerocon
+                cannot edit with (no UNet2DConditionModel, no first text encoder, a UNet with
+                extra input channels), before any weight is loaded.
 
         Examples:
             >>> from zerocon.shapes import embedded_model_path
@@ -124,6 +148,8 @@ class ZeroConPipeline(DiffusionPipeline):
         captioner = kwargs.pop("captioner", None)
         sentence_source = kwargs.pop("sentence_source", None)
         folder = Path(str(pretrained_model_name_or_path))
+        if folder.is_dir():
+            check_folder(folder)
         defaults = ModelDefaults.read(folder) if folder.is_dir() else ModelDefaults()
         pipe = super().from_pretrained(pretrained_model_name_or_path, **kwargs)
         assert isinstance(pipe, ZeroConPipeline)
@@ -140,6 +166,23 @@ class ZeroConPipeline(DiffusionPipeline):
             pipe.captioner = captioner
         if sentence_source is not None:
             pipe.sentence_source = sentence_source
+        return pipe
+
+    @classmethod
+    def from_pipe(cls, pipeline: Any, **kwargs: Any) -> ZeroConPipeline:  # type: ignore[override]
+        """Build from another diffusers pipeline's components (no copy), as diffusers' ``from_pipe``.
+
+        An SDXL pipeline keeps both text encoders; its scheduler is converted to DDIM as in
+        ``from_pretrained``.
+
+        Raises:
+            UnsupportedPipelineError: (a ``ValueError``) for a pipeline zerocon cannot edit with.
+        """
+        check_pipeline(pipeline)
+        pipe = super().from_pipe(pipeline, **kwargs)
+        assert isinstance(pipe, ZeroConPipeline)
+        if not isinstance(pipe.scheduler, DDIMScheduler):
+            pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
         return pipe
 
     def apply_model_defaults(
@@ -193,18 +236,46 @@ class ZeroConPipeline(DiffusionPipeline):
         return vae_scale_factor(self.vae)
 
     @property
+    def prompt_encoder(self) -> Any:
+        """What encodes prompts: the text encoder, or for SDXL a ``DualTextEncoder`` of both (cached)."""
+        second = getattr(self, "text_encoder_2", None)
+        if second is None:
+            return self.text_encoder
+        cached = self._prompt_encoder
+        if cached is None or cached.text_encoder is not self.text_encoder or cached.text_encoder_2 is not second \
+                or cached.tokenizer is not self.tokenizer or cached.tokenizer_2 is not self.tokenizer_2:
+            if self.tokenizer_2 is None:
+                raise UnsupportedPipelineError("text_encoder_2 is set but tokenizer_2 is not")
+            cached = DualTextEncoder(self.text_encoder, self.tokenizer, second, self.tokenizer_2)
+            self._prompt_encoder = cached
+        return cached
+
+    @property
     def directions(self) -> DirectionBuilder:
-        """The cached direction builder of the current text encoder."""
-        if self._directions is None or self._directions.text_encoder is not self.text_encoder:
-            self._directions = DirectionBuilder(self.text_encoder, self.tokenizer)
+        """The cached direction builder of the current text encoder(s)."""
+        encoder = self.prompt_encoder
+        if self._directions is None or self._directions.text_encoder is not encoder:
+            self._directions = DirectionBuilder(encoder, self.tokenizer)
         return self._directions
 
     def editor(self) -> Editor:
-        """An [`Editor`][zerocon.editing.Editor] over the pipeline's current components."""
+        """An [`Editor`][zerocon.editing.Editor] over the pipeline's current components.
+
+        Raises:
+            UnsupportedPipelineError: for an SDXL UNet without the second text encoder.
+        """
+        encoder = self.prompt_encoder
+        if needs_added_conditioning(self.unet):
+            if not isinstance(encoder, DualTextEncoder):
+                raise UnsupportedPipelineError(
+                    "this UNet is SDXL's (it needs pooled text embeddings and time ids) but the pipeline has no "
+                    "text_encoder_2 / tokenizer_2; load the whole SDXL folder or pipeline"
+                )
+            PackedConditioning.attach(self.unet, self.vae_scale_factor, encoder.pooled_dim)
         return Editor(
             self.unet,
             self.vae,
-            self.text_encoder,
+            encoder,
             self.tokenizer,
             self.scheduler,
             captioner=self.captioner,

@@ -12,12 +12,16 @@ from zerocon.testing.tiny_models import (
     tiny_unet,
     tiny_vae,
 )
+from zerocon.testing.tiny_sdxl import TinySDXLComponents, tiny_sdxl_components, tiny_sdxl_unet
 
 __all__ = [
     "GaussianDenoiser",
     "TinyComponents",
+    "TinySDXLComponents",
     "build_word_tokenizer",
     "tiny_components",
+    "tiny_sdxl_components",
+    "tiny_sdxl_unet",
     "tiny_text_encoder",
     "tiny_unet",
     "tiny_vae",
