@@ -95,7 +95,7 @@ def build_app(pipe: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS, default_steps:
 
     Endpoints (for ``gradio_client``): ``/edit`` (image, caption, target, method, steps, guidance
     scale, seed → status, preview, result, attention maps, files), ``/caption`` (image →
-    caption) and ``/example`` (counter → image, target, counter).
+    caption) and ``/example`` (→ the next shapes example's image and target).
 
     Args:
         pipe: a [`ZeroConPipeline`][zerocon.pipelines.ZeroConPipeline].
@@ -125,13 +125,15 @@ def build_app(pipe: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS, default_steps:
         except WebInputError as error:
             raise gr.Error(str(error)) from None
 
+    examples = Path(tempfile.mkdtemp(prefix="zerocon-examples-"))  # renders are deterministic: shared
+
     def example(counter: float | None) -> tuple[str, str, int]:
         count = int(counter or 0)
         # The demo's edits six at a time: textures cycle, every third edit changes the shape.
         source, target = demo_edits(6, 6 * (count // 6))[count % 6]
-        folder = Path(tempfile.mkdtemp(prefix="zerocon-example-"))
-        path = folder / f"shapes-{count}.png"
-        source.to_pil().save(path)
+        path = examples / f"shapes-{count}.png"
+        if not path.exists():
+            source.to_pil().save(path)
         return str(path), target, count + 1
 
     # Gradio streams a handler's yields only if ``inspect.isgeneratorfunction`` says so, which a
