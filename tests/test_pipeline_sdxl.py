@@ -87,7 +87,8 @@ def test_every_method_edits_to_a_finite_image(family, tmp_path) -> None:
 def test_sdxl_from_pipe_keeps_both_encoders_and_converts_the_scheduler() -> None:
     reference = _sdxl()
     reference.scheduler = EulerDiscreteScheduler.from_config(reference.scheduler.config)
-    pipe = ZeroConPipeline.from_pipe(reference)
+    with pytest.warns(UserWarning, match="EulerDiscreteScheduler replaced by DDIMScheduler"):
+        pipe = ZeroConPipeline.from_pipe(reference)
     assert pipe.text_encoder_2 is reference.text_encoder_2 and pipe.tokenizer_2 is reference.tokenizer_2
     assert isinstance(pipe.scheduler, DDIMScheduler)
     out = pipe(_image(), TARGET, source_prompt=CAPTION, num_inference_steps=2, show_progress=False)

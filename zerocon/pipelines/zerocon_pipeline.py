@@ -153,14 +153,7 @@ class ZeroConPipeline(DiffusionPipeline):
         defaults = ModelDefaults.read(folder) if folder.is_dir() else ModelDefaults()
         pipe = super().from_pretrained(pretrained_model_name_or_path, **kwargs)
         assert isinstance(pipe, ZeroConPipeline)
-        if not isinstance(pipe.scheduler, DDIMScheduler):
-            warnings.warn(
-                f"{type(pipe.scheduler).__name__} replaced by DDIMScheduler.from_config(...): "
-                "zerocon's inversion and edit use DDIM",
-                UserWarning,
-                stacklevel=2,
-            )
-            pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
+        pipe._use_ddim()
         pipe.apply_model_defaults(defaults, captioner=captioner is None, sentence_source=sentence_source is None)
         if captioner is not None:
             pipe.captioner = captioner
@@ -172,8 +165,8 @@ class ZeroConPipeline(DiffusionPipeline):
     def from_pipe(cls, pipeline: Any, **kwargs: Any) -> ZeroConPipeline:  # type: ignore[override]
         """Build from another diffusers pipeline's components (no copy), as diffusers' ``from_pipe``.
 
-        An SDXL pipeline keeps both text encoders; its scheduler is converted to DDIM as in
-        ``from_pretrained``.
+        An SDXL pipeline keeps both text encoders; a non-DDIM scheduler is converted to DDIM with a
+        warning, as in ``from_pretrained``.
 
         Raises:
             UnsupportedPipelineError: (a ``ValueError``) for a pipeline zerocon cannot edit with.
@@ -181,9 +174,19 @@ class ZeroConPipeline(DiffusionPipeline):
         check_pipeline(pipeline)
         pipe = super().from_pipe(pipeline, **kwargs)
         assert isinstance(pipe, ZeroConPipeline)
-        if not isinstance(pipe.scheduler, DDIMScheduler):
-            pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
+        pipe._use_ddim()
         return pipe
+
+    def _use_ddim(self) -> None:
+        """Replace a non-DDIM scheduler by ``DDIMScheduler.from_config`` (with a warning)."""
+        if not isinstance(self.scheduler, DDIMScheduler):
+            warnings.warn(
+                f"{type(self.scheduler).__name__} replaced by DDIMScheduler.from_config(...): "
+                "zerocon's inversion and edit use DDIM",
+                UserWarning,
+                stacklevel=3,
+            )
+            self.scheduler = DDIMScheduler.from_config(self.scheduler.config)
 
     def apply_model_defaults(
         self, defaults: ModelDefaults, *, captioner: bool = True, sentence_source: bool = True
