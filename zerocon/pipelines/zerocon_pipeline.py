@@ -88,6 +88,7 @@ class ZeroConPipeline(DiffusionPipeline):
 
     model_cpu_offload_seq = "text_encoder->text_encoder_2->unet->vae"
     _optional_components: ClassVar[list[str]] = ["text_encoder_2", "tokenizer_2"]
+    scheduler: Any  # registered by register_modules
 
     def __init__(
         self,
