@@ -141,6 +141,11 @@ class Editor:
     def vae_shift(self) -> float:
         return float(getattr(self.vae.config, "shift_factor", None) or 0.0)
 
+    def decode(self, latents: Tensor) -> Tensor:
+        """Latents (scaled by the VAE's ``scaling_factor``) to pixels in ``[-1, 1]``, ``(B, 3, H, W)``."""
+        vae = self.vae
+        return vae.decode((latents / vae.config.scaling_factor + self.vae_shift).to(vae.dtype)).sample
+
     @property
     def prediction_type(self) -> str:
         return str(self.scheduler.config.get("prediction_type", "epsilon"))

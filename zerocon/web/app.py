@@ -21,6 +21,7 @@ from zerocon.cli.files import DEFAULT_MAX_PIXELS
 from zerocon.editing.methods import DEFAULT_METHOD, available_methods
 from zerocon.editing.settings import UPPER_BOUNDS
 from zerocon.web.edit_job import (
+    NOT_ENOUGH_MEMORY,
     WebEditRequest,
     WebInputError,
     check_request,
@@ -85,7 +86,7 @@ def _one_line(error: BaseException) -> str:
     if isinstance(error, WebInputError):
         return str(error)
     if isinstance(error, MemoryError):
-        return "not enough memory for this edit: try a smaller image or fewer steps"
+        return NOT_ENOUGH_MEMORY
     text = str(error).split("\n")[0] or type(error).__name__
     return f"the edit failed: {text}"
 

@@ -28,6 +28,10 @@ from zerocon.editing.settings import UPPER_BOUNDS
 PreviewSink = Callable[[int, int, Image.Image], Any]
 
 
+#: What the page says when an edit runs out of memory.
+NOT_ENOUGH_MEMORY = "not enough memory for this edit: try a smaller image or fewer steps"
+
+
 class WebInputError(ValueError):
     """A bad request, told to the user as one line in the page."""
 
@@ -199,7 +203,7 @@ def run_web_edit(
     except (ValueError, TypeError, FileNotFoundError) as error:
         raise WebInputError(str(error).split("\n")[0]) from error
     except MemoryError as error:
-        raise WebInputError("not enough memory for this edit: try a smaller image or fewer steps") from error
+        raise WebInputError(NOT_ENOUGH_MEMORY) from error
     record = edit.record(0)
     record["parameters"] = {**record["parameters"], "seed": request.seed}
     record["notices"] = [*notices, *record["notices"]]

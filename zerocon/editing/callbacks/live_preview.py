@@ -48,6 +48,5 @@ class LivePreviewCallback(Callback):
         total = len(state.timesteps)
         if pred_x0 is None or (step % self.every and step != total - 1):
             return
-        vae = editor.vae
-        decoded = vae.decode((pred_x0 / vae.config.scaling_factor + editor.vae_shift).to(vae.dtype)).sample
+        decoded = editor.decode(pred_x0)
         self.sink(state.index, step, total, tensor_to_pil(decoded)[0])

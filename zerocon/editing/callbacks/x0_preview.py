@@ -55,8 +55,7 @@ class X0PreviewCallback(Callback):
         last = step == len(state.timesteps) - 1
         if pred_x0 is None or (step % self.every and not last):
             return
-        vae = editor.vae
-        decoded = vae.decode((pred_x0 / vae.config.scaling_factor + editor.vae_shift).to(vae.dtype)).sample
+        decoded = editor.decode(pred_x0)
         self._tiles.setdefault(state.index, []).append((f"{step}", tensor_to_pil(decoded)[0]))
 
     def on_image_end(self, editor: Any, state: Any, image: Any) -> None:

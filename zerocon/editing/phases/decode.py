@@ -29,11 +29,10 @@ def decode_phase(editor: Editor, states: Sequence[ImageState], output_type: str)
         for state in states:
             state.result = state.latents
         return
-    vae = editor.vae
     blends = [state.extras.pop("pixel_blend", None) for state in states]
     rows = [state.latents for state in states] + [blend[1] for blend in blends if blend is not None]
     latents = torch.cat(rows)  # type: ignore[arg-type]
-    decoded = vae.decode((latents / vae.config.scaling_factor + editor.vae_shift).to(vae.dtype)).sample
+    decoded = editor.decode(latents)
     extra = len(states)
     for row, (state, blend) in enumerate(zip(states, blends, strict=True)):
         image = decoded[row : row + 1]
