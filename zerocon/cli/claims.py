@@ -3,10 +3,14 @@ what killed runs left behind."""
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import re
 import socket
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 #: Temporary files are named ``.{final name}.{pid}.{random}.tmp`` (see ``files.atomic_write``).
@@ -59,21 +63,43 @@ def _owner(path: Path) -> tuple[int, str, str]:
         return -1, "", ""
 
 
-def _owner_alive(path: Path) -> bool:
-    """Whether a claim's owner may still run: same host, a live pid and the same process start
-    (a reused pid belongs to another program), or another host (whose processes cannot be
-    seen from here, so its claims are never taken over)."""
+#: A claim of another host whose file has not been refreshed for this long is taken over: its
+#: owner refreshes it every ``HEARTBEAT_SECONDS`` while it edits, so a claim this old was left
+#: by a run that died (or by a container that restarted under a new host name).
+CLAIM_TIMEOUT_SECONDS = 600.0
+#: How often a running edit refreshes the claims it holds.
+HEARTBEAT_SECONDS = 30.0
+
+
+def claim_age(path: Path) -> float:
+    """Seconds since a claim file was written or last refreshed (``inf`` when it is gone)."""
+    try:
+        return max(0.0, time.time() - path.stat().st_mtime)
+    except OSError:
+        return math.inf
+
+
+def _owner_alive(path: Path, timeout: float = CLAIM_TIMEOUT_SECONDS) -> bool:
+    """Whether a claim's owner may still run.
+
+    On this host: a live pid with the same process start (a reused pid belongs to another
+    program). On another host, whose processes cannot be seen from here: a claim refreshed
+    within ``timeout`` seconds (a live owner refreshes it every ``HEARTBEAT_SECONDS``).
+    """
     pid, host, start = _owner(path)
     if host and host != socket.gethostname():
-        return True
+        return claim_age(path) < timeout
     if not pid_alive(pid):
         return False
     now = process_start(pid)
     return start in ("", "-") or not now or now == start
 
 
-def clean_stale(folder: Path) -> list[Path]:
+def clean_stale(folder: Path, timeout: float = CLAIM_TIMEOUT_SECONDS) -> list[Path]:
     """Remove temporary files and claims of processes that no longer run; returns them.
+
+    A claim of another host counts as stale once it is ``timeout`` seconds old (``0``: every
+    claim of another host; ``--take-over-claims``).
 
     Examples:
         >>> import tempfile
@@ -84,7 +110,7 @@ def clean_stale(folder: Path) -> list[Path]:
     for path in folder.iterdir():
         match = _TEMP.match(path.name)
         stale = (match is not None and not pid_alive(int(match.group(1)))) or (
-            path.suffix == ".claim" and not _owner_alive(path)
+            path.suffix == ".claim" and not _owner_alive(path, timeout)
         )
         if stale:
             path.unlink(missing_ok=True)
@@ -98,7 +124,9 @@ class OutputClaim:
     ``acquire()`` writes the claim to a temporary file and hard-links it into place, so a claim
     appears complete or not at all and only one run can create it. A claim whose owner no
     longer runs on this host is taken over (a live pid whose process started at another time
-    is another program that reused the pid); claims of other hosts are left alone.
+    is another program that reused the pid); a claim of another host is taken over once it has
+    not been refreshed for ``timeout`` seconds (a held claim is refreshed every
+    ``HEARTBEAT_SECONDS`` by a background thread).
 
     Examples:
         >>> import tempfile
@@ -108,9 +136,10 @@ class OutputClaim:
         >>> claim.release()
     """
 
-    def __init__(self, png: Path) -> None:
+    def __init__(self, png: Path, timeout: float = CLAIM_TIMEOUT_SECONDS) -> None:
         self.path = png.with_suffix(".claim")
         self.held = False
+        self.timeout = timeout
 
     def _content(self) -> str:
         pid = os.getpid()
@@ -134,17 +163,25 @@ class OutputClaim:
                 try:
                     os.link(name, self.path)  # fails if the claim exists
                 except FileExistsError:
-                    if _owner_alive(self.path):
+                    if _owner_alive(self.path, self.timeout):
                         return False
                     self.path.unlink(missing_ok=True)  # its owner died: take it over
                     continue
                 self.held = True
+                _HEARTBEAT.add(self)
                 return True
             return False
         finally:
             os.unlink(name)
 
+    def refresh(self) -> None:
+        """Touch the claim file, so runs on other hosts see its owner is alive."""
+        if self.held:
+            with contextlib.suppress(OSError):
+                os.utime(self.path)
+
     def release(self) -> None:
+        _HEARTBEAT.discard(self)
         if self.held:
             try:
                 mine = self.path.read_text(encoding="utf-8") == self._content()
@@ -153,3 +190,40 @@ class OutputClaim:
             if mine:
                 self.path.unlink(missing_ok=True)
             self.held = False
+
+
+class _Heartbeat:
+    """One daemon thread that refreshes every held claim every ``HEARTBEAT_SECONDS``."""
+
+    def __init__(self) -> None:
+        self._claims: set[OutputClaim] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._wake = threading.Event()
+
+    def add(self, claim: OutputClaim) -> None:
+        with self._lock:
+            self._claims.add(claim)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="zerocon-claims", daemon=True)
+                self._thread.start()
+        self._wake.set()  # a running thread starts a new round (and reads the interval again)
+
+    def discard(self, claim: OutputClaim) -> None:
+        with self._lock:
+            self._claims.discard(claim)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(HEARTBEAT_SECONDS)
+            self._wake.clear()
+            with self._lock:
+                claims = list(self._claims)
+                if not claims:
+                    self._thread = None
+                    return
+            for claim in claims:
+                claim.refresh()
+
+
+_HEARTBEAT = _Heartbeat()

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from zerocon.cli.claims import OutputClaim, clean_stale
+from zerocon.cli.claims import CLAIM_TIMEOUT_SECONDS, OutputClaim, clean_stale
 from zerocon.cli.errors import CliError
 from zerocon.cli.files import (
     DEFAULT_MAX_PIXELS,
@@ -150,6 +150,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=1,
         help="inputs edited in one pipeline call; those of one size share every UNet call (each "
         "result equals its one-at-a-time edit up to float rounding; memory grows with it) (default 1)",
+    )
+    p.add_argument(
+        "--take-over-claims",
+        action="store_true",
+        help="take over every claim another host left in --out (a run killed in a container that "
+        f"restarted under a new host name); without it such a claim is taken over once it is "
+        f"{CLAIM_TIMEOUT_SECONDS / 60:g} minutes old (a live run refreshes its claims every 30 s)",
     )
     add_common_options(p, steps=50)
     p.set_defaults(run=run)
@@ -390,7 +397,8 @@ def run(args: argparse.Namespace) -> int:
         except ImageTooLarge as error:
             failures[path] = str(error)
     out_dir = ensure_writable_dir(args.out)
-    clean_stale(out_dir)
+    timeout = 0.0 if args.take_over_claims else CLAIM_TIMEOUT_SECONDS
+    clean_stale(out_dir, timeout)
     rank, world = process_rank()
     mine = shard(inputs, rank, world)
     settings = {
@@ -428,10 +436,10 @@ def run(args: argparse.Namespace) -> int:
             claimed = []
             try:
                 for path, png in chunk:
-                    claim = OutputClaim(png)
+                    claim = OutputClaim(png, timeout)
                     if not claim.acquire():
                         tqdm.write(f"notice: {path.name}: another run is editing it; skipped")
-                    elif png.with_suffix(".json").exists() and not args.overwrite:
+                    elif png.with_suffix(".json").exists() and png.exists() and not args.overwrite:
                         claim.release()  # another run finished it since the list was made
                         tqdm.write(f"notice: {path.name}: another run has edited it; skipped")
                     else:

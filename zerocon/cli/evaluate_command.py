@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -16,9 +17,16 @@ from tqdm.auto import tqdm
 
 from zerocon.cli.edit_command import SEED, STEPS
 from zerocon.cli.errors import CliError
+from zerocon.cli.evaluation_identity import (
+    RowIdentity,
+    case_identity,
+    model_identity,
+    settings_identity,
+)
 from zerocon.cli.files import ensure_writable_dir, save_json
-from zerocon.cli.loading import check_sources, device_for_rank, load_pipeline
+from zerocon.cli.loading import check_sources, device_for_rank, load_pipeline, model_source
 from zerocon.cli.method_option import method_choice
+from zerocon.cli.numbers import whole_number
 from zerocon.cli.sharding import process_rank, shard
 from zerocon.editing import ZeroConPipelineOutput
 from zerocon.editing.methods import DEFAULT_METHOD
@@ -26,6 +34,9 @@ from zerocon.editing.methods import DEFAULT_METHOD
 #: Each edit is scored alone, in its own process: no synchronisation across processes, which
 #: would wait on ranks that have other edits (or none) left.
 LOCAL: dict[str, Any] = {"sync_on_compute": False}
+
+#: The largest ``--size``: a 4096² edit already needs tens of GB on an SD-sized model.
+MAX_SIDE = 4096
 
 #: The measures a row may hold, in the summary's order.
 MEASURES = ("clip_accuracy", "clip_score", "structure_distance", "background_psnr", "background_lpips",
@@ -47,8 +58,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="the LPIPS backbone that file holds (default squeeze, as PIE-Bench)")
     p.add_argument("--steps", type=STEPS, default=50, help="DDIM steps (default 50)")
     p.add_argument("--seed", type=SEED, default=0, help="each edit's generator seed")
-    p.add_argument("--size", type=int, default=None, help="side the images are resized to (default: the model's)")
-    p.add_argument("--limit", type=int, default=None, help="only the first N edits")
+    p.add_argument("--size", type=whole_number(8, MAX_SIDE), default=None,
+                   help=f"side the images are resized to, 8 to {MAX_SIDE} (default: the model's)")
+    p.add_argument("--limit", type=whole_number(1), default=None, help="only the first N edits")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace rows in --out that another run (other seed, model, size, settings or "
+                   "dataset entry) wrote for these edits, instead of refusing")
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(run=run)
@@ -107,15 +122,18 @@ def _score(
 def run(args: argparse.Namespace) -> int:
     """Edit each case with each method (resumably, this process's share) and write the results.
 
-    Writes ``results.jsonl`` (one row per edit and method; ``results-rank{r}.jsonl`` per
+    Writes ``results.jsonl`` (one row per edit and method, with its full identity; see
+    [`RowIdentity`][zerocon.cli.evaluation_identity.RowIdentity]; ``results-rank{r}.jsonl`` per
     process in a multi-process run), ``summary.md`` / ``summary.json`` (means with 95% bootstrap
-    intervals over every rank's rows found) and ``pareto.png``.
+    intervals over this run's rows from every rank) and ``pareto.png``. A row is reused only
+    when its identity equals the one this run would give it.
 
     Returns:
-        The exit code (0).
+        The exit code: 0, or 2 when an edit failed (each named on one line, the rest is scored).
 
     Raises:
-        CliError: for a dataset, model or metric folder that cannot be read (before anything runs).
+        CliError: for a dataset, model or metric folder that cannot be read, or an ``--out``
+            holding rows of another run for the same edits (before anything runs).
     """
     from zerocon.metrics.datasets import read_dataset
     from zerocon.metrics.summary import pareto_plot, summarize_rows, summary_table
@@ -128,41 +146,32 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None:
         cases = cases[: args.limit]
     models = _metrics(args)
-    out = ensure_writable_dir(args.out)
     rank, world = process_rank()
+    plan = _plan(args, cases)
+    out = ensure_writable_dir(args.out)
     results = out / ("results.jsonl" if world == 1 else f"results-rank{rank}.jsonl")
-    done = {json.loads(line)["key"] for line in results.read_text().splitlines() if line.strip()} if results.exists() else set()
-    todo = [(case, method) for case in shard(cases, rank, world) for method in args.methods
-            if f"{method}|{case.edit_id}|{args.steps}" not in done]
+    stored = _stored_rows(out)
+    _check_or_drop_stale(args, out, results, stored, plan)
+    done = {row.get("key") for row in _stored_rows(out)}
+    mine = {case.edit_id for case in shard(cases, rank, world)}
+    todo = [(case, identity) for case, identity in plan if case.edit_id in mine and identity.key not in done]
     print(f"[rank {rank}/{world}] {len(cases)} edits x {len(args.methods)} methods; {len(todo)} to run -> {results}")
     pipe = load_pipeline(args.model, device_for_rank(args.device)) if todo else None
-    for case, method in tqdm(todo, desc="evaluate", disable=args.no_progress):
+    failed = 0
+    for case, identity in tqdm(todo, desc="evaluate", disable=args.no_progress):
         assert pipe is not None
-        with Image.open(case.image) as handle:
-            source = handle.convert("RGB")
-        mask = case.edit_mask(source.height, source.width)
-        side = args.size or int(pipe.unet.config.sample_size) * pipe.vae_scale_factor
-        source = source.resize((side, side), Image.Resampling.BICUBIC)
-        start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                edit = pipe(source, case.target_prompt, source_prompt=case.source_prompt, method=method,
-                            num_inference_steps=args.steps, generator=torch.Generator().manual_seed(args.seed),
-                            show_progress=False)
-            except ValueError as error:
-                print(f"zerocon: error: edit {case.edit_id} with {method}: {error}")
-                continue
-        seconds = time.perf_counter() - start
-        assert isinstance(edit, ZeroConPipelineOutput)
-        row = {"key": f"{method}|{case.edit_id}|{args.steps}", "edit_id": case.edit_id, "method": method,
-               "steps": args.steps, "source_prompt": case.source_prompt, "target_prompt": case.target_prompt,
-               "seconds": seconds, **_score(case, edit.images[0], source, mask, models)}
+        row = _evaluate_one(args, pipe, case, identity, models)
+        if row is None:
+            failed += 1
+            continue
         with results.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(row) + "\n")
-    rows = [json.loads(line) for path in sorted(out.glob("results*.jsonl")) for line in path.read_text().splitlines()
-            if line.strip()]
+    keys = {identity.key for _, identity in plan}
+    rows = [row for row in _stored_rows(out) if row.get("key") in keys]
     measures = [m for m in MEASURES if any(m in r for r in rows)]
+    if not rows:
+        print("no edit of this run has a result yet")
+        return 2 if failed else 0
     summary = summarize_rows(rows, measures)
     text = summary_table(summary, measures)
     (out / "summary.md").write_text(text + "\n", encoding="utf-8")
@@ -172,4 +181,119 @@ def run(args: argparse.Namespace) -> int:
     if x in measures and y in measures:
         pareto_plot(summary, x, y, out / "pareto.png")
     print(text)
+    if failed:
+        print(f"zerocon: error: {failed} edit(s) failed (named above); their rows are missing", file=sys.stderr)
+        return 2
     return 0
+
+
+def _side(args: argparse.Namespace) -> int:
+    """The side images are edited at: ``--size``, or the model's own (read from its config)."""
+    if args.size is not None:
+        return int(args.size)
+    source = model_source(args.model)
+    if not isinstance(source, Path):  # a hub id: its config comes with the model
+        pipe = load_pipeline(args.model, device_for_rank(args.device))
+        return int(pipe.unet.config.sample_size) * pipe.vae_scale_factor
+    try:
+        unet = json.loads((Path(source) / "unet" / "config.json").read_text(encoding="utf-8"))
+        vae = json.loads((Path(source) / "vae" / "config.json").read_text(encoding="utf-8"))
+        return int(unet["sample_size"]) * 2 ** (len(vae["block_out_channels"]) - 1)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise CliError(f"cannot read the model's image size from {str(source)!r} ({error}); give --size") from error
+
+
+def _plan(args: argparse.Namespace, cases: list[Any]) -> list[tuple[Any, RowIdentity]]:
+    """Every (case, identity) this run fills, in the dataset's order."""
+    from zerocon.editing import EditSettings
+
+    model = model_identity(model_source(args.model))
+    side = _side(args)
+    settings = {}
+    for method in args.methods:
+        try:
+            values = EditSettings.for_method(method, num_inference_steps=args.steps).to_dict()
+        except ValueError as error:
+            raise CliError(f"method {method!r}: {error}") from error
+        settings[method] = settings_identity(values)
+    plan: list[tuple[Any, RowIdentity]] = []
+    for case in cases:
+        entry = case_identity(case)
+        plan.extend((case, RowIdentity(case.edit_id, entry, method, settings[method], model, args.seed, side,
+                                       args.steps)) for method in args.methods)
+    return plan
+
+
+def _stored_rows(out: Path) -> list[dict[str, Any]]:
+    rows = []
+    for path in sorted(out.glob("results*.jsonl")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:  # a line cut by a killed run: redone
+                print(f"notice: {path.name}:{number} is not a complete row; ignored")
+                continue
+            if isinstance(row, dict):
+                rows.append(row)
+    return rows
+
+
+def _check_or_drop_stale(args: argparse.Namespace, out: Path, results: Path, stored: list[dict[str, Any]],
+                         plan: list[tuple[Any, RowIdentity]]) -> None:
+    """Refuse an ``--out`` whose rows fill this run's edits with another identity (or drop them
+    from this process's file with ``--overwrite``)."""
+    planned: dict[tuple[Any, Any], RowIdentity] = {identity.slot: identity for _, identity in plan}
+    stale = [row for row in stored if (row.get("edit_id"), row.get("method")) in planned
+             and row.get("key") != planned[(row.get("edit_id"), row.get("method"))].key]
+    if not stale:
+        return
+    if not args.overwrite:
+        row = stale[0]
+        identity = planned[(row["edit_id"], row["method"])]
+        changed = identity.differences(row.get("identity") or {}) if isinstance(row.get("identity"), dict) else [
+            "the row has no identity (written by zerocon 0.1)"]
+        raise CliError(
+            f"--out {str(args.out)!r} holds {len(stale)} row(s) of another run for these edits (edit "
+            f"{row['edit_id']} with {row['method']}: {'; '.join(changed[:3])}); give a new --out, or --overwrite "
+            "to replace them"
+        )
+    if results.exists():
+        keep = [line for line in results.read_text(encoding="utf-8").splitlines()
+                if line.strip() and _row_key(line) not in {row.get("key") for row in stale}]
+        results.write_text("".join(f"{line}\n" for line in keep), encoding="utf-8")
+    print(f"notice: --overwrite: {len(stale)} row(s) of another run replaced")
+
+
+def _row_key(line: str) -> Any:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return row.get("key") if isinstance(row, dict) else None
+
+
+def _evaluate_one(args: argparse.Namespace, pipe: Any, case: Any, identity: RowIdentity,
+                  models: dict[str, Any]) -> dict[str, Any] | None:
+    """Edit and score one case with one method; ``None`` (with one line) when the edit fails."""
+    with Image.open(case.image) as handle:
+        source = handle.convert("RGB")
+    mask = case.edit_mask(source.height, source.width)
+    source = source.resize((identity.size, identity.size), Image.Resampling.BICUBIC)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            edit = pipe(source, case.target_prompt, source_prompt=case.source_prompt, method=identity.method,
+                        num_inference_steps=args.steps, generator=torch.Generator().manual_seed(args.seed),
+                        show_progress=False)
+        except (ValueError, MemoryError) as error:
+            tqdm.write(f"zerocon: error: edit {case.edit_id} with {identity.method}: {error}", file=sys.stderr)
+            return None
+    seconds = time.perf_counter() - start
+    assert isinstance(edit, ZeroConPipelineOutput)
+    return {"key": identity.key, "identity": identity.to_dict(), "edit_id": case.edit_id,
+            "method": identity.method, "steps": args.steps, "seed": args.seed, "size": identity.size,
+            "source_prompt": case.source_prompt, "target_prompt": case.target_prompt, "seconds": seconds,
+            **_score(case, edit.images[0], source, mask, models)}

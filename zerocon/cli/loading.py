@@ -92,6 +92,8 @@ def model_source(model: str | None) -> str | Path:
             raise CliError(str(error)) from error
     path = Path(model).expanduser()
     if path.exists():
+        if not path.is_dir():
+            raise CliError(f"model path {model!r} is a file; give a model folder (diffusers layout) or a hub id")
         return path
     if _HUB_ID.match(model) and not model.startswith((".", "/", "~")):
         return model

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
-from collections.abc import Sequence
-from typing import NoReturn
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
 from zerocon.cli import (
     demo_command,
@@ -59,7 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``zerocon`` with ``argv`` (default: ``sys.argv[1:]``).
 
     Bad inputs end with one line on stderr (``zerocon: error: ...``) and a non-zero exit code;
-    so do system errors met mid-run (a full disk, say: exit 2).
+    so do system errors met mid-run (a full disk, say: exit 2). Ctrl-C (exit 130) and SIGTERM
+    (exit 143) both unwind the run: claims are released and temporary files removed.
 
     Args:
         argv: the arguments.
@@ -76,8 +79,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # usage errors (2) and --help (0)
         return int(exit_.code or 0) if not isinstance(exit_.code, str) else 2
     _quiet_libraries()
+    restore = _terminate_like_interrupt()
     try:
         return int(args.run(args))
+    except Terminated:
+        print("zerocon: terminated", file=sys.stderr)
+        return 143
     except CliError as error:
         print(f"zerocon: error: {error}", file=sys.stderr)
         return error.exit_code
@@ -88,6 +95,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("zerocon: interrupted", file=sys.stderr)
         return 130
+    finally:
+        restore()
+
+
+class Terminated(BaseException):
+    """Raised in the main thread when the process gets SIGTERM, so that it unwinds as Ctrl-C
+    does: claims are released and temporary files removed; the exit code is 143 (128 + 15)."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+def _terminate_like_interrupt() -> Callable[[], None]:
+    """Make SIGTERM raise ``Terminated`` (main thread only); returns what puts the old handler back."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+    return restore
 
 
 def _quiet_libraries() -> None:

@@ -6,7 +6,7 @@ import argparse
 import importlib
 from importlib.metadata import entry_points
 
-from zerocon.editing import EditMethod, available_methods, register_method
+from zerocon.editing import EditMethod, available_methods, get_method, register_method
 from zerocon.editing.methods import is_registered
 
 #: The entry-point group through which installed packages add methods to the command line.
@@ -48,9 +48,14 @@ def method_choice(text: str) -> str:
         try:
             module = importlib.import_module(module_name)
             method = getattr(module, attribute)
-        except (ImportError, AttributeError, ValueError) as error:
-            raise argparse.ArgumentTypeError(f"cannot import the method {text!r}: {error}") from None
-        instance = method() if isinstance(method, type) else method
+        except Exception as error:  # the user's module may raise anything while it is imported
+            raise argparse.ArgumentTypeError(
+                f"cannot import the method {text!r}: {type(error).__name__}: {_first_line(error)}") from None
+        try:
+            instance = method() if isinstance(method, type) else method
+        except Exception as error:  # ... or while its class is constructed
+            raise argparse.ArgumentTypeError(
+                f"cannot create the method {text!r}: {type(error).__name__}: {_first_line(error)}") from None
         if not isinstance(instance, EditMethod):
             raise argparse.ArgumentTypeError(f"{text!r} is not an EditMethod (a subclass or an instance)")
         try:
@@ -62,4 +67,9 @@ def method_choice(text: str) -> str:
         raise argparse.ArgumentTypeError(
             f"unknown method {text!r}; choose one of {available_methods()} or give package.module:Class"
         )
-    return text
+    return get_method(text).name  # the registered spelling, as files and sidecars name it
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0][:200] if lines else "(no message)"

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from zerocon._paths import inside_folder
 from zerocon.captioning import BlipCaptioner, Captioner, ClipRetrievalCaptioner
 from zerocon.direction import FileSentences, SentenceSource
 
@@ -99,6 +100,11 @@ class ModelDefaults:
             raise ValueError(f"{path}: sentences must be a relative path")
         defaults = cls(folder, None if step is None else float(step), captioner, sentences, str(data.get("notes", "")))
         for relative in defaults._paths():
+            if not inside_folder(folder, relative):
+                raise ValueError(
+                    f"{path}: {relative!r} is not a path inside the model folder (absolute paths, '..' "
+                    "and links that lead out of it are refused)"
+                )
             if not (folder / relative).exists():
                 raise ValueError(f"{path}: {relative!r} does not exist in {folder}")
         return defaults
@@ -118,6 +124,8 @@ class ModelDefaults:
     def _resolve(self, relative: str) -> Path:
         if self.folder is None:
             raise ValueError("these defaults have no folder to resolve paths against")
+        if not inside_folder(self.folder, relative):
+            raise ValueError(f"{relative!r} is not a path inside the model folder {str(self.folder)!r}")
         return self.folder / relative
 
     def build_captioner(self, **load_kwargs: Any) -> Captioner | None:

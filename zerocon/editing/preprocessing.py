@@ -69,8 +69,8 @@ def to_rgb(image: Image.Image, background: tuple[int, int, int] = (255, 255, 255
         An RGB image of the same size.
 
     Raises:
-        ValueError: if ``image`` is not a PIL image, or is a float or integer image with NaN or
-            infinite values (min–max stretching them would turn the image black).
+        ValueError: if ``image`` is not a PIL image, or a wide image (16-bit, 32-bit integer or
+            float) whose values lie outside its type's range (see [`wide_pixel_range`][zerocon.editing.preprocessing.wide_pixel_range]).
 
     Examples:
         >>> to_rgb(Image.new("L", (4, 4), 128)).mode
@@ -87,14 +87,52 @@ def to_rgb(image: Image.Image, background: tuple[int, int, int] = (255, 255, 255
         canvas = Image.new("RGBA", rgba.size, (*background, 255))
         return Image.alpha_composite(canvas, rgba).convert("RGB")
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-        array = np.asarray(image, dtype=np.float64)
-        if not np.isfinite(array).all():
-            bad = int((~np.isfinite(array)).sum())
-            raise ValueError(f"the image has {bad} NaN or infinite pixel value(s); it cannot be edited")
-        low, high = float(array.min()), float(array.max())
-        scaled = (array - low) / (high - low) * 255.0 if high > low else np.zeros_like(array)
-        return Image.fromarray(scaled.round().astype(np.uint8), mode="L").convert("RGB")
+        return _wide_to_rgb(image)
     return image.convert("RGB")
+
+
+def wide_pixel_range(mode: str) -> float:
+    """The value that means full white in a wide (more than 8-bit) grey image of PIL ``mode``.
+
+    Wide images are scaled by their type's range, never by their own minimum and maximum: an
+    all-white 16-bit image stays white and a dim one stays dim.
+
+    - ``I;16`` (16-bit PNG and TIFF) and ``I`` (32-bit integers, as older Pillow opens 16-bit
+      PNGs): 65535, and values must lie in ``[0, 65535]``;
+    - ``F`` (32-bit float): 1.0, and values must lie in ``[0, 1]``.
+
+    Args:
+        mode: ``"I;16"``, ``"I;16B"``, ``"I;16L"``, ``"I"`` or ``"F"``.
+
+    Raises:
+        ValueError: for another mode.
+
+    Examples:
+        >>> wide_pixel_range("I;16"), wide_pixel_range("F")
+        (65535.0, 1.0)
+    """
+    if mode in ("I", "I;16", "I;16B", "I;16L"):
+        return 65535.0
+    if mode == "F":
+        return 1.0
+    raise ValueError(f"{mode!r} is not a wide grey mode")
+
+
+def _wide_to_rgb(image: Image.Image) -> Image.Image:
+    array = np.asarray(image, dtype=np.float64)
+    if not np.isfinite(array).all():
+        bad = int((~np.isfinite(array)).sum())
+        raise ValueError(f"the image has {bad} NaN or infinite pixel value(s); it cannot be edited")
+    top = wide_pixel_range(image.mode)
+    low, high = float(array.min()), float(array.max())
+    if low < 0 or high > top:
+        kind = "float" if image.mode == "F" else "integer"
+        raise ValueError(
+            f"the {kind} image's values span [{low:g}, {high:g}], outside its type's range [0, {top:g}]; "
+            "save it as 8- or 16-bit, or scale it to that range"
+        )
+    scaled = array / top * 255.0
+    return Image.fromarray(scaled.round().astype(np.uint8), mode="L").convert("RGB")
 
 
 def prepare_image(image: Image.Image, multiple: int) -> PreparedImage:

@@ -1,4 +1,5 @@
-"""Background preservation: PSNR, MSE, SSIM and LPIPS outside the edit mask (PIE-Bench's measures)."""
+"""Background preservation: PSNR, MSE, SSIM and LPIPS outside the edit mask, as PIE-Bench defines them
+(or over background pixels only, on request)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,15 @@ from zerocon.metrics.lpips_network import LpipsNetwork, NetType
 
 
 class _BackgroundMetric(Metric):
-    """Per-image values over the pixels outside the edit mask, averaged over images.
+    """Per-image values outside the edit mask, averaged over images.
+
+    Two definitions (see docs/metrics.md):
+
+    - ``background_only=False`` (the default, PIE-Bench's): the edit region is blacked out in
+      both images and the metric is taken over the whole image, black region included. This is
+      what published PIE-Bench tables report.
+    - ``background_only=True``: the metric is averaged over the background pixels alone, so
+      the value does not depend on how large the edit region is.
 
     Images whose mask covers everything have no background and are not counted. ``compute``
     gives NaN before any counted image.
@@ -26,8 +35,9 @@ class _BackgroundMetric(Metric):
     total: Tensor
     count: Tensor
 
-    def __init__(self, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, background_only: bool = False, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(**kwargs)
+        self.background_only = bool(background_only)
         self.add_state("total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("count", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
@@ -51,7 +61,10 @@ class _BackgroundMetric(Metric):
         keep = keep_weights(mask, edited)
         counted = keep.flatten(1).sum(dim=1) > 0
         if bool(counted.any()):
-            values = self.per_image(edited.float(), source.float(), keep.float())[counted]
+            edited, source, keep = edited.float(), source.float(), keep.float()
+            if not self.background_only:  # PIE-Bench: black out the edit region, score the whole image
+                edited, source, keep = edited * keep, source * keep, torch.ones_like(keep)
+            values = self.per_image(edited, source, keep)[counted]
             self.total += values.double().sum()
             self.count += int(counted.sum())
 
@@ -68,6 +81,10 @@ def _masked_mse(edited: Tensor, source: Tensor, keep: Tensor) -> Tensor:
 
 class BackgroundMSE(_BackgroundMetric):
     """Mean squared error outside the edit mask, per image, averaged over images.
+
+    Args:
+        background_only: average over background pixels only instead of PIE-Bench's whole
+            image with the edit region blacked out (see ``_BackgroundMetric``).
 
     Shape:
         - update: edited, source ``(N, 3, H, W)`` in ``[0, 1]``; mask as in ``update``.
@@ -96,6 +113,8 @@ class BackgroundPSNR(_BackgroundMetric):
 
     Args:
         max_psnr: the value of an exact background (default 100 dB).
+        background_only: the MSE over background pixels only instead of PIE-Bench's whole
+            image with the edit region blacked out.
 
     Shape:
         See ``BackgroundMSE``.
@@ -109,8 +128,8 @@ class BackgroundPSNR(_BackgroundMetric):
 
     higher_is_better = True
 
-    def __init__(self, max_psnr: float = 100.0, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(**kwargs)
+    def __init__(self, max_psnr: float = 100.0, background_only: bool = False, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(background_only=background_only, **kwargs)
         self.max_psnr = float(max_psnr)
 
     def per_image(self, edited: Tensor, source: Tensor, keep: Tensor) -> Tensor:
@@ -120,10 +139,12 @@ class BackgroundPSNR(_BackgroundMetric):
 
 
 class BackgroundSSIM(_BackgroundMetric):
-    """SSIM outside the edit mask: torchmetrics' SSIM map, averaged over the background pixels.
+    """SSIM outside the edit mask: torchmetrics' SSIM map of the masked images averaged over the
+    whole image (PIE-Bench), or over the background pixels (``background_only=True``).
 
     Args:
         kernel_size: the Gaussian window (torchmetrics' default 11).
+        background_only: average the SSIM map of the unmasked images over background pixels only.
 
     Shape:
         See ``BackgroundMSE``.
@@ -137,8 +158,8 @@ class BackgroundSSIM(_BackgroundMetric):
 
     higher_is_better = True
 
-    def __init__(self, kernel_size: int = 11, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(**kwargs)
+    def __init__(self, kernel_size: int = 11, background_only: bool = False, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(background_only=background_only, **kwargs)
         self.kernel_size = int(kernel_size)
 
     def per_image(self, edited: Tensor, source: Tensor, keep: Tensor) -> Tensor:
@@ -167,6 +188,8 @@ class BackgroundLPIPS(_BackgroundMetric):
 
     Raises:
         FileNotFoundError: for a weights file that does not exist (naming it).
+        ValueError: for ``background_only=True`` (LPIPS is defined here only as PIE-Bench's
+            whole-image distance of the masked images).
 
     Examples:
         >>> from zerocon.metrics.lpips_network import backbone_features
@@ -185,6 +208,8 @@ class BackgroundLPIPS(_BackgroundMetric):
         head_weights: Any = None,
         **kwargs,
     ) -> None:
+        if kwargs.get("background_only"):
+            raise ValueError("BackgroundLPIPS has PIE-Bench's definition only (edit region blacked out, whole image)")
         super().__init__(**kwargs)
         if isinstance(backbone_weights, LpipsNetwork):
             self.network = backbone_weights

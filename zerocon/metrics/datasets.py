@@ -8,8 +8,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from PIL import Image
 from torch import Tensor
 
+from zerocon._paths import inside_folder
 from zerocon.metrics.masks import decode_rle_mask, load_mask
 
 _BRACKETS = re.compile(r"[\[\]]")
@@ -69,7 +71,9 @@ def read_dataset(root: str | Path) -> list[EvaluationCase]:
 
     Raises:
         FileNotFoundError: for a folder with neither file, or a listed image or mask that is missing.
-        ValueError: for a malformed file.
+        ValueError: for a malformed file, no edits, an image or mask path that leads out of the
+            folder (absolute, ``..``, or a link out; refused before the path is touched), an image
+            that is not readable, or a mask that does not fit its image.
 
     Examples:
         >>> read_dataset("/no/such/dataset")  # doctest: +SKIP
@@ -82,11 +86,42 @@ def read_dataset(root: str | Path) -> list[EvaluationCase]:
         cases = _read_csv(folder, table)
     else:
         raise FileNotFoundError(f"{str(folder)!r} holds neither mapping_file.json (PIE-Bench) nor prompts.csv")
+    if not cases:
+        raise ValueError(f"{str(folder)!r} lists no edits")
     for case in cases:
         for path in (case.image, case.mask_file):
             if path is not None and not path.is_file():
                 raise FileNotFoundError(f"edit {case.edit_id}: {str(path)!r} does not exist")
+        _check_case(case)
     return cases
+
+
+def _check_case(case: EvaluationCase) -> None:
+    """Read the image's header and decode the mask once, so a bad entry stops the run before it starts."""
+    try:
+        with Image.open(case.image) as handle:
+            width, height = handle.size
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise ValueError(f"edit {case.edit_id}: {str(case.image)!r} is not a readable image ({error})") from error
+    if case.mask is not None:
+        try:
+            decode_rle_mask(case.mask, height, width)
+        except ValueError as error:
+            raise ValueError(f"edit {case.edit_id}: its mask does not fit the {width}x{height} image: {error}") from error
+
+
+def _confined(folder: Path, relative: str, what: str) -> Path:
+    """``folder / relative``, refusing paths that lead out of ``folder`` (checked before any access)."""
+    if not inside_folder(folder, relative):
+        raise ValueError(f"{what} {relative!r} is not a path inside {str(folder)!r} (absolute paths, '..' and "
+                         "links that lead out of it are refused)")
+    return folder / relative
+
+
+def _text(value: object, what: str) -> str:
+    if not isinstance(value, str) or not _BRACKETS.sub("", value).strip():
+        raise ValueError(f"{what} must be non-empty text, got {value!r}")
+    return _BRACKETS.sub("", value).strip()
 
 
 def _read_pie(folder: Path, mapping: Path) -> list[EvaluationCase]:
@@ -99,32 +134,40 @@ def _read_pie(folder: Path, mapping: Path) -> list[EvaluationCase]:
     cases = []
     for key, entry in data.items():
         try:
+            mask = entry.get("mask")
+            if mask is not None and (not isinstance(mask, list)
+                                     or not all(isinstance(v, int) and not isinstance(v, bool) for v in mask)):
+                raise ValueError(f"mask must be a list of whole numbers, got {str(mask)[:80]}")
             cases.append(EvaluationCase(
                 edit_id=str(key),
-                image=folder / "annotation_images" / str(entry["image_path"]),
-                source_prompt=_BRACKETS.sub("", str(entry["original_prompt"])).strip(),
-                target_prompt=_BRACKETS.sub("", str(entry["editing_prompt"])).strip(),
-                mask=[int(v) for v in entry["mask"]] if entry.get("mask") is not None else None,
+                image=_confined(folder / "annotation_images", _text(entry["image_path"], "image_path"), "image_path"),
+                source_prompt=_text(entry["original_prompt"], "original_prompt"),
+                target_prompt=_text(entry["editing_prompt"], "editing_prompt"),
+                mask=mask,
             ))
-        except (KeyError, TypeError, ValueError) as error:
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise ValueError(f"{mapping}: edit {key!r} lacks or mangles a field ({error})") from error
     return cases
 
 
 def _read_csv(folder: Path, table: Path) -> list[EvaluationCase]:
-    with table.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+    try:
+        with table.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise ValueError(f"{table}: not a readable CSV file ({error})") from error
     cases = []
     for index, row in enumerate(rows):
         missing = [c for c in ("image", "source_prompt", "target_prompt") if not (row.get(c) or "").strip()]
         if missing:
             raise ValueError(f"{table}: row {index + 2} lacks {missing}")
         mask = (row.get("mask") or "").strip()
+        where = f"{table}: row {index + 2}:"
         cases.append(EvaluationCase(
             edit_id=f"{index:05d}-{Path(row['image']).stem}",
-            image=folder / row["image"].strip(),
+            image=_confined(folder, row["image"].strip(), f"{where} image"),
             source_prompt=row["source_prompt"].strip(),
             target_prompt=row["target_prompt"].strip(),
-            mask_file=folder / mask if mask else None,
+            mask_file=_confined(folder, mask, f"{where} mask") if mask else None,
         ))
     return cases

@@ -114,9 +114,21 @@ def _state_dict(weights: str | Path | Mapping[str, Tensor], what: str) -> Mappin
     path = Path(weights).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"{what} file {str(weights)!r} does not exist (LPIPS loads local weights only)")
-    loaded = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(loaded, Mapping):
-        raise ValueError(f"{what} file {str(path)!r} holds a {type(loaded).__name__}, not a state dict")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            loaded = load_file(str(path), device="cpu")
+        else:  # weights_only: a pickle that would run code is refused, never executed
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch, pickle and safetensors each raise their own types for junk
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        raise ValueError(f"{what} file {str(path)!r} is not a weights file torch or safetensors can read "
+                         f"safely ({reason})") from error
+    if not isinstance(loaded, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, Tensor) for k, v in loaded.items()
+    ):
+        raise ValueError(f"{what} file {str(path)!r} holds a {type(loaded).__name__}, not a state dict of tensors")
     return loaded
 
 
