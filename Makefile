@@ -7,12 +7,12 @@ STAMP := $(VENV)/.zerocon-installed
 # CPU build of torch that these machines keep on disk; any torch>=2.1 works for the library.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: demo serve test test-all lint typecheck docs check benchmark train clean
+.PHONY: demo serve test test-slow test-all dist wheel-check lint typecheck docs check benchmark train clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev]" --config-settings editable_mode=compat
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -24,6 +24,10 @@ serve: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" -q -p no:cacheprovider
+
+# The tests marked slow (a cold mypy run on a user's script, ...): CI runs them after `make test`.
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow -q -p no:cacheprovider
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
@@ -45,5 +49,14 @@ benchmark: $(STAMP)
 train: $(STAMP)
 	$(BIN)/python -m zerocon.shapes.train --out runs/shapes --export zerocon/shapes/weights
 
+# The sdist and the wheel (the embedded model inside) in dist/.
+dist: $(STAMP)
+	rm -rf dist build
+	$(BIN)/python -m build --outdir dist .
+
+# The wheel installed into a fresh virtual environment (not editable), used from outside the repo.
+wheel-check: dist
+	bash .ci/wheel_check
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache zerocon-demo site
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache zerocon-demo site dist build

@@ -43,7 +43,7 @@ from zerocon.guidance import CrossAttentionGuidance, GuidanceTerm, PatchNCEGuida
 from zerocon.losses import PatchNCELoss
 from zerocon.pipelines import ZeroConPipeline
 from zerocon.shapes import embedded_model_path, load_embedded_clip
-from zerocon.shapes.edit_suite import EDIT_TYPES, EditCase, edit_cases
+from zerocon.shapes.edit_suite import EDIT_TYPES, SPLIT_SEEDS, EditCase, edit_cases
 from zerocon.shapes.structure_score import score_edit
 
 HERE = Path(__file__).resolve().parent
@@ -160,7 +160,7 @@ def done_keys(path: Path) -> set[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--split", choices=["tuning", "test"], default="tuning")
+    parser.add_argument("--split", choices=list(SPLIT_SEEDS), default="tuning")
     parser.add_argument("--images", type=int, default=6, help="edits per edit type")
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--methods", nargs="+", default=["zerocon", "pix2pix-zero"])

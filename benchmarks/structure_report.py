@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from zerocon.shapes.edit_suite import SPLIT_SEEDS
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "structure"
 TYPES = ("color", "shape", "background", "pattern")
@@ -42,6 +44,16 @@ def mean_ci(values: list[float], resamples: int = 2000) -> tuple[float, float, f
     rng = np.random.default_rng(0)
     means = data[rng.integers(0, data.size, size=(resamples, data.size))].mean(axis=1)
     return float(data.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def median_ci(values: list[float], resamples: int = 2000) -> tuple[float, float, float]:
+    """Median and 95% percentile-bootstrap interval (NaN for no values; ``inf`` kept: no object read)."""
+    data = np.array([v for v in values if v is not None and not math.isnan(v)], dtype=float)
+    if data.size == 0:
+        return math.nan, math.nan, math.nan
+    rng = np.random.default_rng(0)
+    medians = np.median(data[rng.integers(0, data.size, size=(resamples, data.size))], axis=1)
+    return float(np.median(data)), float(np.percentile(medians, 2.5)), float(np.percentile(medians, 97.5))
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -66,6 +78,12 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]
             "clip_acc": mean_ci([float(r["clip_acc"]) for r in rs]),
             "seconds": float(np.mean([r["seconds"] for r in rs])),
             "unet_evals": float(np.mean([r["unet_evals"] for r in rs])),
+            # The artefact measures (records from before they existed have none: NaN).
+            "strict_success": mean_ci([float(r["strict_success"]) for r in rs if "strict_success" in r]),
+            "object_shift": median_ci([r.get("object_shift") for r in rs]),
+            "area_ratio": median_ci([r.get("area_ratio") for r in rs]),
+            "ring_share": mean_ci([r.get("ring_share") for r in rs]),
+            "target_colour_share": mean_ci([r.get("target_colour_share") for r in rs]),
         }
     return out
 
@@ -116,6 +134,28 @@ def compact_table(summary: dict[str, dict[str, dict[str, Any]]], methods: list[s
             f"| {method} | {s['all']['n']} | {fmt(s['all']['success'])} | {' | '.join(kinds)} | "
             f"{db(obj)} | {db(float(np.mean(scene)) if scene else math.nan)} | {s['all']['mask_iou'][0]:.2f} | "
             f"{s['all']['seconds']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def artefact_table(summary: dict[str, dict[str, dict[str, Any]]], methods: list[str]) -> str:
+    """One row per method: strict success overall and per type, and the artefact measures."""
+    lines = [
+        "| method | n | strict success | colour | shape | background | pattern | median shift, object edits (px) "
+        "| area ratio, object edits | ring share, bg-colour edits | target-colour share, colour edits |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for method in methods:
+        s = summary.get(method)
+        if s is None or math.isnan(s["all"]["strict_success"][0]):
+            continue
+        kinds = [f"{s[k]['strict_success'][0]:.2f}" if k in s else "–" for k in TYPES]
+        obj = s.get("object", {})
+        lines.append(
+            f"| {method} | {s['all']['n']} | {fmt(s['all']['strict_success'])} | {' | '.join(kinds)} | "
+            f"{fmt(obj.get('object_shift', (math.nan,) * 3), 1)} | {fmt(obj.get('area_ratio', (math.nan,) * 3))} | "
+            f"{fmt(s.get('background', {}).get('ring_share', (math.nan,) * 3))} | "
+            f"{fmt(s.get('color', {}).get('target_colour_share', (math.nan,) * 3))} |"
         )
     return "\n".join(lines)
 
@@ -207,7 +247,7 @@ def sample_grid(images: Path, split: str, steps: int, methods: list[str], edit_i
     for c, name in enumerate(["source", *methods]):
         draw.text((c * cell + 2, 1), _column_name(name), fill="black")
     for r, edit_id in enumerate(edit_ids):
-        split_name, kind, index = edit_id.split("-")
+        split_name, kind, index = edit_id.rsplit("-", 2)
         case = edit_case(split_name, kind, int(index))
         canvas.paste(case.source.to_pil(), (0, label_h + r * cell))
         for c, method in enumerate(methods, start=1):
@@ -220,7 +260,7 @@ def sample_grid(images: Path, split: str, steps: int, methods: list[str], edit_i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--split", choices=["tuning", "test"], default="tuning")
+    parser.add_argument("--split", choices=list(SPLIT_SEEDS), default="tuning")
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--input", type=Path, default=None, help="JSONL (default: results/structure/<split>.jsonl)")
     parser.add_argument("--methods", nargs="+", default=None)
@@ -239,6 +279,8 @@ def main() -> None:
     if args.compact:
         summary = summarize(rows)
         print(compact_table(summary, args.methods or sorted(summary)))
+        print()
+        print(artefact_table(summary, args.methods or sorted(summary)))
         return
     if args.common:
         wanted = set(args.methods or [])
@@ -247,7 +289,7 @@ def main() -> None:
         rows = [r for r in rows if r["edit_id"] in shared]
     summary = summarize(rows)
     methods = args.methods or sorted(summary)
-    text = tables(summary, methods)
+    text = tables(summary, methods) + "\n\n**artefacts**\n\n" + artefact_table(summary, methods)
     print(text)
     # Named after the input: test.jsonl -> test_25_summary.md, test_plus.jsonl -> test_plus_25_summary.md.
     (source.parent / f"{source.stem}_{args.steps}_summary.md").write_text(text + "\n")

@@ -215,7 +215,10 @@ def test_closed_form_gradients_equal_autograd(b, c, h, w, seed, min_size) -> Non
     x = torch.randn(b, c, h, w, generator=torch.Generator().manual_seed(seed), requires_grad=True)
     (expected,) = torch.autograd.grad(auto_correlation_loss(x, torch.Generator().manual_seed(seed), min_size), x)
     got = auto_correlation_grad(x.detach(), torch.Generator().manual_seed(seed), min_size)
-    torch.testing.assert_close(got, expected, atol=1e-7, rtol=1e-5)
+    # On tiny maps one gradient element can be the near-cancelling sum of terms as large as the
+    # largest element (about 12 at 1×3): its float32 rounding is a few ulp of those terms, so the
+    # absolute tolerance scales with them (b=2, c=2, h=1, w=3, seed=665 is off by 1.8e-7).
+    torch.testing.assert_close(got, expected, atol=1e-6 * max(1.0, float(expected.abs().max())), rtol=1e-5)
     if x.numel() >= 2:
         (expected_kl,) = torch.autograd.grad(kl_divergence_loss(x), x)
         torch.testing.assert_close(kl_divergence_grad(x.detach()), expected_kl, atol=1e-6, rtol=1e-5)
@@ -238,12 +241,30 @@ def _autograd_regularizer(eps, generator, lam_ac=20.0, lam_kl=20.0, iterations=5
 @_settings(max_examples=15, deadline=None)
 @_given(side=_st.sampled_from([8, 15, 16, 32, 64]), seed=_st.integers(0, 2**16), scale=_st.floats(0.2, 3.0))
 def test_the_closed_form_regularizer_matches_the_autograd_one(side, seed, scale) -> None:
-    eps = scale * torch.randn(1, 4, side, side, generator=torch.Generator().manual_seed(seed))
+    """Both forms are the same function; only their float rounding differs.
+
+    With λ = 20 the iteration is unstable for small, strongly correlated maps (it can go to NaN),
+    and there it multiplies any rounding difference by a large gain. So the two are compared in
+    float64 and the tolerance is the rounding error the iteration can amplify: the gain is
+    measured by nudging the input, and a case whose gain cannot be measured (the iteration
+    diverges) is checked only for diverging alike.
+    """
+    eps = scale * torch.randn(1, 4, side, side, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     eps = eps + torch.roll(eps, 1, dims=2)  # correlated, so the regulariser has work to do
     got = NoiseRegularizer()(eps, generator=torch.Generator().manual_seed(seed))
     expected = _autograd_regularizer(eps, torch.Generator().manual_seed(seed))
-    # With λ = 20 on small, strongly correlated maps both versions can diverge (to NaN) alike.
-    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5, equal_nan=True)
+    assert got.dtype == torch.float64
+    if not torch.isfinite(expected).all():
+        assert not torch.isfinite(got).all()  # diverged in both
+        return
+    nudge = 1e-9
+    nudged = _autograd_regularizer(eps * (1 + nudge), torch.Generator().manual_seed(seed))
+    gain = float((nudged - expected).abs().max()) / (nudge * float(eps.abs().max()))
+    if not math.isfinite(gain):
+        return  # at the edge of divergence: no rounding bound exists
+    # float64 rounding (2.2e-16 per operation, a few hundred operations per element) times the gain.
+    tolerance = 1e-12 + 1e-13 * max(gain, 1.0) * float(eps.abs().max())
+    torch.testing.assert_close(got, expected, atol=tolerance, rtol=0.0)
 
 
 def test_closed_form_gradient_of_maps_too_large_for_the_index_table_equals_autograd() -> None:

@@ -157,3 +157,54 @@ def test_bad_images_are_refused(unchecked) -> None:
         metric.update(torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 8, 8))
     with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
         metric.update(torch.zeros(3, 4, 4), torch.zeros(3, 4, 4))
+
+
+# ------------------------------------------------ PIE-Bench's background definitions, by hand
+def _pie_example() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """2×2 images: the top-left pixel is the edit region; one background pixel differs by 0.2."""
+    source = torch.full((1, 3, 2, 2), 0.5)
+    edited = source.clone()
+    edited[..., 0, 0] = 1.0  # inside the edit: never counted
+    edited[..., 1, 1] = 0.7  # background: off by 0.2 in every channel
+    mask = torch.zeros(1, 2, 2)
+    mask[:, 0, 0] = 1.0
+    return edited, source, mask
+
+
+def test_background_metrics_default_to_pie_benchs_whole_image_definition() -> None:
+    edited, source, mask = _pie_example()
+    # PIE-Bench: black out the edit region in both, then the metric over all 4 pixels × 3
+    # channels: MSE = 3 · 0.2² / 12 = 0.01, PSNR = 10·log10(1 / 0.01) = 20 dB.
+    # Over background pixels only: MSE = 3 · 0.2² / 9 = 0.01333…, PSNR = 18.75 dB.
+    for kind, pie, ours in ((BackgroundMSE, 0.01, 0.04 / 3), (BackgroundPSNR, 20.0, 10 * np.log10(75.0))):
+        default, only = kind(), kind(background_only=True)
+        default.update(edited, source, mask)
+        only.update(edited, source, mask)
+        assert float(default.compute()) == pytest.approx(pie, rel=1e-5)
+        assert float(only.compute()) == pytest.approx(ours, rel=1e-5)
+
+
+def test_background_ssim_is_torchmetrics_ssim_of_the_blacked_out_images() -> None:
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    g = torch.Generator().manual_seed(0)
+    source = torch.rand(2, 3, 32, 32, generator=g)
+    edited = (source + 0.1 * torch.rand(2, 3, 32, 32, generator=g)).clamp(0, 1)
+    mask = torch.zeros(2, 1, 32, 32)
+    mask[..., 8:20, 4:30] = 1.0
+    keep = 1.0 - mask
+    expected = structural_similarity_index_measure(edited * keep, source * keep, data_range=1.0, reduction="none")
+    metric = BackgroundSSIM()
+    metric.update(edited, source, mask)
+    assert float(metric.compute()) == pytest.approx(float(expected.mean()), rel=1e-5)
+    only = BackgroundSSIM(background_only=True)
+    only.update(edited, source, mask)
+    assert abs(float(only.compute()) - float(metric.compute())) > 1e-4  # the two definitions differ
+
+
+def test_background_lpips_has_only_pie_benchs_definition() -> None:
+    from zerocon.metrics import BackgroundLPIPS
+    from zerocon.metrics.lpips_network import backbone_features
+
+    with pytest.raises(ValueError, match="PIE-Bench's definition only"):
+        BackgroundLPIPS(backbone_features("squeeze").state_dict(), background_only=True)

@@ -54,6 +54,9 @@ def test_the_expected_render_changes_only_the_edited_region(kind, index) -> None
 def test_splits_use_disjoint_seeds() -> None:
     seeds = {split: {c.seed for c in edit_cases(split, 50)} for split in SPLIT_SEEDS}
     assert not seeds["tuning"] & seeds["test"]
+    # the fresh test split's whole range lies apart from both older ranges
+    assert not (seeds["fresh-test"] & (seeds["tuning"] | seeds["test"]))
+    assert min(SPLIT_SEEDS["fresh-test"] - v for v in (SPLIT_SEEDS["tuning"], SPLIT_SEEDS["test"])) >= 4 * 10_000
     assert [c.edit_type for c in edit_cases("test", 1)] == list(EDIT_TYPES)
     with pytest.raises(ValueError, match="unknown split"):
         edit_case("train", "color", 0)

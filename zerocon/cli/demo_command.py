@@ -25,10 +25,13 @@ from zerocon.cli.files import (
 from zerocon.cli.ground_truth import metrics_if_known
 from zerocon.cli.loading import check_sources, load_pipeline, sentence_source
 from zerocon.cli.method_option import method_choice
+from zerocon.cli.numbers import whole_number
 from zerocon.editing import ZeroConPipelineOutput, available_methods
 from zerocon.shapes import OBJECT_COLORS, SHAPES, RenderedShape, caption_for, render_random
 
 DEFAULT_METHODS = ("zerocon++", "zerocon", "pix2pix-zero", "sdedit")
+#: The most source images ``zerocon demo`` renders (each is edited by every method).
+MAX_DEMO_IMAGES = 1000
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -41,7 +44,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "demo", help="edit rendered shapes with every method; write a grid and print metrics"
     )
     p.add_argument("--out", type=Path, default=Path("zerocon-demo"), help="output folder")
-    p.add_argument("--images", type=int, default=6, help="number of source images (default 6)")
+    p.add_argument("--images", type=whole_number(1, MAX_DEMO_IMAGES), default=6,
+                   help=f"number of source images, 1 to {MAX_DEMO_IMAGES} (default 6)")
     p.add_argument(
         "--methods",
         nargs="+",

@@ -306,9 +306,13 @@ def _direction_or_fail(path: str | None) -> EditDirection | None:
     if path is None:
         return None
     try:
-        return EditDirection.load(path)
+        direction = EditDirection.load(path)
     except Exception as error:  # safetensors raises its own error types for junk files
         raise CliError(f"direction file {path!r} is not a zerocon direction (safetensors): {_first_line(error)}") from error
+    if not bool(direction.delta.abs().sum() > 0):
+        print(f"notice: direction file {path!r} is all zeros: the edit moves nothing along it "
+              "(the guidance alone acts)")
+    return direction
 
 
 def _first_line(error: BaseException) -> str:
@@ -316,18 +320,34 @@ def _first_line(error: BaseException) -> str:
     return lines[0][:300] if lines else type(error).__name__
 
 
-def _check_grid(grid: Path | None) -> None:
-    if grid is None:
-        return
-    folder = grid.expanduser().parent
+def _check_writable_folder(folder: Path, what: str) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".zerocon-probe-", delete=True):
             pass
     except OSError as error:
-        raise CliError(f"cannot write the grid {str(grid)!r}: {error.strerror or error}") from error
+        raise CliError(f"cannot write {what}: {error.strerror or error}") from error
+
+
+def _check_grid(grid: Path | None) -> None:
+    if grid is None:
+        return
+    _check_writable_folder(grid.expanduser().parent, f"the grid {str(grid)!r}")
     if grid.is_dir():
         raise CliError(f"--grid {str(grid)!r} is a folder; give a .png file name")
+
+
+def _check_direction_fits(direction: EditDirection | None, pipe: Any, path: str | None) -> None:
+    """A direction from another text encoder stops the run once, before any image is edited."""
+    if direction is None:
+        return
+    expected = tuple(pipe.encode_text([""]).shape[1:])
+    if tuple(direction.delta.shape[1:]) != expected:
+        raise CliError(
+            f"direction file {path!r} was built for another text encoder: its Δc is "
+            f"{'x'.join(map(str, direction.delta.shape[1:]))}, this model's embeddings are "
+            f"{'x'.join(map(str, expected))}; build it with `zerocon direction --model` for this model"
+        )
 
 
 def _refuse_out_among_inputs(out: Path, raw_inputs: list[str]) -> None:
@@ -386,6 +406,8 @@ def run(args: argparse.Namespace) -> int:
     _check_args(args)
     direction = _direction_or_fail(args.direction)
     _check_grid(args.grid)
+    if args.save_attention is not None:
+        _check_writable_folder(args.save_attention.expanduser(), f"--save-attention {str(args.save_attention)!r}")
     check_sources(args.model, device_for_rank(args.device), args.sentences)
     inputs = find_inputs(args.inputs)
     _refuse_out_among_inputs(args.out, args.inputs)
@@ -428,6 +450,7 @@ def run(args: argparse.Namespace) -> int:
     grid_rows = []
     if todo:
         pipe = load_pipeline(args.model, device_for_rank(args.device))
+        _check_direction_fits(direction, pipe, args.direction)
         sentences = sentence_source(args.sentences, args.seed)
         batch_size = getattr(args, "batch_size", 1)
         chunks = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]

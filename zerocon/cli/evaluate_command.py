@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
+from zerocon._extras import require_extra
 from zerocon.cli.edit_command import SEED, STEPS
 from zerocon.cli.errors import CliError
 from zerocon.cli.evaluation_identity import (
@@ -135,6 +136,10 @@ def run(args: argparse.Namespace) -> int:
         CliError: for a dataset, model or metric folder that cannot be read, or an ``--out``
             holding rows of another run for the same edits (before anything runs).
     """
+    try:
+        require_extra("torchmetrics", "metrics", "zerocon evaluate")
+    except ImportError as error:
+        raise CliError(str(error)) from error
     from zerocon.metrics.datasets import read_dataset
     from zerocon.metrics.summary import pareto_plot, summarize_rows, summary_table
 
@@ -171,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
     measures = [m for m in MEASURES if any(m in r for r in rows)]
     if not rows:
         print("no edit of this run has a result yet")
-        return 2 if failed else 0
+        return _failures(failed)
     summary = summarize_rows(rows, measures)
     text = summary_table(summary, measures)
     (out / "summary.md").write_text(text + "\n", encoding="utf-8")
@@ -181,6 +186,11 @@ def run(args: argparse.Namespace) -> int:
     if x in measures and y in measures:
         pareto_plot(summary, x, y, out / "pareto.png")
     print(text)
+    return _failures(failed)
+
+
+def _failures(failed: int) -> int:
+    """The exit code: 2 (with one closing line) when any edit failed, else 0."""
     if failed:
         print(f"zerocon: error: {failed} edit(s) failed (named above); their rows are missing", file=sys.stderr)
         return 2

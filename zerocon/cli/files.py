@@ -38,7 +38,7 @@ def find_inputs(paths: Sequence[str | Path]) -> list[Path]:
         Resolved image paths, sorted (the order every process of a multi-process run agrees on).
 
     Raises:
-        CliError: if a path does not exist or nothing is found.
+        CliError: if a path does not exist, is a pipe or device, or nothing is found.
 
     Examples:
         >>> find_inputs(["/no/such/file.png"])  # doctest: +SKIP
@@ -54,6 +54,8 @@ def find_inputs(paths: Sequence[str | Path]) -> list[Path]:
                 for p in path.iterdir()
                 if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
             )
+        elif not path.is_file():  # a pipe or a device: reading it would block or consume it
+            raise CliError(f"input {str(raw)!r} is not a regular file (a pipe, socket or device); save the image first")
         else:
             found.add(path.resolve())
     if not found:

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from zerocon import __version__
 from zerocon.cli import (
     demo_command,
     direction_command,
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="zerocon",
         description="Zero-shot, text-guided image-to-image translation (pix2pix-zeroCon).",
     )
+    parser.add_argument("--version", action="version", version=f"zerocon {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     edit_command.add_parser(subparsers)
     demo_command.add_parser(subparsers)

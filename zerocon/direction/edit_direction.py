@@ -278,8 +278,8 @@ class EditDirection(nn.Module):
             A new tensor in the embeddings' dtype and on their device.
 
         Raises:
-            ValueError: if the embeddings are not 3-D, their ``L``/``D`` differ from Δc's,
-                or ``scale`` is not finite.
+            ValueError: if the embeddings are not 3-D or not finite, their ``L``/``D`` differ
+                from Δc's, or ``scale`` is not finite.
 
         Examples:
             >>> import torch
@@ -289,6 +289,8 @@ class EditDirection(nn.Module):
         """
         if not math.isfinite(float(scale)):
             raise ValueError(f"scale must be finite, got {scale!r}")
+        if isinstance(prompt_embeds, Tensor) and not bool(torch.isfinite(prompt_embeds).all()):
+            raise ValueError("prompt_embeds holds NaN or infinite values")
         return self._shift(prompt_embeds, scale)
 
     def _shift(self, prompt_embeds: Tensor, scale: float) -> Tensor:

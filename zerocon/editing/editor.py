@@ -263,6 +263,33 @@ class Editor:
         }
 
     # ------------------------------------------------------------------ running
+    def min_latent_side(self) -> int:
+        """The smallest latent side at which every UNet level still has 2×2 positions for its attention maps.
+
+        Examples:
+            >>> from zerocon.testing import tiny_components
+            >>> c = tiny_components()
+            >>> Editor(c.unet, c.vae, c.text_encoder, c.tokenizer, c.scheduler).min_latent_side()
+            4
+        """
+        levels = len(getattr(self.unet.config, "block_out_channels", (0,)))
+        return 2 ** max(levels - 1, 0) * 2
+
+    def _check_large_enough(self, prepared: Sequence[Any], plan: EditPlan) -> None:
+        """Guided methods read attention maps at every level: a tiny image has no map to read."""
+        if not plan.method.reference:
+            return
+        side = self.min_latent_side()
+        for index, image in enumerate(prepared):
+            width, height = image.image.size
+            if min(width, height) // self.vae_scale_factor < side:
+                pixels = side * self.vae_scale_factor
+                raise ValueError(
+                    f"image {index} is too small for {plan.method.name!r}: {image.original_size[0]}x"
+                    f"{image.original_size[1]} px; this model needs at least {pixels}x{pixels} px for its "
+                    "attention maps (sdedit and ddim take smaller images)"
+                )
+
     def edit(
         self,
         images: Sequence[Image.Image],
@@ -323,6 +350,7 @@ class Editor:
             )
         hooks = CallbackList([*callbacks, *([ProgressBar()] if show_progress else [])])
         prepared = [prepare_image(image, self.vae_scale_factor) for image in images]
+        self._check_large_enough(prepared, plan)
         states = [
             ImageState(index, image, request, notices=list(image.notices))
             for index, (image, request) in enumerate(zip(prepared, requests, strict=True))

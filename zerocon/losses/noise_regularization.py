@@ -10,7 +10,7 @@ from einops import rearrange
 from jaxtyping import Float
 from torch import Tensor
 
-from zerocon.losses._checks import at_least_float32, check_floating
+from zerocon.losses._checks import at_least_float32, check_finite, check_floating
 
 __all__ = [
     "auto_correlation_grad",
@@ -132,6 +132,7 @@ def auto_correlation_loss(
         True
     """
     _check_pyramid_input(noise, min_size)
+    check_finite(noise, "noise")
 
     maps = rearrange(at_least_float32(noise), "b c h w -> (b c) h w")
     total = maps.new_zeros(())
@@ -309,7 +310,7 @@ def kl_divergence_loss(noise: Float[Tensor, "..."]) -> Tensor:
         The loss.
 
     Raises:
-        ValueError: if ``noise`` is not a floating tensor with at least two elements.
+        ValueError: if ``noise`` is not a finite floating tensor with at least two elements.
 
     Examples:
         >>> g = torch.Generator().manual_seed(0)
@@ -319,6 +320,7 @@ def kl_divergence_loss(noise: Float[Tensor, "..."]) -> Tensor:
     check_floating(noise, "noise")
     if noise.numel() < 2:
         raise ValueError(f"noise needs at least 2 elements for a variance, got {noise.numel()}")
+    check_finite(noise, "noise")
     values = at_least_float32(noise)
     var = values.var()
     mean = values.mean()

@@ -11,6 +11,7 @@ from torch import Tensor
 
 from zerocon.losses._checks import (
     at_least_float32,
+    check_finite,
     check_floating,
     check_reduction,
     check_temperature,
@@ -25,6 +26,7 @@ def patch_nce_loss(
     key: Float[Tensor, "*b n c"],
     temperature: float = 0.07,
     reduction: Literal["mean", "sum", "none"] = "mean",
+    validate: bool = True,
 ) -> Tensor:
     """Patch-wise contrastive (InfoNCE) loss between aligned query and key features.
 
@@ -45,6 +47,8 @@ def patch_nce_loss(
         temperature: softmax temperature ``τ`` (> 0). Default ``0.07`` as in CUT.
         reduction: ``"mean"`` (default) or ``"sum"`` over all locations of all images,
             or ``"none"``.
+        validate: refuse NaN or infinite features (one host sync per input); callers that
+            checked them already (``PatchNCELoss``) pass ``False``.
 
     Shape:
         - query, key: ``(b, n, c)`` or ``(n, c)``.
@@ -55,7 +59,8 @@ def patch_nce_loss(
 
     Raises:
         ValueError: if the inputs are not 2-D/3-D floating tensors of the same shape,
-            have no locations, or if ``temperature`` or ``reduction`` is invalid.
+            have no locations, hold NaN or infinite values (with ``validate``), or if
+            ``temperature`` or ``reduction`` is invalid.
 
     Examples:
         >>> q = torch.nn.functional.normalize(torch.randn(2, 16, 8), dim=-1)
@@ -66,6 +71,9 @@ def patch_nce_loss(
     """
     check_floating(query, "query")
     check_floating(key, "key")
+    if validate:
+        check_finite(query, "query")
+        check_finite(key, "key")
     check_temperature(temperature)
     check_reduction(reduction)
     if query.ndim not in (2, 3):

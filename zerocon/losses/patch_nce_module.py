@@ -100,7 +100,7 @@ class PatchNCELoss(nn.Module):
         query_samples, ids = self.sampler(query_features, generator=generator)
         key_samples, _ = self.sampler(keys, patch_ids=ids)
         losses = [
-            patch_nce_loss(q, k, temperature=self.temperature, reduction="mean")
+            patch_nce_loss(q, k, temperature=self.temperature, reduction="mean", validate=False)
             for q, k in zip(query_samples, key_samples, strict=True)
         ]
         return torch.stack(losses).mean()

@@ -16,20 +16,26 @@ Every metric follows torchmetrics' conventions: ``update(edited, source, ...)`` 
 float tensors ``(N, 3, H, W)`` in ``[0, 1]``, then ``compute()`` (the mean over images) and
 ``reset()``; distributed runs sum their states through torchmetrics. Models are passed in as
 objects or local folders; nothing is downloaded.
+
+Needs the ``metrics`` extra (``pip install 'zerocon[metrics]'``: torchmetrics).
 """
 
-from zerocon.metrics.background import (
+from zerocon._extras import require_extra
+
+require_extra("torchmetrics", "metrics", "zerocon.metrics")
+
+from zerocon.metrics.background import (  # noqa: E402
     BackgroundLPIPS,
     BackgroundMSE,
     BackgroundPSNR,
     BackgroundSSIM,
 )
-from zerocon.metrics.clip import ClipAccuracy, ClipScore
-from zerocon.metrics.datasets import EvaluationCase, read_dataset
-from zerocon.metrics.lpips_network import LpipsNetwork
-from zerocon.metrics.masks import decode_rle_mask, encode_rle_mask, load_mask
-from zerocon.metrics.structure import StructureDistance
-from zerocon.metrics.summary import bootstrap_mean, summarize_rows
+from zerocon.metrics.clip import ClipAccuracy, ClipScore  # noqa: E402
+from zerocon.metrics.datasets import EvaluationCase, read_dataset  # noqa: E402
+from zerocon.metrics.lpips_network import LpipsNetwork  # noqa: E402
+from zerocon.metrics.masks import decode_rle_mask, encode_rle_mask, load_mask  # noqa: E402
+from zerocon.metrics.structure import StructureDistance  # noqa: E402
+from zerocon.metrics.summary import bootstrap_mean, summarize_rows  # noqa: E402
 
 __all__ = [
     "BackgroundLPIPS",

@@ -6,7 +6,7 @@ import shutil
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, overload
 
 import torch
 from diffusers import AutoencoderKL, DDIMScheduler, DiffusionPipeline, UNet2DConditionModel
@@ -300,6 +300,26 @@ class ZeroConPipeline(DiffusionPipeline):
         return self.directions.build(pairs, sentence_source or self.sentence_source)
 
     # ----------------------------------------------------------------------- call
+    @overload
+    def __call__(
+        self,
+        image: Image.Image | Sequence[Image.Image] | None = None,
+        target_prompt: str | Sequence[str] | None = None,
+        *,
+        return_dict: Literal[True] = True,
+        **kwargs: Any,
+    ) -> ZeroConPipelineOutput: ...
+
+    @overload
+    def __call__(
+        self,
+        image: Image.Image | Sequence[Image.Image] | None = None,
+        target_prompt: str | Sequence[str] | None = None,
+        *,
+        return_dict: Literal[False],
+        **kwargs: Any,
+    ) -> tuple[Any, ...]: ...
+
     @torch.no_grad()
     def __call__(
         self,
@@ -387,6 +407,8 @@ class ZeroConPipeline(DiffusionPipeline):
             ...            num_inference_steps=10)  # doctest: +SKIP
         """
         image, target_prompt = self.check_inputs(image, target_prompt, prompt)
+        _check_argument_types(target_prompt=target_prompt, source_prompt=source_prompt, source_word=source_word,
+                              target_word=target_word, direction=direction, generator=generator)
         known = set(EditSettings.__dataclass_fields__)
         unknown = sorted(set(setting_values) - known)
         if unknown:
@@ -459,6 +481,27 @@ class ZeroConPipeline(DiffusionPipeline):
         ):
             raise TypeError(f"image must be a PIL image or a list of them, got {type(image).__name__}")
         return image, target_prompt
+
+
+def _check_argument_types(**arguments: Any) -> None:
+    """One clear ``TypeError`` per argument of the wrong kind (``target_prompt=42``, ``generator=0``)."""
+    for name in ("target_prompt", "source_prompt"):
+        value = arguments[name]
+        if value is not None and not isinstance(value, str) and not (
+            isinstance(value, Sequence) and all(isinstance(item, str) for item in value)
+        ):
+            raise TypeError(f"{name} must be text or a list of texts, got {type(value).__name__}: {value!r:.80}")
+    for name in ("source_word", "target_word"):
+        if arguments[name] is not None and not isinstance(arguments[name], str):
+            raise TypeError(f"{name} must be a word (text), got {type(arguments[name]).__name__}")
+    direction = arguments["direction"]
+    if direction is not None and not isinstance(direction, EditDirection | str | Path):
+        raise TypeError(f"direction must be an EditDirection or a file path, got {type(direction).__name__}")
+    generator = arguments["generator"]
+    if generator is not None and not isinstance(generator, torch.Generator) and not (
+        isinstance(generator, Sequence) and all(isinstance(item, torch.Generator) for item in generator)
+    ):
+        raise TypeError(f"generator must be a torch.Generator or a list of them, got {type(generator).__name__}")
 
 
 __all__ = ["ZeroConPipeline"]

@@ -8,11 +8,22 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from PIL import Image
 
+from zerocon.shapes.artefact_measures import (
+    area_ratio,
+    object_shift,
+    old_background_ring_share,
+    target_colour_share,
+)
 from zerocon.shapes.checker import read_shape
 from zerocon.shapes.edit_suite import EditCase
 from zerocon.shapes.masks import box_iou, dilate
 from zerocon.shapes.metrics import edit_metrics, psnr
 from zerocon.shapes.ssim import masked_ssim
+
+#: Strict success: the object may move at most this many pixels ...
+MAX_SHIFT = 4.0
+#: ... and a background-colour edit may leave at most this share of old background around it.
+MAX_RING_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,15 @@ class StructureScore:
             background edits only (NaN for object edits).
         target_psnr: PSNR of the whole image against the exact target render (colour and
             background-colour edits; NaN otherwise).
+        object_shift: pixels the object's centre moved (bounding-box centres for shape edits,
+            centroids otherwise; ``inf`` when no object is read).
+        area_ratio: the object's area over the source's (bounding boxes for shape edits).
+        ring_share: background-colour edits: the share of a ring 2–8 px around the object that
+            still reads as the old background (NaN for other edits).
+        target_colour_share: colour edits: the share of the object's pixels that read as the
+            target colour (NaN for other edits).
+        strict_success: ``success``, the object within ``MAX_SHIFT`` pixels, and for
+            background-colour edits a ring share under ``MAX_RING_SHARE``.
 
     Shape:
         No arrays: numbers and flags.
@@ -58,6 +78,11 @@ class StructureScore:
     background_ssim: float
     object_psnr: float
     target_psnr: float
+    object_shift: float = math.nan
+    area_ratio: float = math.nan
+    ring_share: float = math.nan
+    target_colour_share: float = math.nan
+    strict_success: bool = False
 
     def as_dict(self) -> dict[str, float | bool | None]:
         return asdict(self)
@@ -97,8 +122,17 @@ def score_edit(case: EditCase, edited: np.ndarray | Image.Image) -> StructureSco
     else:
         object_psnr = psnr(case.source.image, image, ~dilate(~case.source.mask, 2))
     target = psnr(case.expected.image, image) if case.expected is not None else math.nan
+    success = metrics.edit_correct and metrics.texture_kept is not False
+    shape_edit = case.edit_type == "shape"
+    shift = object_shift(case.source.mask, reading.mask, box=shape_edit)
+    ring_share = target_share = math.nan
+    if case.edit_type == "background":
+        ring_share = old_background_ring_share(image, case.source.mask, case.source_word, case.target_word)
+    if case.edit_type == "color":
+        target_share = target_colour_share(image, case.source.mask, case.target_word, case.source.spec.background)
+    strict = success and shift <= MAX_SHIFT and not (case.edit_type == "background" and not ring_share < MAX_RING_SHARE)
     return StructureScore(
-        success=metrics.edit_correct and metrics.texture_kept is not False,
+        success=success,
         edit_correct=metrics.edit_correct,
         color_correct=metrics.color_correct,
         shape_correct=metrics.shape_correct,
@@ -110,4 +144,9 @@ def score_edit(case: EditCase, edited: np.ndarray | Image.Image) -> StructureSco
         background_ssim=bg_ssim,
         object_psnr=object_psnr,
         target_psnr=target,
+        object_shift=shift,
+        area_ratio=area_ratio(case.source.mask, reading.mask, box=shape_edit),
+        ring_share=ring_share,
+        target_colour_share=target_share,
+        strict_success=bool(strict),
     )

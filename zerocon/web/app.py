@@ -13,10 +13,12 @@ import shutil
 import tempfile
 import threading
 import typing
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from zerocon._extras import require_extra
 from zerocon.cli.files import DEFAULT_MAX_PIXELS
 from zerocon.editing.methods import DEFAULT_METHOD, available_methods
 from zerocon.editing.settings import UPPER_BOUNDS
@@ -82,6 +84,20 @@ def _pass_unreadable_uploads(component: Any) -> None:
     component.preprocess = preprocess
 
 
+def _pass_raw_values(component: Any) -> None:
+    """Let a value Gradio cannot convert (text in a number field of the raw API) through as it
+    came, so ``check_request`` names the field in one line instead of Gradio's hidden error."""
+    convert = component.preprocess
+
+    def preprocess(payload: Any) -> Any:
+        try:
+            return convert(payload)
+        except Exception:
+            return payload
+
+    component.preprocess = preprocess
+
+
 def _one_line(error: BaseException) -> str:
     if isinstance(error, WebInputError):
         return str(error)
@@ -110,6 +126,7 @@ def build_app(pipe: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS, default_steps:
         ImportError: when Gradio is not installed.
         TypeError: for a ``pipe`` that is not a ``ZeroConPipeline``.
     """
+    require_extra("gradio", "demo", "zerocon's web page (build_app)")
     import gradio as gr
 
     from zerocon.pipelines import ZeroConPipeline
@@ -124,7 +141,7 @@ def build_app(pipe: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS, default_steps:
         try:
             return propose_caption(pipe, path, max_pixels)
         except WebInputError as error:
-            raise gr.Error(str(error)) from None
+            raise gr.Error(str(error), print_exception=False) from None
 
     examples = Path(tempfile.mkdtemp(prefix="zerocon-examples-"))  # renders are deterministic: shared
 
@@ -147,7 +164,7 @@ def build_app(pipe: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS, default_steps:
         try:
             request = check_request(WebEditRequest(image_path, target, caption or "", method, steps, scale, seed))
         except WebInputError as error:
-            raise gr.Error(str(error)) from None
+            raise gr.Error(str(error), print_exception=False) from None
         previews: queue.Queue[tuple[int, int, Any] | None] = queue.Queue()
         outcome: dict[str, Any] = {}
         workdir = Path(tempfile.mkdtemp(prefix="zerocon-serve-"))
@@ -174,8 +191,8 @@ def build_app(pipe: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS, default_steps:
             if "error" in outcome:
                 error = outcome["error"]
                 if not isinstance(error, WebInputError):
-                    LOG.error("edit failed", exc_info=error)
-                raise gr.Error(_one_line(error))
+                    LOG.error("edit failed", exc_info=error)  # a real failure: its traceback in the log
+                raise gr.Error(_one_line(error), print_exception=False)
             result = outcome["result"]
             seconds = result.record.get("timings", {}).get("total", float("nan"))
             status = (f"Done in {seconds:.1f} s: **{result.record['caption']}** → **{result.record['target_prompt']}**"
@@ -215,9 +232,22 @@ def build_app(pipe: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS, default_steps:
                                 interactive=False, elem_id="maps")
                 files = gr.File(label="Download: PNG and JSON sidecar", file_count="multiple", elem_id="files")
         _pass_unreadable_uploads(source)
+        for number in (steps, scale, seed):
+            _pass_raw_values(number)
         source.change(caption_of, source, caption, api_name="caption")
         render.click(example, counter, [source, target, counter], api_name="example")
         run.click(edit, [source, caption, target, method, steps, scale, seed], [status, preview, result, maps, files],
                   api_name="edit")
     app.queue(default_concurrency_limit=1, max_size=QUEUE_SIZE)
+    # The examples' folder goes when the page is closed (or at the latest when the process ends).
+    cleanup = weakref.finalize(app, shutil.rmtree, examples, True)
+    close = app.close
+
+    def close_and_clean(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return close(*args, **kwargs)
+        finally:
+            cleanup()
+
+    app.close = close_and_clean
     return app

@@ -58,10 +58,11 @@ class WebEditRequest:
     target: str
     caption: str = ""
     method: str = DEFAULT_METHOD
-    # Numbers arrive from the page as floats; ``check_request`` makes the counts ints.
-    steps: int | float = 20
-    guidance_scale: float | None = None
-    seed: int | float = 0
+    # Numbers arrive from the page as floats, and from the raw API as any JSON value (text
+    # included); ``check_request`` refuses what is not a number and makes the counts ints.
+    steps: int | float | str = 20
+    guidance_scale: float | str | None = None
+    seed: int | float | str = 0
 
 
 @dataclass
@@ -108,8 +109,8 @@ def check_request(request: WebEditRequest) -> WebEditRequest:
     if scale is not None:
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale):
             raise WebInputError(f"guidance scale must be a finite number, got {scale!r}")
-        if not 0 <= scale <= UPPER_BOUNDS["guidance_scale"]:
-            raise WebInputError(f"guidance scale must lie in [0, {UPPER_BOUNDS['guidance_scale']:g}], got {scale!r}")
+        if not 1 <= scale <= UPPER_BOUNDS["guidance_scale"]:
+            raise WebInputError(f"guidance scale must lie in [1, {UPPER_BOUNDS['guidance_scale']:g}], got {scale!r}")
         scale = float(scale)
     return WebEditRequest(request.image_path, request.target.strip(), (request.caption or "").strip(),
                           request.method, steps, scale, seed)

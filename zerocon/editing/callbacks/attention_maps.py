@@ -11,7 +11,13 @@ from PIL import Image
 
 from zerocon.attention import AttentionAggregator, AttentionRecords
 from zerocon.editing.callback import Callback
-from zerocon.editing.callbacks._pictures import heat, image_file_name, labelled_grid, upscale
+from zerocon.editing.callbacks._pictures import (
+    heat,
+    image_file_name,
+    labelled_grid,
+    save_png,
+    upscale,
+)
 
 
 class AttentionMapsCallback(Callback):
@@ -106,5 +112,5 @@ class AttentionMapsCallback(Callback):
         grid = labelled_grid(tiles, [labels[t] for t in shown], [name for name, _ in rows])
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / image_file_name(self.prefix, state.index, "attention")
-        grid.save(path)
+        save_png(grid, path)
         self.written.append(path)
