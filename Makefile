@@ -22,12 +22,13 @@ demo: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/zerocon serve
 
+# Two workers (pytest-xdist), each test file on one of them: the 2-core machines' wall time halves.
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" -q -p no:cacheprovider
+	$(BIN)/python -m pytest -m "not slow" -q -p no:cacheprovider -n 2 --dist loadfile
 
 # The tests marked slow (a cold mypy run on a user's script, ...): CI runs them after `make test`.
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -m slow -q -p no:cacheprovider
+	$(BIN)/python -m pytest -m slow -q -p no:cacheprovider -n 2 --dist loadfile
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider

@@ -260,6 +260,7 @@ def test_sharding_covers_every_item_once() -> None:
         process_rank({"RANK": "2", "WORLD_SIZE": "2"})
 
 
+@pytest.mark.slow  # heavy (subprocesses): CI runs it in make test-slow
 def test_two_processes_cover_every_input_exactly_once(tmp_path) -> None:
     folder, out = _folder(tmp_path, 5), tmp_path / "out"
     cmd = [

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from zerocon.cli.main import main
@@ -94,6 +95,7 @@ def test_a_csv_dataset_reads_its_masks(tmp_path) -> None:
     assert case.edit_mask(8, 8).sum().item() == 64.0
 
 
+@pytest.mark.slow  # heavy (subprocesses): CI runs it in make test-slow
 def test_two_processes_split_the_edits(tmp_path) -> None:
     import os
     import subprocess

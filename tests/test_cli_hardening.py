@@ -260,6 +260,7 @@ def test_fractional_steps_in_the_library_are_a_value_error() -> None:
 
 
 # ---------------------------------------------------------------- environment
+@pytest.mark.slow  # heavy (subprocesses): CI runs it in make test-slow
 def test_commands_print_nothing_from_the_libraries_on_stderr(tmp_path) -> None:
     image = _render(tmp_path / "a.png")
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}

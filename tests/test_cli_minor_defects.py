@@ -69,7 +69,7 @@ def test_a_direction_of_another_model_stops_before_any_image(tmp_path, capsys) -
     images.mkdir()
     for name in ("a.png", "b.png"):
         _render(images / name)
-    code, err, out = _run(capsys, ["edit", str(images), "--direction", str(tmp_path / "other.safetensors"),
+    code, err, _ = _run(capsys, ["edit", str(images), "--direction", str(tmp_path / "other.safetensors"),
                                    "--source", SOURCE, "--out", str(tmp_path / "o"), "--steps", "2", "--no-progress"])
     assert code == 2 and len(err) == 1 and "another text encoder" in err[0] and "5x7" in err[0], err
     assert not list((tmp_path / "o").glob("*.png")) and not (tmp_path / "o" / "failures.json").exists()
@@ -142,7 +142,7 @@ def test_evaluate_exits_2_when_an_edit_fails(tmp_path, capsys) -> None:
     mapping = {"0": {"image_path": "0.png", "original_prompt": source.caption,
                      "editing_prompt": source.caption.replace("red", "blue"), "mask": encode_rle_mask(source.mask)}}
     (tmp_path / "pie" / "mapping_file.json").write_text(json.dumps(mapping))
-    code, err, out = _run(capsys, ["evaluate", str(tmp_path / "pie"), "--out", str(tmp_path / "o"), "--methods",
+    code, err, _ = _run(capsys, ["evaluate", str(tmp_path / "pie"), "--out", str(tmp_path / "o"), "--methods",
                                    "zerocon++", "--size", "8", "--steps", "1", "--no-progress"])
     assert code == 2 and "too small" in err[0] and "1 edit(s) failed" in err[-1], err
 

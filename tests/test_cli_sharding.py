@@ -7,11 +7,13 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from zerocon.shapes import render_random
 
 
+@pytest.mark.slow  # heavy (subprocesses): CI runs it in make test-slow
 def test_torchrun_with_two_processes_edits_each_image_once(tmp_path) -> None:
     inputs = tmp_path / "in"
     inputs.mkdir()

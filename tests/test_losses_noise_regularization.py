@@ -229,9 +229,13 @@ def _autograd_regularizer(eps, generator, lam_ac=20.0, lam_kl=20.0, iterations=5
     eps = eps.detach()
     for _ in range(iterations):
         for _ in range(rolls):
+            if not torch.isfinite(eps).all():
+                return eps  # diverged (the losses refuse non-finite input)
             var = eps.clone().requires_grad_(True)
             (grad,) = torch.autograd.grad(auto_correlation_loss(var, generator=generator), var)
             eps = eps - lam_ac * grad / rolls
+        if not torch.isfinite(eps).all():
+            return eps
         var = eps.clone().requires_grad_(True)
         (grad,) = torch.autograd.grad(kl_divergence_loss(var), var)
         eps = eps - lam_kl * grad

@@ -100,6 +100,7 @@ def test_ssim_is_one_on_itself_symmetric_and_low_for_a_shifted_texture(seed, shi
         ssim_map(img, img[:10])
 
 
+@pytest.mark.slow  # heavy (subprocesses): CI runs it in make test-slow
 def test_the_benchmark_runs_resumes_and_reports(tmp_path) -> None:
     out = tmp_path / "smoke.jsonl"
     methods = ["zerocon@blend=auto", "zerocon++", "zerocon", "img2img-0.5"]

@@ -169,17 +169,24 @@ def test_bad_inputs_show_one_message(server, source_png, tmp_path, capfd) -> Non
     assert "Traceback" not in capfd.readouterr().err  # nor in the server's terminal
 
 
-def test_the_examples_folder_goes_with_the_page(embedded) -> None:
+def test_the_examples_folder_goes_with_the_page(embedded, monkeypatch) -> None:
     import tempfile
 
     from zerocon.web import build_app
 
-    before = set(Path(tempfile.gettempdir()).glob("zerocon-examples-*"))
+    created: list[Path] = []
+    make = tempfile.mkdtemp
+
+    def recording(*args, **kwargs):
+        created.append(Path(make(*args, **kwargs)))
+        return str(created[-1])
+
+    monkeypatch.setattr(tempfile, "mkdtemp", recording)
     app = build_app(embedded, default_steps=2)
-    created = set(Path(tempfile.gettempdir()).glob("zerocon-examples-*")) - before
-    assert len(created) == 1
+    examples = [path for path in created if path.name.startswith("zerocon-examples-")]
+    assert len(examples) == 1 and examples[0].is_dir()
     app.close()
-    assert not any(path.exists() for path in created)
+    assert not examples[0].exists()
 
 
 def test_requests_share_no_state(server, source_png, tmp_path) -> None:

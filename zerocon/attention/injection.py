@@ -98,11 +98,11 @@ class SelfAttentionInjection:
         """``with injection.injecting():`` forwards inside attend with the kept ones."""
         return self._in("inject")
 
-    def saved(self) -> dict[str, tuple[Tensor, Tensor]]:
+    def saved(self) -> dict[str, tuple[Float[Tensor, "_ _ _"], Float[Tensor, "_ _ _"]]]:
         """A copy of what is kept (layer → queries and keys), e.g. one per step."""
         return dict(self._saved)
 
-    def restore(self, saved: dict[str, tuple[Tensor, Tensor]]) -> None:
+    def restore(self, saved: dict[str, tuple[Float[Tensor, "_ _ _"], Float[Tensor, "_ _ _"]]]) -> None:
         """Keep ``saved`` (from [`saved`][zerocon.attention.SelfAttentionInjection.saved]) instead of what is kept now."""
         self._saved = dict(saved)
 
@@ -112,7 +112,7 @@ class SelfAttentionInjection:
 
     def exchange(
         self, layer: str, query: Float[Tensor, "bh n d"], key: Float[Tensor, "bh m d"]
-    ) -> tuple[Tensor, Tensor] | None:
+    ) -> tuple[Float[Tensor, "bh n d"], Float[Tensor, "bh m d"]] | None:
         """Record or replace one call's queries and keys (``None``: keep them).
 
         Raises:

@@ -7,7 +7,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 import torch.nn.functional as F
 from einops import rearrange
-from jaxtyping import Float
+from jaxtyping import Float, Shaped
 from torch import Tensor
 
 
@@ -31,7 +31,7 @@ class AttentionSink(Protocol):
         """Whether this call of ``layer`` (query length ``num_pixels``) should be recorded."""
         ...
 
-    def receive_cross(self, layer: str, probs: Float[Tensor, "bh p t"], heads: int) -> Tensor | None:
+    def receive_cross(self, layer: str, probs: Float[Tensor, "bh p t"], heads: int) -> Float[Tensor, "bh p t"] | None:
         """Receive cross-attention probabilities laid out ``(batch heads)``, batch-major.
 
         A sink may return a tensor of the same shape: the layer then attends with it instead
@@ -117,13 +117,13 @@ class RecordingAttnProcessor:
     def __call__(
         self,
         attn: Any,
-        hidden_states: Tensor,
-        encoder_hidden_states: Tensor | None = None,
-        attention_mask: Tensor | None = None,
-        temb: Tensor | None = None,
+        hidden_states: Float[Tensor, "..."],
+        encoder_hidden_states: Float[Tensor, "b m d"] | None = None,
+        attention_mask: Shaped[Tensor, "..."] | None = None,
+        temb: Float[Tensor, "..."] | None = None,
         *args: Any,
         **kwargs: Any,
-    ) -> Tensor:
+    ) -> Float[Tensor, "..."]:
         """Run attention for ``attn`` and record it if the sink wants it.
 
         Args:

@@ -277,13 +277,15 @@ class AttentionStore:
         """Whether a self-attention call of ``layer`` goes through the injection now."""
         return self.injection is not None and self.injection.active(layer)
 
-    def edit_self_query_key(self, layer: str, query: Tensor, key: Tensor) -> tuple[Tensor, Tensor] | None:
+    def edit_self_query_key(
+        self, layer: str, query: Float[Tensor, "bh n d"], key: Float[Tensor, "bh m d"]
+    ) -> tuple[Float[Tensor, "bh n d"], Float[Tensor, "bh m d"]] | None:
         """Hand a self-attention call's queries and keys to the injection (record or replace)."""
         if self.injection is None:
             return None
         return self.injection.exchange(layer, query, key)
 
-    def receive_cross(self, layer: str, probs: Float[Tensor, "bh p t"], heads: int) -> Tensor | None:
+    def receive_cross(self, layer: str, probs: Float[Tensor, "bh p t"], heads: int) -> Float[Tensor, "bh p t"] | None:
         """Store cross-attention probabilities (the [`AttentionSink`][zerocon.attention.AttentionSink] hook).
 
         Args:

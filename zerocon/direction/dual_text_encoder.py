@@ -104,5 +104,5 @@ class DualTextEncoder(nn.Module):
         row[:, 0, : pooled.shape[-1]] = pooled.to(tokens.dtype)
         return torch.cat([tokens, row], dim=1)
 
-    def forward(self, prompts: Sequence[str]) -> Tensor:
+    def forward(self, prompts: Sequence[str]) -> Float[Tensor, "n l d"]:
         return self.encode_batch(prompts)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from jaxtyping import Float
 from torch import Tensor
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ class Callback:
         """Before an image's caption phase."""
 
     def on_inversion_step(
-        self, editor: Editor, state: ImageState, step: int, timestep: int, latents: Tensor
+        self, editor: Editor, state: ImageState, step: int, timestep: int, latents: Float[Tensor, "..."]
     ) -> None:
         """After each DDIM inversion step, with the latent at the new noise level."""
 
@@ -87,7 +88,7 @@ class Callback:
         state: ImageState,
         step: int,
         timestep: int,
-        latents: Tensor,
+        latents: Float[Tensor, "..."],
         records: AttentionRecords,
     ) -> None:
         """After the reference pass's forward at ``step``, with its (detached) records."""
@@ -102,8 +103,8 @@ class Callback:
         state: ImageState,
         step: int,
         timestep: int,
-        latents: Tensor,
-        pred_x0: Tensor | None,
+        latents: Float[Tensor, "..."],
+        pred_x0: Float[Tensor, "..."] | None,
     ) -> None:
         """After each edit step, with ``x_{t-1}`` and the scheduler's predicted ``x_0``.
 

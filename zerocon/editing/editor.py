@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 from diffusers import DDIMScheduler
+from jaxtyping import Float, Shaped
 from PIL import Image
 from torch import Tensor
 
@@ -141,7 +142,7 @@ class Editor:
     def vae_shift(self) -> float:
         return float(getattr(self.vae.config, "shift_factor", None) or 0.0)
 
-    def decode(self, latents: Tensor) -> Tensor:
+    def decode(self, latents: Float[Tensor, "b c h w"]) -> Float[Tensor, "b 3 H W"]:
         """Latents (scaled by the VAE's ``scaling_factor``) to pixels in ``[-1, 1]``, ``(B, 3, H, W)``."""
         vae = self.vae
         return vae.decode((latents / vae.config.scaling_factor + self.vae_shift).to(vae.dtype)).sample
@@ -150,7 +151,7 @@ class Editor:
     def prediction_type(self) -> str:
         return str(self.scheduler.config.get("prediction_type", "epsilon"))
 
-    def encode_text(self, prompts: Sequence[str]) -> Tensor:
+    def encode_text(self, prompts: Sequence[str]) -> Float[Tensor, "n l d"]:
         """``(n, L, D)`` embeddings in the UNet's dtype on the editor's device."""
         embeds = encode_prompts(self.text_encoder, self.tokenizer, list(prompts))
         return embeds.to(device=self.device, dtype=self.unet.dtype)
@@ -174,13 +175,13 @@ class Editor:
 
     def model_output(
         self,
-        x: Tensor,
-        t: Tensor,
-        cond: Tensor,
-        uncond: Tensor | None,
+        x: Float[Tensor, "b c h w"],
+        t: Shaped[Tensor, "*t"],
+        cond: Float[Tensor, "b l d"],
+        uncond: Float[Tensor, "b l d"] | None,
         scale: float,
         record: AttentionStore | None = None,
-    ) -> Tensor:
+    ) -> Float[Tensor, "b c h w"]:
         """Classifier-free guided model output; with ``record``, only the cond forward records."""
         if uncond is None or scale == 1.0 or torch.equal(uncond, cond):
             return self.unet(x, t, cond).sample

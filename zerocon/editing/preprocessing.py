@@ -70,7 +70,7 @@ def to_rgb(image: Image.Image, background: tuple[int, int, int] = (255, 255, 255
 
     Raises:
         ValueError: if ``image`` is not a PIL image, or a wide image (16-bit, 32-bit integer or
-            float) whose values lie outside its type's range (see [`wide_pixel_range`][zerocon.editing.preprocessing.wide_pixel_range]).
+            float) whose values lie outside its type's range (see ``wide_pixel_range``).
 
     Examples:
         >>> to_rgb(Image.new("L", (4, 4), 128)).mode

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from jaxtyping import Float, Shaped
 from torch import Tensor
 
 from zerocon.direction import EditDirection
@@ -78,13 +79,13 @@ class ImageState:
     pairs: list[tuple[str, str]] = field(default_factory=list)
     scope: EditScope | None = None
     direction: EditDirection | None = None
-    cond: Tensor | None = None
-    target_cond: Tensor | None = None
-    uncond: Tensor | None = None
-    x0: Tensor | None = None
-    x_start: Tensor | None = None
-    timesteps: Tensor | None = None
-    latents: Tensor | None = None
+    cond: Float[Tensor, "1 l d"] | None = None
+    target_cond: Float[Tensor, "1 l d"] | None = None
+    uncond: Float[Tensor, "1 l d"] | None = None
+    x0: Float[Tensor, "1 c h w"] | None = None
+    x_start: Float[Tensor, "1 c h w"] | None = None
+    timesteps: Shaped[Tensor, " s"] | None = None
+    latents: Float[Tensor, "1 c h w"] | None = None
     losses: list[dict[str, float]] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)

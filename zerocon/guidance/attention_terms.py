@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from einops import rearrange
+from jaxtyping import Float
 from torch import Tensor, nn
 
 from zerocon.guidance.guidance_term import GuidanceInputs, GuidanceTerm
@@ -104,7 +105,7 @@ class CrossAttentionGuidance(GuidanceTerm):
         self.layers = list(layers) if layers is not None else None
         self.criterion = CrossAttentionLoss()
 
-    def loss(self, inputs: GuidanceInputs) -> Tensor:
+    def loss(self, inputs: GuidanceInputs) -> Float[Tensor, "*r"]:
         edit, ref = _require_records(inputs, "cross_attention", type(self).__name__)
         names = _layer_names(self, self.layers, edit, ref)
         weights = inputs.token_weights
@@ -176,7 +177,7 @@ class PatchNCEGuidance(GuidanceTerm):
     def default_loss() -> nn.Module:
         return PatchNCELoss()
 
-    def loss(self, inputs: GuidanceInputs) -> Tensor:
+    def loss(self, inputs: GuidanceInputs) -> Float[Tensor, "*r"]:
         edit, ref = _require_records(inputs, "self_attention", type(self).__name__)
         names = _layer_names(self, self.layers, edit, ref)
         queries = [edit[n] for n in names]

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from jaxtyping import Float, Shaped
 from torch import Tensor, nn
 
 
@@ -49,13 +50,13 @@ class GuidanceInputs:
 
     edit: Any
     reference: Any = None
-    latents: Tensor | None = None
-    timestep: int | Tensor | None = None
+    latents: Float[Tensor, "b c h w"] | None = None
+    timestep: int | Shaped[Tensor, "*t"] | None = None
     generator: torch.Generator | Sequence[torch.Generator | None] | None = None
-    pred_x0: Tensor | None = None
-    source_x0: Tensor | None = None
-    keep_mask: Tensor | None = None
-    token_weights: Tensor | None = None
+    pred_x0: Float[Tensor, "..."] | None = None
+    source_x0: Float[Tensor, "..."] | None = None
+    keep_mask: Float[Tensor, "..."] | None = None
+    token_weights: Float[Tensor, "..."] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     def row(self, index: int) -> GuidanceInputs:
@@ -136,10 +137,10 @@ class GuidanceTerm(nn.Module, ABC):
         self.balanced = bool(balanced)
 
     @abstractmethod
-    def loss(self, inputs: GuidanceInputs) -> Tensor:
+    def loss(self, inputs: GuidanceInputs) -> Float[Tensor, "*r"]:
         """The unweighted scalar loss."""
 
-    def forward(self, inputs: GuidanceInputs) -> Tensor:
+    def forward(self, inputs: GuidanceInputs) -> Float[Tensor, "*r"]:
         loss = self.loss(inputs)
         return loss if self.balanced else self.weight * loss
 

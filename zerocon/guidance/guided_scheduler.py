@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from jaxtyping import Float
+from jaxtyping import Float, Shaped
 from torch import Tensor, nn
 
 from zerocon.guidance.guidance_term import GuidanceInputs, GuidanceTerm
@@ -60,7 +60,7 @@ class GuidanceResult:
         (0.5, 256.0, {'PullToZero': 256.0}, False)
     """
 
-    latents: Tensor
+    latents: Float[Tensor, "b c h w"]
     loss: float
     losses: dict[str, float] = field(default_factory=dict)
     grad_norm: float = 0.0
@@ -95,7 +95,7 @@ class GuidedStepOutput:
         (torch.Size([1, 4, 8, 8]), False)
     """
 
-    prev_sample: Tensor
+    prev_sample: Float[Tensor, "b c h w"]
     guidance: GuidanceResult
     scheduler_output: Any = None
 
@@ -173,11 +173,16 @@ class GuidedScheduler(nn.Module):
     def init_noise_sigma(self) -> float:
         return getattr(self.scheduler, "init_noise_sigma", 1.0)
 
-    def scale_model_input(self, sample: Tensor, timestep: int | Tensor | None = None) -> Tensor:
+    def scale_model_input(
+        self, sample: Float[Tensor, "b c h w"], timestep: int | Shaped[Tensor, "*t"] | None = None
+    ) -> Float[Tensor, "b c h w"]:
         fn = getattr(self.scheduler, "scale_model_input", None)
         return fn(sample, timestep) if fn is not None else sample
 
-    def step(self, model_output: Tensor, timestep: int | Tensor, sample: Tensor, **kwargs: Any) -> Any:
+    def step(
+        self, model_output: Float[Tensor, "b c h w"], timestep: int | Shaped[Tensor, "*t"], sample: Float[Tensor, "b c h w"],
+        **kwargs: Any,
+    ) -> Any:
         """The wrapped scheduler's own ``step`` (unguided)."""
         return self.scheduler.step(model_output, timestep, sample, **kwargs)
 
@@ -334,7 +339,7 @@ class GuidedScheduler(nn.Module):
     def guided_step(
         self,
         latents: Float[Tensor, "b c h w"],
-        timestep: int | Tensor,
+        timestep: int | Shaped[Tensor, "*t"],
         forward_fn: GuidanceForward,
         noise_fn: NoiseForward,
         steer: Steer | None = None,

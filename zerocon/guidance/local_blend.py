@@ -165,7 +165,7 @@ class LocalBlend(nn.Module):
         else:
             self._aggregator.add(records)
 
-    def mask(self, size: tuple[int, int]) -> Tensor:
+    def mask(self, size: tuple[int, int]) -> Float[Tensor, "b 1 h w"]:
         """The current blend mask at latent size ``size`` (``(B, 1, H, W)``).
 
         Raises:
@@ -186,7 +186,7 @@ class LocalBlend(nn.Module):
             raise ValueError(f"token index {max(self.token_indices)} beyond the {maps.shape[1]} tokens recorded")
         return blend_mask(maps[:, self.token_indices], size, self.threshold, self.dilation, self.invert)
 
-    def forward(self, edit: Tensor, reference: Tensor) -> Tensor:
+    def forward(self, edit: Float[Tensor, "b c h w"], reference: Float[Tensor, "b c h w"]) -> Float[Tensor, "b c h w"]:
         mask = self.mask((int(edit.shape[-2]), int(edit.shape[-1])))
         return blend_latents(edit, reference, mask.to(edit.device))
 

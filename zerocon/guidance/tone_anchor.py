@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from jaxtyping import Float
 from torch import Tensor
 
 from zerocon.guidance.guidance_term import GuidanceInputs, GuidanceTerm
@@ -43,7 +44,7 @@ class ToneAnchorGuidance(GuidanceTerm):
         super().__init__(weight)
         self.criterion = ToneAnchorLoss(pool)
 
-    def loss(self, inputs: GuidanceInputs) -> Tensor:
+    def loss(self, inputs: GuidanceInputs) -> Float[Tensor, "*r"]:
         if inputs.pred_x0 is None or inputs.source_x0 is None:
             raise ValueError("ToneAnchorGuidance needs inputs.pred_x0 and inputs.source_x0")
         if inputs.keep_mask is None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
-from jaxtyping import Float
+from jaxtyping import Float, Shaped
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
@@ -38,9 +38,9 @@ class InversionOutput:
         (torch.Size([2, 4, 8, 8]), torch.Size([6, 2, 4, 8, 8]), [800, 600, 400, 200, 0])
     """
 
-    latents: Tensor
-    trajectory: Tensor
-    timesteps: Tensor
+    latents: Float[Tensor, "b c h w"]
+    trajectory: Float[Tensor, "n b c h w"]
+    timesteps: Shaped[Tensor, " s"]
 
 
 class DDIMInverter:

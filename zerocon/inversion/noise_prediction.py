@@ -9,7 +9,7 @@ from torch import Tensor
 def to_epsilon(
     model_output: Float[Tensor, "b c h w"],
     sample: Float[Tensor, "b c h w"],
-    alpha_prod: float | Tensor,
+    alpha_prod: float | Float[Tensor, "*a"],
     prediction_type: str,
 ) -> Float[Tensor, "b c h w"]:
     """Return ε from an ``epsilon``, ``v_prediction`` or ``sample`` output.

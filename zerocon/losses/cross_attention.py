@@ -24,7 +24,7 @@ def cross_attention_loss(
     edit_maps: Float[Tensor, "bh p t"],
     reference_maps: Float[Tensor, "bh p t"],
     reduction: Literal["mean", "sum", "none"] = "mean",
-) -> Tensor:
+) -> Float[Tensor, "*r"]:
     """Squared L2 distance between cross-attention maps, per map (pix2pix-zero).
 
     For every row ``r`` of the ``batch·heads`` dimension, ``Σ_{pixels, tokens}
@@ -107,8 +107,8 @@ class CrossAttentionLoss(nn.Module):
         return f"reduction={self.reduction!r}"
 
     def forward(
-        self, edit_maps: Mapping[str, Tensor], reference_maps: Mapping[str, Tensor]
-    ) -> Tensor:
+        self, edit_maps: Mapping[str, Float[Tensor, "_ _ _"]], reference_maps: Mapping[str, Float[Tensor, "_ _ _"]]
+    ) -> Float[Tensor, "*r"]:
         """Sum ``cross_attention_loss`` over the layers named in both mappings.
 
         Args:

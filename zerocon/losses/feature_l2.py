@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from jaxtyping import Float
 from torch import Tensor, nn
 
 from zerocon.losses.patch_sampler import PatchSampler, paired_features
@@ -52,10 +53,10 @@ class FeatureL2Loss(nn.Module):
 
     def forward(
         self,
-        query_features: Sequence[Tensor],
-        key_features: Sequence[Tensor],
+        query_features: Sequence[Float[Tensor, "..."]],
+        key_features: Sequence[Float[Tensor, "..."]],
         generator: torch.Generator | None = None,
-    ) -> Tensor:
+    ) -> Float[Tensor, ""]:
         """The loss averaged over layers and scales (see the class docstring)."""
         queries, keys = paired_features(query_features, key_features, self.center)
         query_samples, ids = self.sampler(queries, generator=generator)

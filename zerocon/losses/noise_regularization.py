@@ -93,7 +93,7 @@ def auto_correlation_loss(
     noise: Float[Tensor, "b c h w"],
     generator: torch.Generator | None = None,
     min_size: int = 8,
-) -> Tensor:
+) -> Float[Tensor, ""]:
     """Pyramid auto-correlation penalty of pix2pix-zero (docs/method.md §2).
 
     Every ``(b, c)`` map is treated on its own. At each pyramid level, one shift
@@ -291,7 +291,7 @@ def kl_divergence_grad(noise: Float[Tensor, "..."]) -> Float[Tensor, "..."]:
     return grad.to(noise.dtype)
 
 
-def kl_divergence_loss(noise: Float[Tensor, "..."]) -> Tensor:
+def kl_divergence_loss(noise: Float[Tensor, "..."]) -> Float[Tensor, ""]:
     """KL-style penalty pulling ``noise`` towards N(0, 1) (pix2pix-zero).
 
     ``var + mean² − 1 − log(var + 1e-7)`` with the mean and the (unbiased) variance

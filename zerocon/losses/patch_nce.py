@@ -27,7 +27,7 @@ def patch_nce_loss(
     temperature: float = 0.07,
     reduction: Literal["mean", "sum", "none"] = "mean",
     validate: bool = True,
-) -> Tensor:
+) -> Float[Tensor, "*r"]:
     """Patch-wise contrastive (InfoNCE) loss between aligned query and key features.
 
     For every image ``b`` and location ``i`` the loss is the cross-entropy of the

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from jaxtyping import Float
 from torch import Tensor, nn
 
 from zerocon.losses._checks import check_temperature
@@ -81,10 +82,10 @@ class PatchNCELoss(nn.Module):
 
     def forward(
         self,
-        query_features: Sequence[Tensor],
-        key_features: Sequence[Tensor],
+        query_features: Sequence[Float[Tensor, "..."]],
+        key_features: Sequence[Float[Tensor, "..."]],
         generator: torch.Generator | None = None,
-    ) -> Tensor:
+    ) -> Float[Tensor, ""]:
         """Average PatchNCE over layers and scales.
 
         Args:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from einops import rearrange
-from jaxtyping import Float
+from jaxtyping import Float, Int, Shaped
 from torch import Tensor, nn
 
 __all__ = ["PatchSampler"]
@@ -52,7 +52,7 @@ def _projection_head(channels: int, mlp_dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(channels, mlp_dim), nn.ReLU(), nn.Linear(mlp_dim, mlp_dim))
 
 
-def center_locations(feature: Tensor) -> Tensor:
+def center_locations(feature: Float[Tensor, "..."]) -> Float[Tensor, "..."]:
     """Each image's feature map minus its mean over locations.
 
     Shape:
@@ -209,10 +209,10 @@ class PatchSampler(nn.Module):
 
     def forward(
         self,
-        features: Sequence[Tensor],
-        patch_ids: Sequence[Tensor] | None = None,
+        features: Sequence[Float[Tensor, "..."]],
+        patch_ids: Sequence[Shaped[Tensor, "..."]] | None = None,
         generator: torch.Generator | None = None,
-    ) -> tuple[list[Tensor], list[Tensor]]:
+    ) -> tuple[list[Float[Tensor, "b _ _"]], list[Int[Tensor, " _"]]]:
         """Sample (or re-sample at ``patch_ids``) every layer at every pool size.
 
         Args:

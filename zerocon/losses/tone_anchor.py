@@ -17,7 +17,7 @@ def tone_anchor_loss(
     reference: Float[Tensor, "b c h w"],
     mask: Float[Tensor, "b 1 h w"],
     pool: int = 3,
-) -> Tensor:
+) -> Float[Tensor, ""]:
     """How far ``image``'s tone is from ``reference``'s where ``mask`` is on.
 
     Two parts, both inside the (soft) mask ``m``:
@@ -109,7 +109,9 @@ class ToneAnchorLoss(nn.Module):
             raise ValueError(f"pool must be an odd whole number >= 1, got {pool!r}")
         self.pool = pool
 
-    def forward(self, image: Tensor, reference: Tensor, mask: Tensor) -> Tensor:
+    def forward(
+        self, image: Float[Tensor, "b c h w"], reference: Float[Tensor, "b c h w"], mask: Float[Tensor, "b 1 h w"]
+    ) -> Float[Tensor, ""]:
         return tone_anchor_loss(image, reference, mask, self.pool)
 
     def extra_repr(self) -> str:

@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 import torch
+from jaxtyping import Float
 from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.functional.image import structural_similarity_index_measure
@@ -41,7 +42,9 @@ class _BackgroundMetric(Metric):
         self.add_state("total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("count", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
-    def per_image(self, edited: Tensor, source: Tensor, keep: Tensor) -> Tensor:
+    def per_image(
+        self, edited: Float[Tensor, "n c h w"], source: Float[Tensor, "n c h w"], keep: Float[Tensor, "n 1 h w"]
+    ) -> Float[Tensor, " n"]:
         raise NotImplementedError
 
     def update(self, edited: Tensor, source: Tensor, mask: Tensor | None = None) -> None:
@@ -101,7 +104,9 @@ class BackgroundMSE(_BackgroundMetric):
 
     higher_is_better = False
 
-    def per_image(self, edited: Tensor, source: Tensor, keep: Tensor) -> Tensor:
+    def per_image(
+        self, edited: Float[Tensor, "n c h w"], source: Float[Tensor, "n c h w"], keep: Float[Tensor, "n 1 h w"]
+    ) -> Float[Tensor, " n"]:
         return _masked_mse(edited, source, keep)
 
 
@@ -132,7 +137,9 @@ class BackgroundPSNR(_BackgroundMetric):
         super().__init__(background_only=background_only, **kwargs)
         self.max_psnr = float(max_psnr)
 
-    def per_image(self, edited: Tensor, source: Tensor, keep: Tensor) -> Tensor:
+    def per_image(
+        self, edited: Float[Tensor, "n c h w"], source: Float[Tensor, "n c h w"], keep: Float[Tensor, "n 1 h w"]
+    ) -> Float[Tensor, " n"]:
         mse = _masked_mse(edited, source, keep)
         psnr = 10.0 * torch.log10(1.0 / mse.clamp_min(1e-30))
         return psnr.clamp(max=self.max_psnr)
@@ -162,7 +169,9 @@ class BackgroundSSIM(_BackgroundMetric):
         super().__init__(background_only=background_only, **kwargs)
         self.kernel_size = int(kernel_size)
 
-    def per_image(self, edited: Tensor, source: Tensor, keep: Tensor) -> Tensor:
+    def per_image(
+        self, edited: Float[Tensor, "n c h w"], source: Float[Tensor, "n c h w"], keep: Float[Tensor, "n 1 h w"]
+    ) -> Float[Tensor, " n"]:
         _, full = structural_similarity_index_measure(
             edited, source, data_range=1.0, kernel_size=self.kernel_size, reduction="none", return_full_image=True
         )
@@ -216,6 +225,8 @@ class BackgroundLPIPS(_BackgroundMetric):
         else:
             self.network = LpipsNetwork(backbone_weights, net_type=net_type, head_weights=head_weights)
 
-    def per_image(self, edited: Tensor, source: Tensor, keep: Tensor) -> Tensor:
+    def per_image(
+        self, edited: Float[Tensor, "n c h w"], source: Float[Tensor, "n c h w"], keep: Float[Tensor, "n 1 h w"]
+    ) -> Float[Tensor, " n"]:
         with torch.no_grad():
             return self.network(edited * keep, source * keep)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from jaxtyping import Float
 from torch import Tensor
 from torchmetrics import Metric
 
@@ -95,7 +96,7 @@ class ClipAccuracy(_ClipMetric):
 
     higher_is_better = True
 
-    def update(self, edited: Tensor, source_texts: str | Sequence[str], target_texts: str | Sequence[str]) -> None:
+    def update(self, edited: Float[Tensor, "n 3 h w"], source_texts: str | Sequence[str], target_texts: str | Sequence[str]) -> None:
         check_images(edited)
         n = int(edited.shape[0])
         images = self._image_features(edited)
@@ -132,7 +133,7 @@ class ClipScore(_ClipMetric):
 
     higher_is_better = True
 
-    def update(self, edited: Tensor, target_texts: str | Sequence[str]) -> None:
+    def update(self, edited: Float[Tensor, "n 3 h w"], target_texts: str | Sequence[str]) -> None:
         check_images(edited)
         n = int(edited.shape[0])
         images = self._image_features(edited)

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from jaxtyping import Float
 from PIL import Image
 from torch import Tensor
 
@@ -45,7 +46,7 @@ class EvaluationCase:
     mask: tuple[int, ...] | list[int] | None = None
     mask_file: Path | None = None
 
-    def edit_mask(self, height: int = 512, width: int = 512, border: bool = True) -> Tensor | None:
+    def edit_mask(self, height: int = 512, width: int = 512, border: bool = True) -> Float[Tensor, "1 h w"] | None:
         """The edit region ``(1, H, W)`` at the given size, or ``None`` without a mask."""
         if self.mask is not None:
             return decode_rle_mask(self.mask, height, width, border=border)

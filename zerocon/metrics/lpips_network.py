@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 import torch
+from jaxtyping import Float, Shaped
 from torch import Tensor, nn
 
 NetType = Literal["alex", "squeeze", "vgg"]
@@ -164,9 +165,9 @@ class LpipsNetwork(nn.Module):
 
     def __init__(
         self,
-        backbone_weights: str | Path | Mapping[str, Tensor],
+        backbone_weights: str | Path | Mapping[str, Shaped[Tensor, "..."]],
         net_type: NetType = "squeeze",
-        head_weights: str | Path | Mapping[str, Tensor] | None = None,
+        head_weights: str | Path | Mapping[str, Shaped[Tensor, "..."]] | None = None,
     ) -> None:
         super().__init__()
         self.net_type = net_type
@@ -198,7 +199,7 @@ class LpipsNetwork(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
-    def stages(self, images: Tensor) -> list[Tensor]:
+    def stages(self, images: Float[Tensor, "n 3 h w"]) -> list[Float[Tensor, "n c _ _"]]:
         """Each stage's features of ``[0, 1]`` images, unit-normalised along channels."""
         x = ((2 * images - 1) - self.shift) / self.scale
         out, start = [], 0
@@ -209,7 +210,7 @@ class LpipsNetwork(nn.Module):
             out.append(x / torch.sqrt(1e-8 + x.pow(2).sum(dim=1, keepdim=True)))
         return out
 
-    def forward(self, first: Tensor, second: Tensor) -> Tensor:
+    def forward(self, first: Float[Tensor, "n 3 h w"], second: Float[Tensor, "n 3 h w"]) -> Float[Tensor, " n"]:
         total = first.new_zeros(first.shape[0])
         for head, a, b in zip(self.heads, self.stages(first), self.stages(second), strict=True):
             total = total + head((a - b).pow(2)).mean(dim=(1, 2, 3))

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from jaxtyping import Float, Shaped
 from PIL import Image
 from torch import Tensor
 
 
-def encode_rle_mask(mask: Tensor | np.ndarray) -> list[int]:
+def encode_rle_mask(mask: Shaped[Tensor, "..."] | np.ndarray) -> list[int]:
     """Encode a mask (non-zero: edited) as PIE-Bench's ``start, length`` pairs, row-major.
 
     The inverse of [`decode_rle_mask`][zerocon.metrics.decode_rle_mask] with ``border=False``; for writing datasets in
@@ -30,7 +31,7 @@ def encode_rle_mask(mask: Tensor | np.ndarray) -> list[int]:
     return [int(v) for pair in zip(starts, stops - starts, strict=True) for v in pair]
 
 
-def decode_rle_mask(encoded: Sequence[int], height: int = 512, width: int = 512, border: bool = True) -> Tensor:
+def decode_rle_mask(encoded: Sequence[int], height: int = 512, width: int = 512, border: bool = True) -> Float[Tensor, "1 h w"]:
     """Decode PIE-Bench's mask encoding into a ``(1, H, W)`` float mask (1: the edited region).
 
     The encoding is a flat list of ``start, length`` pairs over the image's pixels in row-major
@@ -73,7 +74,7 @@ def decode_rle_mask(encoded: Sequence[int], height: int = 512, width: int = 512,
     return torch.from_numpy(mask)[None]
 
 
-def load_mask(path: str | Path, size: tuple[int, int] | None = None) -> Tensor:
+def load_mask(path: str | Path, size: tuple[int, int] | None = None) -> Float[Tensor, "1 h w"]:
     """Read a PNG mask (any mode; non-zero pixels are the edited region) as ``(1, H, W)``.
 
     Args:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from jaxtyping import Float
 from torch import Tensor, nn
 from torchmetrics import Metric
 
@@ -83,7 +84,7 @@ class StructureDistance(Metric):
         self.add_state("count", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
     @torch.no_grad()
-    def self_similarity(self, images: Tensor) -> Tensor:
+    def self_similarity(self, images: Float[Tensor, "n 3 h w"]) -> Float[Tensor, "n t t"]:
         """``(N, T, T)`` cosine self-similarity of the last layer's keys of ``[0, 1]`` images."""
         captured: list[Tensor] = []
         handle = self.keys.register_forward_hook(lambda module, args, output: captured.append(output))
@@ -95,13 +96,13 @@ class StructureDistance(Metric):
         keys = torch.nn.functional.normalize(captured[-1].float(), dim=-1)
         return keys @ keys.transpose(1, 2)
 
-    def update(self, edited: Tensor, source: Tensor) -> None:
+    def update(self, edited: Float[Tensor, "n 3 h w"], source: Float[Tensor, "n 3 h w"]) -> None:
         check_images(edited, source)
         difference = (self.self_similarity(edited) - self.self_similarity(source)).pow(2)
         self.total += difference.flatten(1).mean(dim=1).double().sum()
         self.count += int(edited.shape[0])
 
-    def compute(self) -> Tensor:
+    def compute(self) -> Float[Tensor, ""]:
         if int(self.count) == 0:
             return torch.tensor(float("nan"))
         return (self.total / self.count).float()

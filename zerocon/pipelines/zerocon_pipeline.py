@@ -488,8 +488,8 @@ def _check_argument_types(**arguments: Any) -> None:
     for name in ("target_prompt", "source_prompt"):
         value = arguments[name]
         if value is not None and not isinstance(value, str) and not (
-            isinstance(value, Sequence) and all(isinstance(item, str) for item in value)
-        ):
+            isinstance(value, Sequence) and all(item is None or isinstance(item, str) for item in value)
+        ):  # a list may hold None for an image that takes its edit (or caption) from elsewhere
             raise TypeError(f"{name} must be text or a list of texts, got {type(value).__name__}: {value!r:.80}")
     for name in ("source_word", "target_word"):
         if arguments[name] is not None and not isinstance(arguments[name], str):
@@ -498,9 +498,7 @@ def _check_argument_types(**arguments: Any) -> None:
     if direction is not None and not isinstance(direction, EditDirection | str | Path):
         raise TypeError(f"direction must be an EditDirection or a file path, got {type(direction).__name__}")
     generator = arguments["generator"]
-    if generator is not None and not isinstance(generator, torch.Generator) and not (
-        isinstance(generator, Sequence) and all(isinstance(item, torch.Generator) for item in generator)
-    ):
+    if generator is not None and not isinstance(generator, torch.Generator | Sequence):  # a list's entries: image_generators
         raise TypeError(f"generator must be a torch.Generator or a list of them, got {type(generator).__name__}")
 
 

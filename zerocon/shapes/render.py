@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from jaxtyping import Float
 from PIL import Image, ImageDraw
 
 from zerocon.shapes.palette import (
@@ -225,7 +226,7 @@ def render_random(
     return render(spec, size=size)
 
 
-def images_to_tensor(images: list[np.ndarray]) -> torch.Tensor:
+def images_to_tensor(images: list[np.ndarray]) -> Float[torch.Tensor, "n 3 h w"]:
     """uint8 ``(h, w, 3)`` images → float ``(n, 3, h, w)`` in [-1, 1].
 
     Shape:
@@ -240,7 +241,7 @@ def images_to_tensor(images: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
 
 
-def tensor_to_images(tensor: torch.Tensor) -> list[np.ndarray]:
+def tensor_to_images(tensor: Float[torch.Tensor, "n 3 h w"]) -> list[np.ndarray]:
     """float ``(n, 3, h, w)`` in [-1, 1] → uint8 ``(h, w, 3)`` images.
 
     Shape:

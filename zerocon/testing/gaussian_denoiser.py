@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from jaxtyping import Float
+from jaxtyping import Float, Shaped
 from torch import Tensor, nn
 
 
@@ -40,7 +40,7 @@ class GaussianDenoiser(nn.Module):
         self.register_buffer("alphas_cumprod", alphas_cumprod.detach().clone().float())
         self.data_variance = data_variance
 
-    def forward(self, sample: Tensor, timestep: int | Tensor, encoder_hidden_states: Any = None, **_: Any) -> SimpleNamespace:
+    def forward(self, sample: Float[Tensor, "b c h w"], timestep: int | Shaped[Tensor, "*t"], encoder_hidden_states: Any = None, **_: Any) -> SimpleNamespace:
         a = self.alphas_cumprod[int(timestep)].to(sample.dtype)
         eps = (1 - a).sqrt() * sample / (a * self.data_variance + 1 - a)
         return SimpleNamespace(sample=eps)

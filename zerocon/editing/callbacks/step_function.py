@@ -6,6 +6,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+from jaxtyping import Float
 from torch import Tensor
 
 from zerocon.editing.callback import Callback
@@ -37,7 +38,7 @@ class StepFunctionCallback(Callback):
         self.every = every
         self.diffusers_style = _positional_count(function) == 3
 
-    def on_edit_step(self, editor: Any, state: Any, step: int, timestep: int, latents: Tensor, pred_x0: Any) -> None:
+    def on_edit_step(self, editor: Any, state: Any, step: int, timestep: int, latents: Float[Tensor, "..."], pred_x0: Any) -> None:
         if step % self.every:
             return
         if self.diffusers_style:
