@@ -159,3 +159,94 @@ def test_each_odd_image_is_readable_or_refused(tmp_path, kind) -> None:
             assert kind == "float_nan" and "NaN" in str(error)
             return
     assert prepared.image.mode == "RGB"
+
+
+# ------------------------------------------------ evaluate's flags and dataset fields, serve's raw API
+json_values = st.one_of(
+    st.none(), st.booleans(), st.integers(-(10**12), 10**12), st.floats(allow_nan=False, width=32),
+    st.sampled_from(["", " ", "../x.png", "/etc/passwd", "0.png", "a/../../0.png", "a red [circle]", "[]"]),
+    st.text(max_size=12), st.lists(st.integers(-(10**10), 10**10), max_size=5),
+    st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=3),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+entry_fields = st.sampled_from(["image_path", "original_prompt", "editing_prompt", "mask"])
+
+
+def _pie_dataset(folder: Path) -> tuple[Path, dict]:
+    from zerocon.metrics import encode_rle_mask
+    from zerocon.shapes import render_random
+
+    images = folder / "annotation_images"
+    images.mkdir(parents=True)
+    source = render_random(torch.Generator().manual_seed(0), color="red", pattern="plain")
+    source.to_pil().save(images / "0.png")
+    entry = {"image_path": "0.png", "original_prompt": source.caption,
+             "editing_prompt": source.caption.replace("red", "blue"), "mask": encode_rle_mask(source.mask)}
+    return folder, entry
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(changes=st.dictionaries(entry_fields, json_values, max_size=2), drop=st.sets(entry_fields, max_size=1))
+def test_any_dataset_entry_is_read_or_refused_in_one_line(tmp_path_factory, capsys, changes, drop) -> None:
+    import json
+
+    folder, entry = _pie_dataset(tmp_path_factory.mktemp("pie"))
+    entry = {key: value for key, value in {**entry, **changes}.items() if key not in drop}
+    (folder / "mapping_file.json").write_text(json.dumps({"0": entry}))
+    out = folder / "out"
+    code = main(["evaluate", str(folder), "--out", str(out), "--methods", "sdedit", "--steps", "1", "--no-progress"])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code in (0, 2) and all(line.startswith("zerocon: error:") for line in err), err
+    if code == 2 and len(err) == 1 and not out.exists():
+        return  # refused before the run, in one line
+    assert out.exists() and (code == 0) == (not err)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(flags=st.dictionaries(st.sampled_from(["--size", "--limit", "--steps", "--seed", "--lpips-net", "--methods"]),
+                             st.one_of(wild_numbers, st.sampled_from(["squeeze", "vgg", "zerocon", "x:y", "8", "16"])),
+                             max_size=3))
+def test_evaluate_flags_end_cleanly(tmp_path_factory, capsys, flags) -> None:
+    folder, entry = _pie_dataset(tmp_path_factory.mktemp("pie"))
+    import json
+
+    (folder / "mapping_file.json").write_text(json.dumps({"0": entry}))
+    argv = ["evaluate", str(folder), "--out", str(folder / "out"), "--no-progress"]
+    flags.setdefault("--methods", "sdedit")
+    for flag, value in flags.items():
+        if flag in ("--steps", "--size") and value.isdigit() and int(value) > 64:
+            value = "2" if flag == "--steps" else "64"  # keep the run short; the bounds are tested elsewhere
+        argv += [flag, value]
+    if "--steps" not in flags:
+        argv += ["--steps", "1"]
+    code = main(argv)
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code in (0, 2), (code, err)
+    assert all(line.startswith("zerocon: error:") for line in err), err
+    assert (code == 0) == (not err)
+
+
+_VALID_REQUEST = {"image_path": "a.png", "target": "a blue circle", "caption": "", "method": "sdedit", "steps": 4,
+                  "guidance_scale": None, "seed": 0}
+
+
+@settings(max_examples=200, deadline=None)
+@given(wild=st.dictionaries(st.sampled_from(sorted(_VALID_REQUEST)), json_values, min_size=1, max_size=2))
+def test_serves_request_check_takes_any_json(wild) -> None:
+    """The raw API hands any JSON to the page's handler: a normalised request or one WebInputError."""
+    import jaxtyping
+
+    from zerocon.web import WebEditRequest, WebInputError, check_request
+
+    jaxtyping.config.update("jaxtyping_disable", True)  # as users run: the raw values reach check_request
+    try:
+        try:
+            checked = check_request(WebEditRequest(**{**_VALID_REQUEST, **wild}))
+        except WebInputError as error:
+            assert "\n" not in str(error) and str(error)
+            return
+    finally:
+        jaxtyping.config.update("jaxtyping_disable", False)
+    assert isinstance(checked.steps, int) and 1 <= checked.steps <= 1000 and isinstance(checked.seed, int)
+    assert checked.guidance_scale is None or 1 <= checked.guidance_scale <= 100
+    assert isinstance(checked.target, str) and checked.target.strip()

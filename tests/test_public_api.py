@@ -224,3 +224,32 @@ def test_every_exported_tensor_signature_has_a_jaxtyping_shape() -> None:
                     bare.append(f"{qualified} {name}: {text}")
     assert not bare, "tensor annotations without a jaxtyping shape:\n" + "\n".join(bare)
     assert typed >= 150  # the exported API has about 176 tensor annotations
+
+
+def test_the_losses_import_torch_and_no_model_library() -> None:
+    """Someone who wants only a loss needs only the core: no diffusers, transformers or metrics."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, zerocon.losses; "
+             "print(sorted({name.split('.')[0] for name in sys.modules}))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True).stdout
+    assert "'torch'" in loaded
+    for heavy in ("diffusers", "transformers", "torchmetrics", "gradio", "accelerate", "PIL", "safetensors"):
+        assert f"'{heavy}'" not in loaded, heavy
+
+
+def test_a_missing_extra_is_one_import_error_naming_it() -> None:
+    import subprocess
+    import sys
+
+    probe = "import sys; sys.modules['torchmetrics'] = None; import zerocon.metrics"
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1
+    assert "ImportError: zerocon.metrics needs the 'metrics' extra" in run.stderr
+    assert "pip install 'zerocon[metrics]'" in run.stderr
+    probe = ("import sys; sys.modules['gradio'] = None\n"
+             "from zerocon.web import build_app, check_request, WebEditRequest\n"  # the job needs no Gradio
+             "build_app(None)")
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1 and "needs the 'demo' extra" in run.stderr and "zerocon[demo]" in run.stderr

@@ -99,8 +99,12 @@ def check_request(request: WebEditRequest) -> WebEditRequest:
     """
     if not request.image_path:
         raise WebInputError("upload an image (or render a shapes example) first")
+    if not isinstance(request.image_path, str):
+        raise WebInputError(f"the image must be an uploaded file, got {type(request.image_path).__name__}")
     if not isinstance(request.target, str) or not request.target.strip():
         raise WebInputError("type a target prompt: what the edited image should show")
+    if request.caption is not None and not isinstance(request.caption, str):
+        raise WebInputError(f"the caption must be text, got {type(request.caption).__name__}")
     if request.method not in available_methods():
         raise WebInputError(f"unknown method {request.method!r}; choose one of {', '.join(available_methods())}")
     steps = _whole(request.steps, "steps", 1, int(UPPER_BOUNDS["num_inference_steps"]))
