@@ -8,6 +8,9 @@ Run: ``.venv/bin/python benchmarks/speed.py --parts peer batch fuse rows profile
   every repeat; minimum and median wall time over the repeats. The noise regulariser's share:
   the inversion phase's time with the regulariser (the default 5 iterations) minus without it
   (``num_reg_iterations=0``), over the whole zerocon edit (medians).
+* ``speedup``: ``zerocon++`` at its preset and with ``reference_from_inversion=True`` against
+  diffusers' pix2pix-zero at its own defaults and at ours (the structure benchmark's two peer
+  rows), all four interleaved in one process; medians and the ratios of ours to each peer.
 * ``batch``: four test-split colour edits as four calls against one call of four (20 steps,
   interleaved); throughput ratio, and the largest pixel difference between an image edited in
   the batch and alone.
@@ -84,6 +87,39 @@ class Edits:
             num_inference_steps=steps, generator=torch.Generator().manual_seed(0), show_progress=False,
             **settings,
         )
+
+
+def part_speedup(edits: Edits, steps_list: list[int], repeats: int) -> dict[str, Any]:
+    """zerocon++ (its preset, and with the reference taken during the inversion) against
+    diffusers' pix2pix-zero at its own defaults and at ours, all interleaved in one process."""
+    pipe, case = edits.pipe, edits.cases[0]
+    step_size = pipe.editor().plan(EditSettings()).step_size
+    peers = {label: build_peer(label, pipe, 5.0, step_size)
+             for label in ("diffusers-pix2pix-zero", "diffusers-pix2pix-zero-own-defaults")}
+    variants = {"zerocon++": {}, "zerocon++ (reference from inversion)": {"reference_from_inversion": True}}
+    results: dict[str, Any] = {}
+    for steps in steps_list:
+        runs: dict[str, Callable[[], Any]] = {
+            name: (lambda settings=settings, steps=steps: pipe(
+                case.source.to_pil(), case.target, source_prompt=case.source.caption, source_word=case.source_word,
+                target_word=case.target_word, method="zerocon++", num_inference_steps=steps,
+                generator=torch.Generator().manual_seed(0), show_progress=False, **settings))
+            for name, settings in variants.items()
+        }
+        runs.update({label: (lambda peer=peer, steps=steps: peer(case, steps, torch.Generator().manual_seed(0)))
+                     for label, peer in peers.items()})
+        _interleaved(runs, 1)  # warm-up
+        seconds = _interleaved(runs, repeats)
+        medians = {name: statistics.median(values) for name, values in seconds.items()}
+        results[str(steps)] = {
+            "seconds": seconds, "median_s": medians,
+            "ratio_to_peer_median": {
+                f"{ours} / {peer}": medians[ours] / medians[peer] for ours in variants for peer in peers
+            },
+        }
+        for key, ratio in results[str(steps)]["ratio_to_peer_median"].items():
+            print(f"{steps} steps: {key}: {ratio:.2f}", flush=True)
+    return results
 
 
 def part_peer(edits: Edits, steps_list: list[int], repeats: int) -> dict[str, Any]:
@@ -240,7 +276,7 @@ def part_profile(edits: Edits, repeats: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--parts", nargs="+", default=["peer", "batch", "fuse", "rows", "profile"],
-                        choices=["peer", "batch", "fuse", "rows", "profile"])
+                        choices=["peer", "speedup", "batch", "fuse", "rows", "profile"])
     parser.add_argument("--steps", type=int, nargs="+", default=[20, 50])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "speed.json")
@@ -253,6 +289,8 @@ def main() -> None:
     for part in args.parts:
         if part == "peer":
             results["peer"] = part_peer(edits, args.steps, args.repeats)
+        elif part == "speedup":
+            results["speedup"] = part_speedup(edits, args.steps, args.repeats)
         elif part == "batch":
             results["batch"] = part_batch(edits, args.repeats)
         elif part == "fuse":

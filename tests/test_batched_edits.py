@@ -146,6 +146,10 @@ def test_a_steer_factor_moves_only_its_own_image(pipe: ZeroConPipeline) -> None:
     vetoed = _edit(pipe, [images[1]], _seeded(5), callbacks=[VetoAll()])
     assert (out.images[0] - free.images[0]).abs().max() < LATENT_TOLERANCE
     assert (out.images[1] - vetoed.images[0]).abs().max() < LATENT_TOLERANCE
+    # the output records which steps were vetoed, image by image
+    steps = len(out.guidance_losses[1])
+    assert out.vetoed_guidance_steps == [[], list(range(steps))] and steps > 0
+    assert out.record(1)["vetoed_guidance_steps"] == list(range(steps)) and free.record(0)["vetoed_guidance_steps"] == []
 
 
 def test_generator_lists_are_checked_before_any_model_runs(pipe: ZeroConPipeline, unchecked: None) -> None:

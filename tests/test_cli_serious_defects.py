@@ -124,6 +124,27 @@ def test_each_identity_field_of_an_existing_out_is_checked(tmp_path, capsys, cha
     assert code == 2 and len(err) == 1 and f"{field}:" in err[0], err
 
 
+def test_a_method_whose_settings_changed_is_another_identity(tmp_path, capsys, monkeypatch) -> None:
+    from zerocon.editing import unregister_method
+
+    dataset, out = _pie(tmp_path / "pie", count=1), tmp_path / "eval"
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = tmp_path / "variant_method.py"
+    argv = ["evaluate", str(dataset), "--out", str(out), "--methods", "variant_method:Variant", "--steps", "1",
+            "--no-progress"]
+    try:
+        for strength, expected in ((0.5, 0), (0.75, 2)):
+            module.write_text("from zerocon.editing import SDEditMethod\n\n"
+                              "class Variant(SDEditMethod):\n    name = 'variant'\n"
+                              f"    defaults = {{'strength': {strength}}}\n")
+            sys.modules.pop("variant_method", None)
+            code, err, _ = _run(capsys, argv)
+            assert code == expected, err
+        assert len(err) == 1 and "settings:" in err[0], err
+    finally:
+        unregister_method("variant")
+
+
 def test_evaluate_size_limit_and_method_are_bounded_at_parse(tmp_path, capsys) -> None:  # S2
     dataset = _pie(tmp_path / "pie", count=1)
     for option in (["--size", "100000"], ["--size", "-8"], ["--size", "0"], ["--limit", "0"]):

@@ -276,3 +276,25 @@ def test_cross_attention_guidance_names_an_unrecorded_layer() -> None:
     term = CrossAttentionGuidance(layers=["recorded", "not_recorded"])
     with pytest.raises(ValueError, match="not_recorded"):
         term(GuidanceInputs(edit=records, reference=records))
+
+
+@pytest.mark.parametrize("per_sample", [False, True])
+def test_guide_reads_the_device_once_per_step(monkeypatch, per_sample) -> None:
+    """Losses stay tensors until one transfer: on a GPU every other read would stall the step."""
+    reads = []
+    for name in ("__float__", "__bool__", "item", "tolist", "__int__"):
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *args, _original=original, _name=name, **kwargs):
+            reads.append(_name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    target = torch.zeros(2, 4, 8, 8)
+    guided = GuidedScheduler(DDIMScheduler(), [PullToward(target), PullToward(target + 1, weight=0.5)],
+                             step_size=0.1, per_sample=per_sample)
+    latents = torch.ones(2, 4, 8, 8)
+    reads.clear()
+    result = guided.guide(latents, lambda x: GuidanceInputs(edit=None, latents=x), steer=lambda preview: [1.0, 0.5] if per_sample else 0.5)
+    assert reads == ["tolist"], reads
+    assert not result.skipped and result.loss > 0 and not torch.equal(result.latents, latents)

@@ -65,3 +65,14 @@ def test_set_progress_bar_config_reaches_zerocons_bar(pipe, capsys) -> None:
         assert "edit" not in capsys.readouterr().err
     finally:
         pipe.set_progress_bar_config(disable=False)
+
+
+def test_a_call_frees_model_hooks_at_its_end(pipe, monkeypatch) -> None:
+    """As diffusers' pipelines do, so enable_model_cpu_offload works across calls."""
+    calls = []
+    monkeypatch.setattr(type(pipe), "maybe_free_model_hooks", lambda self: calls.append(self))
+    from PIL import Image
+
+    pipe(Image.new("RGB", (16, 16)), "a blue dog", source_prompt="a red dog", method="sdedit", num_inference_steps=1,
+         show_progress=False)
+    assert calls == [pipe]

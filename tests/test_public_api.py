@@ -226,15 +226,18 @@ def test_every_exported_tensor_signature_has_a_jaxtyping_shape() -> None:
     assert typed >= 150  # the exported API has about 176 tensor annotations
 
 
-def test_the_losses_import_torch_and_no_model_library() -> None:
-    """Someone who wants only a loss needs only the core: no diffusers, transformers or metrics."""
+@pytest.mark.parametrize("module", ["zerocon.losses", "zerocon.attention", "zerocon.guidance"])
+def test_the_light_parts_import_torch_and_no_model_library(module) -> None:
+    """Someone who wants only a loss, the attention hook or the guided step needs neither
+    diffusers nor transformers nor the pipeline (diffusers is imported when a UNet is attached)."""
     import subprocess
     import sys
 
-    probe = ("import sys, zerocon.losses; "
-             "print(sorted({name.split('.')[0] for name in sys.modules}))")
+    probe = (f"import sys, {module}; "
+             "print(sorted({name.split('.')[0] for name in sys.modules}), 'zerocon.pipelines' in sys.modules, "
+             "'zerocon.editing' in sys.modules)")
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True).stdout
-    assert "'torch'" in loaded
+    assert "'torch'" in loaded and loaded.strip().endswith("False False"), loaded
     for heavy in ("diffusers", "transformers", "torchmetrics", "gradio", "accelerate", "PIL", "safetensors"):
         assert f"'{heavy}'" not in loaded, heavy
 

@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from types import MappingProxyType, TracebackType
 from typing import Any
 
-from diffusers.models import attention_processor as _dap
 from jaxtyping import Float
 from torch import Tensor
 
@@ -19,22 +18,24 @@ from zerocon.attention.records import AttentionRecords
 from zerocon.attention.rows import BatchRows, normalize_batch_rows, take_batch_rows
 from zerocon.attention.selector import LayerSelector
 
-# Processors that compute plain softmax attention, i.e. what RecordingAttnProcessor reproduces.
-_PLAIN_PROCESSORS: tuple[type, ...] = tuple(
-    cls
-    for cls in (
-        getattr(_dap, name, None)
-        for name in (
-            "AttnProcessor",
-            "AttnProcessor2_0",
-            "FusedAttnProcessor2_0",
-            "XFormersAttnProcessor",
-            "SlicedAttnProcessor",
-            "AttnProcessorNPU",
-        )
-    )
-    if isinstance(cls, type)
+#: Processors that compute plain softmax attention, i.e. what RecordingAttnProcessor reproduces
+#: (class names in diffusers' ``attention_processor`` module; looked up when a UNet is attached,
+#: so importing zerocon.attention does not import diffusers).
+_PLAIN_PROCESSOR_NAMES: tuple[str, ...] = (
+    "AttnProcessor",
+    "AttnProcessor2_0",
+    "FusedAttnProcessor2_0",
+    "XFormersAttnProcessor",
+    "SlicedAttnProcessor",
+    "AttnProcessorNPU",
 )
+
+
+def _plain_processors() -> tuple[type, ...]:
+    from diffusers.models import attention_processor
+
+    found = (getattr(attention_processor, name, None) for name in _PLAIN_PROCESSOR_NAMES)
+    return tuple(cls for cls in found if isinstance(cls, type))
 
 
 class AttentionStore:
@@ -201,12 +202,13 @@ class AttentionStore:
             )
         originals: dict[str, Any] = {}
         replacement = dict(registry)
+        plain = _plain_processors()
         for name in names:
             key = name + PROCESSOR_SUFFIX
             if key not in registry:
                 raise RuntimeError(f"attention layer {name!r} vanished from the model's registry")
             original = registry[key]
-            if not isinstance(original, _PLAIN_PROCESSORS):
+            if not isinstance(original, plain):
                 warnings.warn(
                     f"layer {name!r} uses {type(original).__name__}; while recording, "
                     "RecordingAttnProcessor computes plain softmax attention instead",

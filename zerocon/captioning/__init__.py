@@ -10,8 +10,30 @@ Examples:
     True
 """
 
-from zerocon.captioning.blip import DEFAULT_BLIP, BlipCaptioner
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from zerocon.captioning.captioner import Captioner
-from zerocon.captioning.clip_retrieval import ClipRetrievalCaptioner
+
+if TYPE_CHECKING:
+    from zerocon.captioning.blip import DEFAULT_BLIP, BlipCaptioner
+    from zerocon.captioning.clip_retrieval import ClipRetrievalCaptioner
+
+#: The captioners (and transformers with them) are imported on first use, so code that needs
+#: only the ``Captioner`` protocol (the editing engine) does not load BLIP's module.
+_LAZY = {
+    "DEFAULT_BLIP": "zerocon.captioning.blip",
+    "BlipCaptioner": "zerocon.captioning.blip",
+    "ClipRetrievalCaptioner": "zerocon.captioning.clip_retrieval",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["DEFAULT_BLIP", "BlipCaptioner", "Captioner", "ClipRetrievalCaptioner"]

@@ -52,6 +52,13 @@ STEP_SIZE = finite_float(0.0, UPPER_BOUNDS["guidance_step_size"])
 WEIGHT = finite_float(0.0, UPPER_BOUNDS["lambda_xa"])
 
 
+def _preset_values(field: str) -> str:
+    """``"zerocon 3, zerocon++ 0, …"``: a setting's value in each registered method's preset (read, never restated)."""
+    from zerocon.editing import EditSettings
+
+    return ", ".join(f"{name} {getattr(EditSettings.for_method(name), field):g}" for name in available_methods())
+
+
 def add_common_options(p: argparse.ArgumentParser, steps: int) -> None:
     """Options shared by ``edit`` and ``demo`` (method parameters, model, seed).
 
@@ -63,7 +70,8 @@ def add_common_options(p: argparse.ArgumentParser, steps: int) -> None:
     p.add_argument("--steps", type=STEPS, default=steps, help=f"DDIM steps (default {steps})")
     p.add_argument("--seed", type=SEED, default=0, help="seed of each image's generator")
     p.add_argument(
-        "--guidance-scale", type=GUIDANCE_SCALE, default=None, help="CFG scale (default: the method's, 5.0)"
+        "--guidance-scale", type=GUIDANCE_SCALE, default=None,
+        help=f"CFG scale (default: the method's preset; {_preset_values('guidance_scale')})"
     )
     p.add_argument(
         "--step-size",
@@ -73,13 +81,14 @@ def add_common_options(p: argparse.ArgumentParser, steps: int) -> None:
         "0.01 for v-pred)",
     )
     p.add_argument(
-        "--lambda-xa", type=WEIGHT, default=None, help="cross-attention weight (default: the method's, 1.0)"
+        "--lambda-xa", type=WEIGHT, default=None,
+        help=f"cross-attention weight (default: the method's preset; {_preset_values('lambda_xa')})"
     )
     p.add_argument(
         "--lambda-nce",
         type=WEIGHT,
         default=None,
-        help="feature-term weight (default: the method's; 3.0 for zerocon, 1.0 for zerocon++)",
+        help=f"feature-term weight (default: the method's preset; {_preset_values('lambda_nce')})",
     )
     p.add_argument(
         "--strength",

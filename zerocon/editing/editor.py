@@ -39,7 +39,7 @@ from zerocon.editing.preprocessing import prepare_image, vae_scale_factor
 from zerocon.editing.requests import check_request
 from zerocon.editing.settings import LONG_RUN_STEPS, EditSettings
 from zerocon.editing.state import EditRequest, ImageState
-from zerocon.guidance import GuidanceTerm, PatchNCEGuidance
+from zerocon.guidance import CrossAttentionGuidance, GuidanceTerm, PatchNCEGuidance
 
 OUTPUT_TYPES = ("pil", "np", "latent")
 
@@ -246,7 +246,6 @@ class Editor:
     ) -> dict[str, Any]:
         """The record of a call: the settings plus what was resolved from them."""
         s, method = plan.settings, plan.method
-        terms = {type(t).__name__ for t in plan.terms}
         return {
             **s.to_dict(),
             "settings": s.to_dict(),
@@ -254,7 +253,7 @@ class Editor:
             "method_details": method.describe(),
             "guidance_step_size": plan.step_size,
             "guidance_step_size_requested": s.guidance_step_size,
-            "lambda_xa": s.lambda_xa if "CrossAttentionGuidance" in terms else 0.0,
+            "lambda_xa": s.lambda_xa if any(isinstance(t, CrossAttentionGuidance) for t in plan.terms) else 0.0,
             "lambda_nce": s.lambda_nce if any(isinstance(t, PatchNCEGuidance) for t in plan.terms) else 0.0,
             "strength": s.strength if not method.invert else None,
             "seed": _seeds(generator),

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from zerocon._paths import inside_folder
-from zerocon.captioning import BlipCaptioner, Captioner, ClipRetrievalCaptioner
+from zerocon.captioning import Captioner
 from zerocon.direction import FileSentences, SentenceSource
 
 CONFIG_NAME = "zerocon.json"
@@ -132,6 +132,8 @@ class ModelDefaults:
         """The captioner the folder names (loaded now), or ``None``."""
         if not self.captioner:
             return None
+        from zerocon.captioning import BlipCaptioner, ClipRetrievalCaptioner
+
         model = str(self._resolve(self.captioner["model"]))
         if self.captioner["type"] == "blip":
             return BlipCaptioner.from_pretrained(model, prefix=self.captioner.get("prefix", ""), **load_kwargs)

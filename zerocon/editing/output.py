@@ -30,6 +30,8 @@ class ZeroConPipelineOutput(BaseOutput):
         guidance_losses: per image, per step: the guidance terms' weighted losses.
         skipped_guidance_steps: per image, the step indices whose guidance move was skipped
             because the loss or gradient was NaN/Inf.
+        vetoed_guidance_steps: per image, the step indices whose guidance move a callback's
+            ``on_guidance`` vetoed (returned 0).
         notices: per image, what the preprocessing and word derivation changed or decided.
         batch_sizes: per image, how many images went through the UNet calls together with it
             (itself included).
@@ -54,6 +56,7 @@ class ZeroConPipelineOutput(BaseOutput):
     unet_evals: list[dict[str, int]] = field(default_factory=list)
     guidance_losses: list[list[dict[str, float]]] = field(default_factory=list)
     skipped_guidance_steps: list[list[int]] = field(default_factory=list)
+    vetoed_guidance_steps: list[list[int]] = field(default_factory=list)
     notices: list[list[str]] = field(default_factory=list)
     start_latents: list[Any] = field(default_factory=list)
     batch_sizes: list[int] = field(default_factory=list)
@@ -67,6 +70,7 @@ class ZeroConPipelineOutput(BaseOutput):
         self.unet_evals.append(state.unet_evals())
         self.guidance_losses.append(state.losses)
         self.skipped_guidance_steps.append(state.skipped)
+        self.vetoed_guidance_steps.append(state.vetoed)
         self.notices.append(state.notices)
         self.start_latents.append(state.x_start)
         self.batch_sizes.append(state.batch_size)
@@ -78,7 +82,7 @@ class ZeroConPipelineOutput(BaseOutput):
             index: which image.
 
         Returns:
-            caption, target prompt, words, parameters, timings, UNet evals, skipped steps,
+            caption, target prompt, words, parameters, timings, UNet evals, skipped and vetoed steps,
             notices, the batch size it was edited in and the guidance losses of every step (a list of ``{term: loss}`` dicts,
             one per edit step; empty for unguided methods).
 
@@ -94,6 +98,7 @@ class ZeroConPipelineOutput(BaseOutput):
             "timings": self.timings[index],
             "unet_evals": self.unet_evals[index],
             "skipped_guidance_steps": self.skipped_guidance_steps[index],
+            "vetoed_guidance_steps": self.vetoed_guidance_steps[index] if self.vetoed_guidance_steps else [],
             "notices": self.notices[index],
             "guidance_losses": losses,
             "batch_size": self.batch_sizes[index] if self.batch_sizes else 1,

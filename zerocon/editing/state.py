@@ -52,6 +52,7 @@ class ImageState:
         timesteps: the edit pass's timesteps.
         latents: the current edit latent.
         losses / skipped: per-step guidance losses and skipped step indices.
+        vetoed: the step indices whose guidance move a callback vetoed (factor 0).
         notices: what preprocessing and the phases decided or changed.
         result: the decoded image (PIL, array or latent).
         timer / counter: seconds and UNet evaluations of the batch this image was edited in
@@ -88,6 +89,7 @@ class ImageState:
     latents: Float[Tensor, "1 c h w"] | None = None
     losses: list[dict[str, float]] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)
+    vetoed: list[int] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
     timer: PhaseTimer = field(default_factory=PhaseTimer)
     counter: UNetEvalCounter | None = None

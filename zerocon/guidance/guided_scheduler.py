@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from array import array
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -227,22 +228,22 @@ class GuidedScheduler(nn.Module):
             if inputs.latents is None:
                 inputs.latents = x
             parts = [inputs.row(i) for i in range(rows)] if self.per_sample else [inputs]
-            sample_losses: list[dict[str, float]] = []
+            # Losses stay tensors until the one host transfer below (one sync per step on a GPU).
+            named: list[list[tuple[str, Tensor]]] = []
             # Index -1 gathers the plain terms; a balanced term keeps its own sum.
             sums: dict[int, Tensor] = {}
             for part in parts:
-                values: dict[str, float] = {}
+                part_values: list[tuple[str, Tensor]] = []
                 for index, term in enumerate(self.terms):
                     value = term(part)
                     if value.ndim != 0:
                         raise ValueError(
                             f"guidance term {term!r} returned shape {tuple(value.shape)}, expected a scalar"
                         )
-                    name = getattr(term, "term_name", type(term).__name__)
-                    values[name] = values.get(name, 0.0) + float(value.detach())
+                    part_values.append((getattr(term, "term_name", type(term).__name__), value.detach()))
                     key = index if getattr(term, "balanced", False) else -1
                     sums[key] = value if key not in sums else sums[key] + value
-                sample_losses.append(values)
+                named.append(part_values)
             total = sum(sums.values())
             assert isinstance(total, Tensor)
             if not total.requires_grad:
@@ -251,20 +252,33 @@ class GuidedScheduler(nn.Module):
                     "model on the latent it receives, with gradients enabled"
                 )
             grad = self._gradient(sums, x)
+        norms = grad.flatten(1).norm(dim=1)
+        finite = torch.isfinite(grad.flatten(1)).all(dim=1)
+        # Every number the host needs, in one transfer: term values, the total, row norms, finiteness.
+        scalars = [value for part_values in named for _, value in part_values]
+        host = torch.cat([
+            torch.stack([value.double() for value in scalars]), total.detach().double().view(1), norms.double(),
+            finite.double(),
+        ]).tolist()
+        term_values, loss_value = host[: len(scalars)], host[len(scalars)]
+        row_norms, row_finite = host[len(scalars) + 1 : len(scalars) + 1 + rows], host[len(scalars) + 1 + rows :]
+        sample_losses: list[dict[str, float]] = []
+        flat = iter(term_values)
+        for part_values in named:
+            values: dict[str, float] = {}
+            for name, _ in part_values:
+                values[name] = values.get(name, 0.0) + next(flat)
+            sample_losses.append(values)
         losses: dict[str, float] = {}
         for values in sample_losses:
             for name, value in values.items():
                 losses[name] = losses.get(name, 0.0) + value
-        loss_value = float(total.detach())
-        norms = grad.flatten(1).norm(dim=1)
-        grad_norm = float(norms.max())
-        finite = torch.isfinite(grad.flatten(1)).all(dim=1)
+        grad_norm = math.nan if any(math.isnan(n) for n in row_norms) else max(row_norms)  # as torch's max
         if self.per_sample:
-            loss_finite = torch.tensor([math.isfinite(sum(v.values())) for v in sample_losses], device=finite.device)
-            finite = finite & loss_finite
-        elif not (math.isfinite(loss_value) and bool(finite.all())):
-            finite = torch.zeros_like(finite)
-        skipped_rows = tuple(int(i) for i in torch.nonzero(~finite).flatten())
+            finite_rows = [bool(f) and math.isfinite(sum(v.values())) for f, v in zip(row_finite, sample_losses, strict=True)]
+        else:
+            finite_rows = [bool(f) for f in row_finite] if math.isfinite(loss_value) and all(row_finite) else [False] * rows
+        skipped_rows = tuple(i for i, ok in enumerate(finite_rows) if not ok)
         if skipped_rows:
             warnings.warn(
                 f"non-finite guidance (loss={loss_value}) in rows {list(skipped_rows)}; "
@@ -272,7 +286,7 @@ class GuidedScheduler(nn.Module):
                 NonFiniteGuidanceWarning,
                 stacklevel=2,
             )
-        sample_norms = [float(n) for n in norms] if self.per_sample else [grad_norm]
+        sample_norms = list(row_norms) if self.per_sample else [grad_norm]
         result = GuidanceResult(
             latents.detach(), loss_value, losses, grad_norm,
             skipped=len(skipped_rows) == rows, skipped_rows=skipped_rows,
@@ -280,16 +294,19 @@ class GuidedScheduler(nn.Module):
         )
         if result.skipped:
             return result
+        finite = torch.tensor(finite_rows, device=grad.device)
         factors = torch.ones(rows, dtype=grad.dtype, device=grad.device)
+        moving = list(finite_rows)
         if steer is not None:
             asked = steer(result)
             if asked is not None:
-                factors = self._factors(asked, rows).to(device=grad.device, dtype=grad.dtype)
-                result.move_scale = float(factors[0]) if rows == 1 or not self.per_sample else tuple(
-                    float(f) for f in factors
-                )
+                values = self._factors(asked, rows)
+                factors = torch.tensor(values).to(device=grad.device, dtype=grad.dtype)  # through float32
+                cast = _rounded(values, grad.dtype)  # as the tensor holds them, read without a device sync
+                result.move_scale = cast[0] if rows == 1 or not self.per_sample else tuple(cast)
+                moving = [ok and f != 0 for ok, f in zip(finite_rows, cast, strict=True)]
         factors = torch.where(finite, factors, torch.zeros_like(factors))
-        if not bool(factors.any()):
+        if not any(moving):
             return result
         grad = torch.where(finite.view(-1, *([1] * (grad.ndim - 1))), grad, torch.zeros_like(grad))
         if self.max_grad_norm is not None:
@@ -323,7 +340,7 @@ class GuidedScheduler(nn.Module):
             grad = grad + part * scale.view(-1, *([1] * (part.ndim - 1)))
         return grad
 
-    def _factors(self, asked: Any, rows: int) -> Tensor:
+    def _factors(self, asked: Any, rows: int) -> list[float]:
         if isinstance(asked, Sequence) or (isinstance(asked, Tensor) and asked.ndim > 0):
             values = [float(a) for a in asked]
         else:  # a Python, NumPy or 0-d tensor scalar
@@ -334,7 +351,7 @@ class GuidedScheduler(nn.Module):
             raise ValueError(f"a steer function returned a non-finite factor {asked!r}")
         if len(set(values)) > 1 and not self.per_sample:
             raise ValueError("per-row steer factors need GuidedScheduler(per_sample=True)")
-        return torch.tensor(values)
+        return values
 
     def guided_step(
         self,
@@ -375,3 +392,12 @@ class GuidedScheduler(nn.Module):
             f"scheduler={type(self.scheduler).__name__}, step_size={self.step_size}, "
             f"max_grad_norm={self.max_grad_norm}, per_sample={self.per_sample}"
         )
+
+
+def _rounded(values: list[float], dtype: torch.dtype) -> list[float]:
+    """``values`` as ``torch.tensor(values).to(dtype)`` holds them (through float32), read without a
+    tensor for float32 and float64."""
+    single = list(array("f", values))
+    if dtype in (torch.float32, torch.float64):
+        return single
+    return torch.tensor(single).to(dtype).tolist()

@@ -442,6 +442,8 @@ class ZeroConPipeline(DiffusionPipeline):
             callbacks=hooks,
             show_progress=show_progress,
         )
+        # Offloading hooks (enable_model_cpu_offload) go back to their start state, as diffusers' pipelines do.
+        self.maybe_free_model_hooks()
         output.parameters.update(
             source_word=source_word,
             target_word=target_word,

@@ -23,6 +23,7 @@ from zerocon.guidance import (
     GuidedScheduler,
     LocalBlend,
     NonFiniteGuidanceWarning,
+    ToneAnchorGuidance,
 )
 from zerocon.inversion import to_epsilon
 
@@ -205,7 +206,7 @@ def denoise_phase(
     blending = any(blend is not None for blend in blends)
     latent_blends = [blend if blend is not None and _blends_latents(s, plan) else None for s, blend in zip(states, blends, strict=True)]
     latent_blending = any(blend is not None for blend in latent_blends)
-    tone = any(getattr(term, "term_name", "") == "ToneAnchorGuidance" for term in plan.terms)
+    tone = any(isinstance(term, ToneAnchorGuidance) for term in plan.terms)
     token_weights = _token_weights(editor, states, plan)
     # Scene edits may move at another rate (a per-row factor on η).
     row_scales = [settings.scene_step_factor if _is_scene(state) else 1.0 for state in states]
@@ -300,6 +301,8 @@ def denoise_phase(
                     loss = preview.loss if count == 1 else sum(losses.values())
                     event = GuidanceEvent(step, int(t), loss, losses, preview.sample_grad_norms[row])
                     factors.append(callbacks.steer(editor, state, event))
+                    if factors[-1] == 0:
+                        state.vetoed.append(step)
                 if all(factor is None for factor in factors) and not scaled_rows:
                     return None
                 return [(1.0 if factor is None else factor) * scale for factor, scale in zip(factors, row_scales, strict=True)]
