@@ -66,10 +66,10 @@ def _rows(out: Path) -> list[dict]:
 
 # ------------------------------------------------------------------ S1: stale evaluate rows
 @settings(max_examples=30, deadline=None)
-@given(field=st.sampled_from(["edit_id", "entry", "method", "settings", "model", "seed", "size", "steps"]),
+@given(field=st.sampled_from(["edit_id", "entry", "method", "settings", "model", "seed", "size", "steps", "metrics"]),
        data=st.data())
 def test_every_identity_field_changes_the_row_key(field, data) -> None:
-    base = RowIdentity("000", "e" * 16, "zerocon", "s" * 16, "m" * 16, 0, 64, 20)
+    base = RowIdentity("000", "e" * 16, "zerocon", "s" * 16, "m" * 16, 0, 64, 20, "x" * 16)
     values = base.to_dict()
     if isinstance(values[field], int):
         changed = data.draw(st.integers(0, 10**6).filter(lambda v: v != values[field]))
@@ -364,3 +364,79 @@ def test_sigterm_unwinds_like_ctrl_c(tmp_path) -> None:
         process.kill()
     assert process.returncode == 143 and err.strip().splitlines()[-1] == "zerocon: terminated", err[-2000:]
     assert not list(out.glob("*.claim")) and not list(out.glob(".*.tmp")) and not list(out.glob("*.png"))
+
+
+# ------------------------------------------------ after the review of this work
+def test_other_metric_models_are_another_identity(tmp_path, capsys) -> None:
+    from zerocon.metrics.lpips_network import backbone_features
+
+    dataset, out = _pie(tmp_path / "pie", count=1), tmp_path / "eval"
+    assert main(["evaluate", str(dataset), "--out", str(out), *FAST]) == 0
+    torch.manual_seed(0)
+    weights = tmp_path / "squeezenet.pth"
+    torch.save({f"features.{k}": v for k, v in backbone_features("squeeze").state_dict().items()}, weights)
+    capsys.readouterr()
+    code, err, _ = _run(capsys, ["evaluate", str(dataset), "--out", str(out), *FAST, "--lpips", str(weights)])
+    assert code == 2 and len(err) == 1 and "metrics:" in err[0], err
+
+
+def test_a_row_cut_off_by_a_killed_run_does_not_swallow_the_next(tmp_path, capsys) -> None:
+    dataset, out = _pie(tmp_path / "pie", count=2), tmp_path / "eval"
+    assert main(["evaluate", str(dataset), "--out", str(out), *FAST, "--limit", "1"]) == 0
+    with (out / "results.jsonl").open("a") as handle:
+        handle.write('{"key": "cut-off')  # a killed run's half line, no newline
+    capsys.readouterr()
+    assert main(["evaluate", str(dataset), "--out", str(out), *FAST]) == 0
+    lines = (out / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 3 and lines[1] == '{"key": "cut-off' and json.loads(lines[2])["edit_id"] == "001"
+    assert json.loads((out / "summary.json").read_text())["sdedit"]["n"] == 2
+
+
+def test_hugging_face_snapshot_links_are_inside_but_a_linked_image_folder_is_not(tmp_path) -> None:
+    repo = tmp_path / "datasets--org--pie"
+    snapshot = repo / "snapshots" / "abc123"
+    (repo / "blobs").mkdir(parents=True)
+    _render(repo / "blobs" / "f00d.png")
+    (repo / "blobs" / "f00d.png").rename(repo / "blobs" / "f00d")  # the cache names blobs by hash, no suffix
+    images = snapshot / "annotation_images"
+    images.mkdir(parents=True)
+    (images / "0.png").symlink_to(Path("../../../blobs/f00d"))
+    source = render_random(torch.Generator().manual_seed(0), color="red", shape="circle", background="white",
+                           pattern="plain")
+    (snapshot / "mapping_file.json").write_text(json.dumps({"0": {
+        "image_path": "0.png", "original_prompt": SOURCE, "editing_prompt": TARGET, "mask": encode_rle_mask(source.mask)}}))
+    assert read_dataset(snapshot)[0].image.resolve() == (repo / "blobs" / "f00d").resolve()
+    outside = tmp_path / "plain"
+    outside.mkdir()
+    (outside / "mapping_file.json").write_text((snapshot / "mapping_file.json").read_text())
+    (outside / "annotation_images").symlink_to(images)  # the image folder itself links out
+    with pytest.raises(ValueError, match="not a path inside"):
+        read_dataset(outside)
+
+
+def test_a_fresh_claim_moved_aside_by_a_racing_run_is_put_back(tmp_path, monkeypatch) -> None:
+    import zerocon.cli.claims as claims
+
+    png = tmp_path / "x-zerocon-0000000000.png"
+    claim = OutputClaim(png)
+    claim.path.write_text("1 other-host 5\n")  # what this run judged stale
+    real_rename = os.rename
+
+    def racing(source, target):  # another run took it over between our read and our rename
+        Path(source).write_text(f"{os.getpid() + 1} third-host 7\n")
+        real_rename(source, target)
+
+    monkeypatch.setattr(claims.os, "rename", racing)
+    assert claim._remove_stale() is False
+    assert claim.path.read_text().startswith(f"{os.getpid() + 1} third-host")  # put back
+    assert not [p for p in tmp_path.iterdir() if p.suffix == ".tmp"]
+    monkeypatch.setattr(claims.os, "rename", real_rename)
+    assert claim._remove_stale() is True and not claim.path.exists()
+
+
+def test_a_16_bit_upload_keeps_its_range_in_serve(tmp_path) -> None:
+    from zerocon.web import load_upload
+
+    Image.fromarray(np.full((16, 16), 30000, dtype=np.uint16)).save(tmp_path / "grey.png")
+    image, _ = load_upload(tmp_path / "grey.png")
+    assert image.mode == "RGB" and image.getpixel((0, 0)) == (round(30000 / 65535 * 255),) * 3

@@ -298,3 +298,19 @@ def test_guide_reads_the_device_once_per_step(monkeypatch, per_sample) -> None:
     result = guided.guide(latents, lambda x: GuidanceInputs(edit=None, latents=x), steer=lambda preview: [1.0, 0.5] if per_sample else 0.5)
     assert reads == ["tolist"], reads
     assert not result.skipped and result.loss > 0 and not torch.equal(result.latents, latents)
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(st.floats(-1e6, 1e6, allow_subnormal=True) | st.sampled_from([1e-50, 0.1, 1 / 3]),
+                       min_size=1, max_size=3),
+       default=st.sampled_from([torch.float32, torch.float64]),
+       dtype=st.sampled_from([torch.float32, torch.float64, torch.float16, torch.bfloat16]))
+def test_steer_factors_are_reported_as_the_tensor_holds_them(values, default, dtype) -> None:
+    from zerocon.guidance.guided_scheduler import _rounded
+
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(default)
+    try:
+        assert _rounded(values, dtype) == torch.tensor(values).to(dtype).tolist()
+    finally:
+        torch.set_default_dtype(previous)

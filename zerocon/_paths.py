@@ -7,7 +7,8 @@ from pathlib import Path
 
 def inside_folder(folder: str | Path, relative: str | Path) -> bool:
     """Whether ``relative`` names a place inside ``folder``: a relative path without ``..``
-    whose resolved location (links followed) stays under the folder's.
+    whose resolved location (links followed) stays under the folder's, or, for a folder inside a
+    Hugging Face cache snapshot, in that repository's ``blobs/`` (where the cache links its files).
 
     Args:
         folder: the folder the path is relative to.
@@ -23,4 +24,12 @@ def inside_folder(folder: str | Path, relative: str | Path) -> bool:
     if not str(relative) or path.is_absolute() or ".." in path.parts or path.drive:
         return False
     root = Path(folder).resolve()
-    return (root / path).resolve().is_relative_to(root)
+    target = (root / path).resolve()
+    if target.is_relative_to(root):
+        return True
+    # A Hugging Face cache snapshot (``…/models--org--name/snapshots/<revision>/``) links each of
+    # its files to ``../../blobs/<hash>`` of the same repository folder: those links stay inside.
+    for parent in (root, *root.parents):
+        if parent.name == "snapshots":
+            return target.is_relative_to(parent.parent / "blobs")
+    return False

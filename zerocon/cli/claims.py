@@ -163,16 +163,37 @@ class OutputClaim:
                 try:
                     os.link(name, self.path)  # fails if the claim exists
                 except FileExistsError:
-                    if _owner_alive(self.path, self.timeout):
+                    if _owner_alive(self.path, self.timeout) or not self._remove_stale():
                         return False
-                    self.path.unlink(missing_ok=True)  # its owner died: take it over
-                    continue
+                    continue  # its owner died: take it over
                 self.held = True
                 _HEARTBEAT.add(self)
                 return True
             return False
         finally:
             os.unlink(name)
+
+    def _remove_stale(self) -> bool:
+        """Remove the claim just judged stale, unless another run replaced it meanwhile.
+
+        Two runs (on two hosts, say) may judge the same claim stale at once; the first removes
+        it and links its own. The claim is therefore moved aside atomically and removed only if
+        it is still the stale one; a fresh claim moved aside by mistake is put back.
+        """
+        try:
+            stale = self.path.read_bytes()
+            aside = self.path.with_name(f".{self.path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+            os.rename(self.path, aside)
+        except OSError:
+            return True  # gone already: try to link ours
+        try:
+            if aside.read_bytes() == stale:
+                return True
+            with contextlib.suppress(OSError):  # another run's fresh claim: put it back
+                os.link(aside, self.path)
+            return False
+        finally:
+            aside.unlink(missing_ok=True)
 
     def refresh(self) -> None:
         """Touch the claim file, so runs on other hosts see its owner is alive."""

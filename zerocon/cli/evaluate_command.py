@@ -21,16 +21,18 @@ from zerocon.cli.errors import CliError
 from zerocon.cli.evaluation_identity import (
     RowIdentity,
     case_identity,
+    metrics_identity,
     model_identity,
     settings_identity,
 )
-from zerocon.cli.files import ensure_writable_dir, save_json
+from zerocon.cli.files import atomic_write, ensure_writable_dir, save_json
 from zerocon.cli.loading import check_sources, device_for_rank, load_pipeline, model_source
 from zerocon.cli.method_option import method_choice
 from zerocon.cli.numbers import whole_number
 from zerocon.cli.sharding import process_rank, shard
 from zerocon.editing import ZeroConPipelineOutput
 from zerocon.editing.methods import DEFAULT_METHOD
+from zerocon.editing.preprocessing import to_rgb
 
 #: Each edit is scored alone, in its own process: no synchronisation across processes, which
 #: would wait on ranks that have other edits (or none) left.
@@ -169,8 +171,7 @@ def run(args: argparse.Namespace) -> int:
         if row is None:
             failed += 1
             continue
-        with results.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(row) + "\n")
+        _append_row(results, row)
     keys = {identity.key for _, identity in plan}
     rows = [row for row in _stored_rows(out) if row.get("key") in keys]
     measures = [m for m in MEASURES if any(m in r for r in rows)]
@@ -197,6 +198,17 @@ def _failures(failed: int) -> int:
     return 0
 
 
+def _append_row(results: Path, row: dict[str, Any]) -> None:
+    """Append one JSON line; a line a killed run cut off is ended first, so it cannot swallow this row."""
+    with results.open("a+b") as handle:
+        handle.seek(0, 2)
+        if handle.tell() > 0:
+            handle.seek(-1, 2)
+            if handle.read(1) != b"\n":
+                handle.write(b"\n")
+        handle.write((json.dumps(row) + "\n").encode("utf-8"))
+
+
 def _side(args: argparse.Namespace) -> int:
     """The side images are edited at: ``--size``, or the model's own (read from its config)."""
     if args.size is not None:
@@ -218,6 +230,7 @@ def _plan(args: argparse.Namespace, cases: list[Any]) -> list[tuple[Any, RowIden
     from zerocon.editing import EditSettings
 
     model = model_identity(model_source(args.model))
+    metrics = metrics_identity(args.clip, args.dino, args.lpips, args.lpips_net)
     side = _side(args)
     settings = {}
     for method in args.methods:
@@ -230,7 +243,7 @@ def _plan(args: argparse.Namespace, cases: list[Any]) -> list[tuple[Any, RowIden
     for case in cases:
         entry = case_identity(case)
         plan.extend((case, RowIdentity(case.edit_id, entry, method, settings[method], model, args.seed, side,
-                                       args.steps)) for method in args.methods)
+                                       args.steps, metrics)) for method in args.methods)
     return plan
 
 
@@ -269,11 +282,22 @@ def _check_or_drop_stale(args: argparse.Namespace, out: Path, results: Path, sto
             f"{row['edit_id']} with {row['method']}: {'; '.join(changed[:3])}); give a new --out, or --overwrite "
             "to replace them"
         )
-    if results.exists():
-        keep = [line for line in results.read_text(encoding="utf-8").splitlines()
-                if line.strip() and _row_key(line) not in {row.get("key") for row in stale}]
-        results.write_text("".join(f"{line}\n" for line in keep), encoding="utf-8")
+    stale_keys = {row.get("key") for row in stale}
+    # One process owns every file (and cleans them all); each rank of a multi-process run cleans its own.
+    _, world = process_rank()
+    files = sorted(out.glob("results*.jsonl")) if world == 1 else [results]
+    for path in files:
+        if path.exists():
+            keep = [line for line in path.read_text(encoding="utf-8").splitlines()
+                    if line.strip() and _row_key(line) not in stale_keys]
+            text = "".join(f"{line}\n" for line in keep)
+            atomic_write(path, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8"))  # type: ignore[misc]
     print(f"notice: --overwrite: {len(stale)} row(s) of another run replaced")
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0][:300] if lines else type(error).__name__
 
 
 def _row_key(line: str) -> Any:
@@ -288,7 +312,11 @@ def _evaluate_one(args: argparse.Namespace, pipe: Any, case: Any, identity: RowI
                   models: dict[str, Any]) -> dict[str, Any] | None:
     """Edit and score one case with one method; ``None`` (with one line) when the edit fails."""
     with Image.open(case.image) as handle:
-        source = handle.convert("RGB")
+        try:
+            source = to_rgb(handle).copy()  # 16-bit and float images by their type's range (copy: loaded before the file closes)
+        except ValueError as error:
+            tqdm.write(f"zerocon: error: edit {case.edit_id}: {error}", file=sys.stderr)
+            return None
     mask = case.edit_mask(source.height, source.width)
     source = source.resize((identity.size, identity.size), Image.Resampling.BICUBIC)
     start = time.perf_counter()
@@ -298,8 +326,10 @@ def _evaluate_one(args: argparse.Namespace, pipe: Any, case: Any, identity: RowI
             edit = pipe(source, case.target_prompt, source_prompt=case.source_prompt, method=identity.method,
                         num_inference_steps=args.steps, generator=torch.Generator().manual_seed(args.seed),
                         show_progress=False)
-        except (ValueError, MemoryError) as error:
-            tqdm.write(f"zerocon: error: edit {case.edit_id} with {identity.method}: {error}", file=sys.stderr)
+        except (ValueError, MemoryError, torch.cuda.OutOfMemoryError) as error:
+            if isinstance(error, torch.cuda.OutOfMemoryError):
+                torch.cuda.empty_cache()
+            tqdm.write(f"zerocon: error: edit {case.edit_id} with {identity.method}: {_first_line(error)}", file=sys.stderr)
             return None
     seconds = time.perf_counter() - start
     assert isinstance(edit, ZeroConPipelineOutput)

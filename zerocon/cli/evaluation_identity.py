@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -53,12 +54,27 @@ def model_identity(source: str | Path) -> str:
     if not isinstance(source, Path) or not source.is_dir():
         digest.update(f"hub:{source}".encode())
         return digest.hexdigest()[:16]
-    for path in sorted(p for p in source.rglob("*") if p.is_file()):
-        relative = path.relative_to(source)
-        if any(part.startswith(".") for part in relative.parts):
-            continue
-        digest.update(f"{relative.as_posix()}\0{file_digest(path)}\n".encode())
+    for relative, path in sorted(_files(source)):
+        digest.update(f"{relative}\0{file_digest(path)}\n".encode())
     return digest.hexdigest()[:16]
+
+
+def _files(source: Path) -> list[tuple[str, Path]]:
+    """Every non-hidden file under ``source``, links to files and folders followed (each real
+    folder once, so a link loop ends)."""
+    found, seen = [], set()
+    for top, folders, files in os.walk(source, followlinks=True):
+        real = os.path.realpath(top)
+        if real in seen:
+            folders[:] = []
+            continue
+        seen.add(real)
+        folders[:] = sorted(f for f in folders if not f.startswith("."))
+        for name in files:
+            path = Path(top) / name
+            if not name.startswith(".") and path.is_file():
+                found.append((path.relative_to(source).as_posix(), path))
+    return found
 
 
 def case_identity(case: Any) -> str:
@@ -83,6 +99,19 @@ def settings_identity(settings: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def metrics_identity(clip: Path | None, dino: Path | None, lpips: Path | None, lpips_net: str) -> str:
+    """16 hex digits naming what scores a row: the CLIP and DINO folders' files, the LPIPS
+    weights' bytes and network, and the background definition (PIE-Bench's)."""
+    fields = {
+        "clip": model_identity(clip) if clip is not None else None,
+        "dino": model_identity(dino) if dino is not None else None,
+        "lpips": file_digest(lpips) if lpips is not None else None,
+        "lpips_net": lpips_net if lpips is not None else None,
+        "background": "pie-bench",
+    }
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class RowIdentity:
     """Everything that decides one evaluation row's numbers.
@@ -96,6 +125,8 @@ class RowIdentity:
         seed: the edit's generator seed.
         size: the side the source image is resized to.
         steps: the number of denoising steps.
+        metrics: [`metrics_identity`][zerocon.cli.evaluation_identity.metrics_identity] of the
+            metric models and definitions that scored the row.
 
     Examples:
         >>> a = RowIdentity("0", "e", "zerocon", "s", "m", 0, 64, 20)
@@ -111,6 +142,7 @@ class RowIdentity:
     seed: int
     size: int
     steps: int
+    metrics: str = ""
 
     @property
     def key(self) -> str:

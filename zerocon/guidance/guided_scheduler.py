@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from array import array
 import warnings
+from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -257,7 +257,9 @@ class GuidedScheduler(nn.Module):
         # Every number the host needs, in one transfer: term values, the total, row norms, finiteness.
         scalars = [value for part_values in named for _, value in part_values]
         host = torch.cat([
-            torch.stack([value.double() for value in scalars]), total.detach().double().view(1), norms.double(),
+            # (a custom term may return a CPU scalar beside device terms: every value joins the gradient's device)
+            torch.stack([value.to(device=grad.device, dtype=torch.float64) for value in scalars]),
+            total.detach().to(device=grad.device, dtype=torch.float64).view(1), norms.double(),
             finite.double(),
         ]).tolist()
         term_values, loss_value = host[: len(scalars)], host[len(scalars)]
@@ -300,9 +302,9 @@ class GuidedScheduler(nn.Module):
         if steer is not None:
             asked = steer(result)
             if asked is not None:
-                values = self._factors(asked, rows)
-                factors = torch.tensor(values).to(device=grad.device, dtype=grad.dtype)  # through float32
-                cast = _rounded(values, grad.dtype)  # as the tensor holds them, read without a device sync
+                asked_factors = self._factors(asked, rows)
+                factors = torch.tensor(asked_factors).to(device=grad.device, dtype=grad.dtype)  # the default dtype first
+                cast = _rounded(asked_factors, grad.dtype)  # as the tensor holds them, read without a device sync
                 result.move_scale = cast[0] if rows == 1 or not self.per_sample else tuple(cast)
                 moving = [ok and f != 0 for ok, f in zip(finite_rows, cast, strict=True)]
         factors = torch.where(finite, factors, torch.zeros_like(factors))
@@ -395,9 +397,10 @@ class GuidedScheduler(nn.Module):
 
 
 def _rounded(values: list[float], dtype: torch.dtype) -> list[float]:
-    """``values`` as ``torch.tensor(values).to(dtype)`` holds them (through float32), read without a
-    tensor for float32 and float64."""
-    single = list(array("f", values))
-    if dtype in (torch.float32, torch.float64):
-        return single
-    return torch.tensor(single).to(dtype).tolist()
+    """``values`` as ``torch.tensor(values).to(dtype)`` holds them (built in the default dtype,
+    then cast), computed without reading a tensor for the float32 and float64 cases."""
+    default = torch.get_default_dtype()
+    if default not in (torch.float32, torch.float64) or dtype not in (torch.float32, torch.float64):
+        return torch.tensor(values).to(dtype).tolist()  # a CPU tensor made from Python numbers: no device sync
+    narrowest = torch.float32 if torch.float32 in (default, dtype) else torch.float64
+    return list(array("f", values)) if narrowest == torch.float32 else [float(v) for v in values]

@@ -119,6 +119,14 @@ def _confined(folder: Path, relative: str, what: str) -> Path:
     return folder / relative
 
 
+def _confined_image(folder: Path, relative: str) -> Path:
+    """``folder/annotation_images/relative``, inside ``annotation_images`` and inside the dataset
+    folder itself (``annotation_images`` may not be a link out either)."""
+    path = _confined(folder / "annotation_images", relative, "image_path")
+    _confined(folder, f"annotation_images/{relative}", "image_path")
+    return path
+
+
 def _text(value: object, what: str) -> str:
     if not isinstance(value, str) or not _BRACKETS.sub("", value).strip():
         raise ValueError(f"{what} must be non-empty text, got {value!r}")
@@ -141,7 +149,7 @@ def _read_pie(folder: Path, mapping: Path) -> list[EvaluationCase]:
                 raise ValueError(f"mask must be a list of whole numbers, got {str(mask)[:80]}")
             cases.append(EvaluationCase(
                 edit_id=str(key),
-                image=_confined(folder / "annotation_images", _text(entry["image_path"], "image_path"), "image_path"),
+                image=_confined_image(folder, _text(entry["image_path"], "image_path")),
                 source_prompt=_text(entry["original_prompt"], "original_prompt"),
                 target_prompt=_text(entry["editing_prompt"], "editing_prompt"),
                 mask=mask,

@@ -22,6 +22,7 @@ from zerocon.cli.files import DEFAULT_MAX_PIXELS, load_image, publish_edit
 from zerocon.cli.numbers import MAX_SEED
 from zerocon.editing.callbacks import AttentionMapsCallback, LivePreviewCallback
 from zerocon.editing.methods import DEFAULT_METHOD, available_methods, get_method
+from zerocon.editing.preprocessing import to_rgb
 from zerocon.editing.settings import UPPER_BOUNDS
 
 #: ``sink(step, total, image)``: a decoded x0 prediction during the edit.
@@ -132,7 +133,10 @@ def load_upload(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple
         message = str(error).replace("--max-pixels", "the server's limit of")
         message = message.replace("; raise it to edit this image", " (zerocon serve --max-pixels raises it)")
         raise WebInputError(message.replace(str(Path(path).parent) + "/", "")) from error
-    return image.convert("RGB"), notices
+    try:
+        return to_rgb(image), notices  # 16-bit and float uploads by their type's range, as zerocon edit reads them
+    except ValueError as error:
+        raise WebInputError(str(error)) from error
 
 
 def propose_caption(pipe: Any, path: str | Path | None, max_pixels: int = DEFAULT_MAX_PIXELS) -> str:
