@@ -306,3 +306,31 @@ def test_model_defaults_need_captions_for_retrieval(tmp_path) -> None:
 def test_settings_extras_must_be_json() -> None:
     with pytest.raises(ValueError, match="JSON"):
         EditSettings(extras={"weight": float("nan")})
+
+
+def test_every_prediction_goes_through_the_editors_denoiser(pipe) -> None:
+    """The model seam: a Denoiser the engine is given serves the inversion, the reference and the
+    guided pass alike (here one that counts its calls around the tiny UNet)."""
+    from zerocon.editing import Denoiser, Editor, EditRequest, UNetDenoiser
+
+    class Counting:
+        def __init__(self, inner):
+            self.inner, self.model, self.calls = inner, inner.model, 0
+
+        def __call__(self, sample, timestep, conditioning):
+            self.calls += 1
+            return self.inner(sample, timestep, conditioning)
+
+    counting = Counting(UNetDenoiser(pipe.unet, vae_scale_factor=pipe.vae_scale_factor))
+    assert isinstance(counting, Denoiser)
+    editor = pipe.editor()
+    seamed = Editor(pipe.unet, pipe.vae, pipe.text_encoder, pipe.tokenizer, pipe.scheduler,
+                    sentence_source=editor.sentence_source, denoiser=counting)
+    requests = [EditRequest(target_prompt=TARGET, source_prompt=CAPTION, word_pairs=[("red", "blue")])]
+    settings = EditSettings.for_method("zerocon", num_inference_steps=3, num_reg_iterations=1)
+    ours = seamed.edit([_image()], requests, settings, generator=torch.Generator().manual_seed(0), output_type="np",
+                       show_progress=False)
+    plain = editor.edit([_image()], requests, settings, generator=torch.Generator().manual_seed(0), output_type="np",
+                        show_progress=False)
+    assert counting.calls >= 3 * 3  # inversion, reference and guided forwards of 3 steps
+    assert (ours.images == plain.images).all()

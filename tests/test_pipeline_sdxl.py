@@ -113,6 +113,24 @@ def test_sdxl_packed_conditioning_is_diffusers_conditioning() -> None:
         assert torch.equal(reference.unet(x, 10, embeds, added_cond_kwargs=added).sample, expected)
     PackedConditioning.detach(reference.unet)
     assert not reference.unet._forward_pre_hooks
+    # The editor's model seam unpacks the same way, without any hook on the UNet.
+    from zerocon.editing import UNetDenoiser
+
+    with torch.no_grad():
+        assert torch.equal(UNetDenoiser(reference.unet, vae_scale_factor=2, pooled_dim=32)(x, 10, packed), expected)
+    assert not reference.unet._forward_pre_hooks
+
+
+def test_an_edit_leaves_nothing_installed_on_the_users_unet() -> None:
+    """from_pipe shares the UNet with the user's pipeline: an edit must not change how it runs."""
+    reference = _sdxl()
+    pipe = ZeroConPipeline.from_pipe(reference)
+    assert pipe.unet is reference.unet
+    pipe(_image(), TARGET, source_prompt=CAPTION, num_inference_steps=2, show_progress=False)
+    assert not reference.unet._forward_pre_hooks and not hasattr(reference.unet, PackedConditioning.ATTRIBUTE)
+    embeds, added = _diffusers_conditioning(reference, CAPTION)
+    with torch.no_grad():  # the user's own call works as before
+        reference.unet(torch.randn(1, 4, 8, 8), 10, embeds, added_cond_kwargs=added)
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))

@@ -89,17 +89,36 @@ class PackedConditioning:
         sample = args[0] if args else kwargs["sample"]
         positional = len(args) > 2
         packed = args[2] if positional else kwargs["encoder_hidden_states"]
-        if packed.ndim != 3 or packed.shape[1] < 2:
-            raise ValueError(
-                f"an SDXL UNet called without added_cond_kwargs needs packed conditionings (B, L + 1, D) "
-                f"from DualTextEncoder; got {tuple(packed.shape)}"
-            )
-        tokens, pooled = packed[:, :-1], packed[:, -1, : self.pooled_dim]
-        height, width = (int(side) * self.vae_scale_factor for side in sample.shape[-2:])
-        time_ids = torch.tensor([height, width, 0, 0, height, width], device=packed.device, dtype=packed.dtype)
+        tokens, added = unpack_conditioning(packed, sample, self.vae_scale_factor, self.pooled_dim)
         if positional:
             args[2] = tokens  # type: ignore[index]
         else:
             kwargs["encoder_hidden_states"] = tokens
-        kwargs["added_cond_kwargs"] = {"text_embeds": pooled, "time_ids": time_ids.expand(packed.shape[0], 6)}
+        kwargs["added_cond_kwargs"] = added
         return tuple(args), kwargs
+
+
+def unpack_conditioning(
+    packed: torch.Tensor, sample: torch.Tensor, vae_scale_factor: int, pooled_dim: int
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Split ``(B, L + 1, D)`` packed conditionings into SDXL's tokens and ``added_cond_kwargs``.
+
+    The last row holds the pooled text embedding (its first ``pooled_dim`` values); ``time_ids``
+    are computed from the latent's size as diffusers computes them by default (original size =
+    target size = the image's, no crop).
+
+    Returns:
+        ``(tokens (B, L, D), {"text_embeds": (B, P), "time_ids": (B, 6)})``.
+
+    Raises:
+        ValueError: for conditionings that are not ``(B, L + 1, D)`` with ``L >= 1``.
+    """
+    if packed.ndim != 3 or packed.shape[1] < 2:
+        raise ValueError(
+            f"an SDXL UNet called without added_cond_kwargs needs packed conditionings (B, L + 1, D) "
+            f"from DualTextEncoder; got {tuple(packed.shape)}"
+        )
+    tokens, pooled = packed[:, :-1], packed[:, -1, :pooled_dim]
+    height, width = (int(side) * vae_scale_factor for side in sample.shape[-2:])
+    time_ids = torch.tensor([height, width, 0, 0, height, width], device=packed.device, dtype=packed.dtype)
+    return tokens, {"text_embeds": pooled, "time_ids": time_ids.expand(packed.shape[0], 6)}

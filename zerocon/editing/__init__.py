@@ -22,6 +22,7 @@ from zerocon.editing.callbacks import (
     StepFunctionCallback,
     X0PreviewCallback,
 )
+from zerocon.editing.denoiser import Denoiser, UNetDenoiser
 from zerocon.editing.direction_builder import DirectionBuilder
 from zerocon.editing.edit_scope import SCENE_WORDS, EditScope, edit_scope
 from zerocon.editing.editor import Editor, EditPlan, image_generators
@@ -54,6 +55,7 @@ __all__ = [
     "Callback",
     "CallbackList",
     "DDIMMethod",
+    "Denoiser",
     "DirectionBuilder",
     "EditMethod",
     "EditPlan",
@@ -71,6 +73,7 @@ __all__ = [
     "RecordedLayers",
     "SDEditMethod",
     "StepFunctionCallback",
+    "UNetDenoiser",
     "X0PreviewCallback",
     "ZeroConMethod",
     "ZeroConPipelineOutput",

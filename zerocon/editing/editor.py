@@ -18,10 +18,12 @@ from torch import Tensor
 from zerocon.attention import AttentionStore, LayerSelector
 from zerocon.captioning import Captioner
 from zerocon.direction import SentenceSource, TemplateSentences, encode_prompts
+from zerocon.direction.packed_conditioning import needs_added_conditioning
 from zerocon.editing.accounting import PhaseTimer, UNetEvalCounter
 from zerocon.editing.callback import Callback
 from zerocon.editing.callback_list import CallbackList
 from zerocon.editing.callbacks.progress_bar import ProgressBar
+from zerocon.editing.denoiser import Denoiser, UNetDenoiser
 from zerocon.editing.direction_builder import DirectionBuilder
 from zerocon.editing.methods import EditMethod, RecordedLayers, get_method
 from zerocon.editing.model_layers import resolve_layer_defaults
@@ -124,6 +126,7 @@ class Editor:
         default_guidance_step_size: float | None = None,
         device: torch.device | str | None = None,
         directions: DirectionBuilder | None = None,
+        denoiser: Denoiser | None = None,
     ) -> None:
         self.unet, self.vae, self.scheduler = unet, vae, scheduler
         self.text_encoder, self.tokenizer = text_encoder, tokenizer
@@ -132,6 +135,11 @@ class Editor:
         self.default_guidance_step_size = default_guidance_step_size
         self.device = torch.device(device) if device is not None else next(unet.parameters()).device
         self.directions = directions or DirectionBuilder(text_encoder, tokenizer)
+        if denoiser is None:
+            pooled = getattr(text_encoder, "pooled_dim", None) if needs_added_conditioning(unet) else None
+            denoiser = UNetDenoiser(unet, vae_scale_factor(vae), pooled)
+        #: The model seam: every prediction of every pass goes through it.
+        self.denoiser = denoiser
 
     # ------------------------------------------------------------------ model helpers
     @property
@@ -184,13 +192,13 @@ class Editor:
     ) -> Float[Tensor, "b c h w"]:
         """Classifier-free guided model output; with ``record``, only the cond forward records."""
         if uncond is None or scale == 1.0 or torch.equal(uncond, cond):
-            return self.unet(x, t, cond).sample
+            return self.denoiser(x, t, cond)
         if record is not None:
             with record.paused():
-                out_uncond = self.unet(x, t, uncond).sample
-            out_cond = self.unet(x, t, cond).sample
+                out_uncond = self.denoiser(x, t, uncond)
+            out_cond = self.denoiser(x, t, cond)
         else:
-            both = self.unet(torch.cat([x, x]), t, torch.cat([uncond, cond])).sample
+            both = self.denoiser(torch.cat([x, x]), t, torch.cat([uncond, cond]))
             out_uncond, out_cond = both.chunk(2)
         return out_uncond + scale * (out_cond - out_uncond)
 

@@ -55,6 +55,8 @@ class DDIMInverter:
             ``num_train_timesteps`` and ``prediction_type`` (DDIM's is the natural choice).
         regularizer: ε regularisation (default: [`NoiseRegularizer`][zerocon.inversion.NoiseRegularizer] with docs/method.md's
             defaults); pass ``NoiseRegularizer(num_iterations=0)`` to turn it off.
+        denoiser: what to call for a prediction, ``denoiser(x, t, conditioning) -> Tensor``
+            (the editor's [`Denoiser`][zerocon.editing.Denoiser]); default: ``unet(x, t, c).sample``.
 
     Shape:
         - latents: ``(B, C, H, W)`` (clean, VAE-scaled); prompt_embeds: ``(B, L, D)``.
@@ -76,6 +78,8 @@ class DDIMInverter:
         unet: nn.Module,
         scheduler: SchedulerMixin,
         regularizer: NoiseRegularizer | None = None,
+        denoiser: Callable[[Float[Tensor, "b c h w"], Shaped[Tensor, "*t"], Float[Tensor, "b l d"]],
+                           Float[Tensor, "b c h w"]] | None = None,
     ) -> None:
         for attr in ("alphas_cumprod", "set_timesteps", "config"):
             if not hasattr(scheduler, attr):
@@ -83,6 +87,12 @@ class DDIMInverter:
         self.unet = unet
         self.scheduler = scheduler
         self.regularizer = regularizer if regularizer is not None else NoiseRegularizer()
+        self.denoiser = denoiser
+
+    def _predict(self, x: Tensor, t: Tensor, conditioning: Tensor) -> Tensor:
+        if self.denoiser is not None:
+            return self.denoiser(x, t, conditioning)
+        return self.unet(x, t, conditioning).sample  # type: ignore[no-any-return]
 
     def _alpha(self, timestep: int) -> Tensor:
         alphas = self.scheduler.alphas_cumprod  # type: ignore[attr-defined]
@@ -141,11 +151,11 @@ class DDIMInverter:
             t_int = int(t)
             if use_cfg:
                 assert negative_prompt_embeds is not None
-                out = self.unet(torch.cat([x, x]), t, torch.cat([negative_prompt_embeds, prompt_embeds])).sample
+                out = self._predict(torch.cat([x, x]), t, torch.cat([negative_prompt_embeds, prompt_embeds]))
                 uncond, cond = out.chunk(2)
                 out = uncond + guidance_scale * (cond - uncond)
             else:
-                out = self.unet(x, t, prompt_embeds).sample
+                out = self._predict(x, t, prompt_embeds)
             alpha_t = self._alpha(t_int).to(x.dtype)
             alpha_prev = self._alpha(t_int - step_ratio).to(x.dtype)
             # x is at noise level t - step_ratio: a v- or x0-prediction is read at x's own level,

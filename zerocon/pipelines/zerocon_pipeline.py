@@ -18,7 +18,6 @@ from zerocon.captioning import Captioner
 from zerocon.direction import (
     DualTextEncoder,
     EditDirection,
-    PackedConditioning,
     SentenceSource,
     needs_added_conditioning,
 )
@@ -65,8 +64,8 @@ class ZeroConPipeline(DiffusionPipeline):
             ``zerocon.json`` may name its own).
         text_encoder_2: SDXL's second text encoder (``CLIPTextModelWithProjection``); with it
             the prompts are encoded by a [`DualTextEncoder`][zerocon.direction.DualTextEncoder]
-            and the UNet reads the pooled embedding and time ids from them
-            ([`PackedConditioning`][zerocon.direction.PackedConditioning]).
+            and the editor's [`UNetDenoiser`][zerocon.editing.UNetDenoiser] passes the pooled
+            embedding and time ids to the UNet (nothing is installed on the UNet).
         tokenizer_2: its tokenizer.
 
     Shape:
@@ -269,13 +268,11 @@ class ZeroConPipeline(DiffusionPipeline):
             UnsupportedPipelineError: for an SDXL UNet without the second text encoder.
         """
         encoder = self.prompt_encoder
-        if needs_added_conditioning(self.unet):
-            if not isinstance(encoder, DualTextEncoder):
-                raise UnsupportedPipelineError(
-                    "this UNet is SDXL's (it needs pooled text embeddings and time ids) but the pipeline has no "
-                    "text_encoder_2 / tokenizer_2; load the whole SDXL folder or pipeline"
-                )
-            PackedConditioning.attach(self.unet, self.vae_scale_factor, encoder.pooled_dim)
+        if needs_added_conditioning(self.unet) and not isinstance(encoder, DualTextEncoder):
+            raise UnsupportedPipelineError(
+                "this UNet is SDXL's (it needs pooled text embeddings and time ids) but the pipeline has no "
+                "text_encoder_2 / tokenizer_2; load the whole SDXL folder or pipeline"
+            )
         return Editor(
             self.unet,
             self.vae,

@@ -142,7 +142,7 @@ def _fused_output(
     ref_rows = count * (2 if ref_cfg else 1)
     steps = torch.cat([t_ref.reshape(1).expand(ref_rows), t.reshape(1).expand(len(samples) * count - ref_rows)])
     with counter.phase("denoise"):
-        out = editor.unet(torch.cat(samples), steps, torch.cat(embeds)).sample
+        out = editor.denoiser(torch.cat(samples), steps, torch.cat(embeds))
     counter.move(ref_rows, "denoise", "reference")
     records = store.snapshot(detach=True).rows(0, count)
     parts = list(out.split(count))
@@ -262,7 +262,7 @@ def denoise_phase(
                 assert store is not None
                 inject = injection.injecting() if injecting else nullcontext()  # type: ignore[union-attr]
                 with counter.phase("guidance"), inject:
-                    output = editor.unet(guided.scale_model_input(x, t), t, target_cond).sample
+                    output = editor.denoiser(guided.scale_model_input(x, t), t, target_cond)
                 edit = store.snapshot()
                 if blending:
                     for blend, part in zip(blends, _rows(edit, count), strict=True):

@@ -67,7 +67,7 @@ def start_phase(
         regularizer = NoiseRegularizer(
             settings.lambda_ac, settings.lambda_kl, settings.num_reg_iterations, settings.num_reg_rolls
         )
-        inverter = DDIMInverter(editor.unet, editor.edit_scheduler(plan.method), regularizer)
+        inverter = DDIMInverter(editor.unet, editor.edit_scheduler(plan.method), regularizer, denoiser=editor.denoiser)
 
         def on_step(index: int, timestep: int, latents: torch.Tensor) -> None:
             for row, state in enumerate(states):
