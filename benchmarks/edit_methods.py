@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from zerocon.cli.demo_command import demo_edits
 from zerocon.pipelines import ZeroConPipeline
 from zerocon.shapes import embedded_model_path, load_embedded_clip
+from zerocon.shapes.demo_edits import demo_edits
 from zerocon.shapes.metrics import edit_metrics
 
 HERE = Path(__file__).resolve().parent

@@ -256,3 +256,16 @@ def test_a_missing_extra_is_one_import_error_naming_it() -> None:
              "build_app(None)")
     run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert run.returncode == 1 and "needs the 'demo' extra" in run.stderr and "zerocon[demo]" in run.stderr
+
+
+def test_the_web_page_shares_files_with_the_command_line_not_its_code() -> None:
+    import subprocess
+    import sys
+
+    probe = "import sys, zerocon.web; print(sorted(k for k in sys.modules if k.startswith('zerocon.cli')))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True).stdout
+    assert loaded.strip() == "[]", loaded
+    from zerocon.cli.errors import CliError
+    from zerocon.files import InputError
+
+    assert CliError is InputError  # one error type: what the page catches is what the command line raises

@@ -27,7 +27,7 @@ from zerocon.cli.loading import check_sources, load_pipeline, sentence_source
 from zerocon.cli.method_option import method_choice
 from zerocon.cli.numbers import whole_number
 from zerocon.editing import ZeroConPipelineOutput, available_methods
-from zerocon.shapes import OBJECT_COLORS, SHAPES, RenderedShape, caption_for, render_random
+from zerocon.shapes.demo_edits import demo_edits
 
 DEFAULT_METHODS = ("zerocon++", "zerocon", "pix2pix-zero", "sdedit")
 #: The most source images ``zerocon demo`` renders (each is edited by every method).
@@ -61,39 +61,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     add_common_options(p, steps=20)
     p.set_defaults(run=run)
-
-
-def demo_edits(count: int, seed: int) -> list[tuple[RenderedShape, str]]:
-    """The demo's sources and target captions: colour edits, every third a shape edit.
-
-    The sources' backgrounds cycle through striped, plain, checkered and dotted, so most edits
-    must keep a texture that no caption describes.
-
-    Args:
-        count: how many sources.
-        seed: source ``i`` is rendered from ``torch.Generator().manual_seed(seed + i)``.
-
-    Returns:
-        ``(source, target caption)`` pairs.
-
-    Examples:
-        >>> source, target = demo_edits(1, 0)[0]
-        >>> source.caption != target
-        True
-    """
-    colors, edits = list(OBJECT_COLORS), []
-    patterns = ("striped", "plain", "checkered", "dotted")
-    for i in range(count):
-        source = render_random(torch.Generator().manual_seed(seed + i), pattern=patterns[i % len(patterns)])
-        spec = source.spec
-        if i % 3 == 2:
-            shape = SHAPES[(SHAPES.index(spec.shape) + 1) % len(SHAPES)]
-            target = caption_for(spec.color, shape, spec.background, spec.pattern)
-        else:
-            color = colors[(colors.index(spec.color) + 1 + i % 2) % len(colors)]
-            target = caption_for(color, spec.shape, spec.background, spec.pattern)
-        edits.append((source, target))
-    return edits
 
 
 def _mean(values: list[float]) -> float:

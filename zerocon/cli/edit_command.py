@@ -31,7 +31,7 @@ from zerocon.cli.files import (
 from zerocon.cli.ground_truth import metrics_if_known
 from zerocon.cli.loading import check_sources, device_for_rank, load_pipeline, sentence_source
 from zerocon.cli.method_option import method_choice
-from zerocon.cli.numbers import MAX_SEED, finite_float, whole_number
+from zerocon.cli.numbers import finite_float, whole_number
 from zerocon.cli.sharding import process_rank, shard
 from zerocon.direction import EditDirection
 from zerocon.editing import (
@@ -43,6 +43,7 @@ from zerocon.editing import (
 )
 from zerocon.editing.methods import DEFAULT_METHOD
 from zerocon.editing.settings import UPPER_BOUNDS
+from zerocon.files import MAX_SEED
 
 # The flags' types, bounded as EditSettings is (a value past a bound makes no sense).
 STEPS = whole_number(1, int(UPPER_BOUNDS["num_inference_steps"]))

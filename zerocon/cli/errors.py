@@ -1,23 +1,13 @@
-"""The error type of the command line: one line for the user, a non-zero exit code."""
+"""The error type of the command line: one line for the user, a non-zero exit code.
+
+It is [`InputError`][zerocon.files.InputError], shared with the web page (``zerocon.files``).
+"""
 
 from __future__ import annotations
 
+from zerocon.files.errors import InputError
 
-class CliError(Exception):
-    """A bad input or environment problem, reported as one line.
+#: The command line's name for [`InputError`][zerocon.files.InputError] (one class, two names).
+CliError = InputError
 
-    Args:
-        message: the one-line message (newlines are replaced by spaces).
-        exit_code: the process exit code (default 2, argparse's code for usage errors).
-        per_image: the problem belongs to one input of a batch, not to the whole run.
-
-    Examples:
-        >>> str(CliError("no such file"))
-        'no such file'
-    """
-
-    def __init__(self, message: str, exit_code: int = 2, per_image: bool = False) -> None:
-        super().__init__(" ".join(str(message).split()))
-        self.exit_code = exit_code
-        #: A problem of one input: a batch marks that image as failed and goes on.
-        self.per_image = per_image
+__all__ = ["CliError"]

@@ -4,29 +4,28 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 from zerocon.cli.errors import CliError
+from zerocon.files import (  # noqa: F401  (the command line's names for the shared file helpers)
+    DEFAULT_MAX_PIXELS,
+    MAX_PIXELS_LIMIT,
+    ImageTooLarge,
+    atomic_write,
+    check_image,
+    load_image,
+    publish_edit,
+    save_image,
+    save_json,
+)
+from zerocon.files.writing import jsonable
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-
-#: Default largest input, in pixels (2048 × 2048); ``--max-pixels`` raises it. Larger images are
-#: refused from their header, before any pixel is decoded.
-DEFAULT_MAX_PIXELS = 2048 * 2048
-#: The largest ``--max-pixels``: 64 megapixels, 8192² (an image of that size already needs
-#: gigabytes at every step; past it decoding alone can exhaust a machine's memory).
-MAX_PIXELS_LIMIT = 8192 * 8192
-
-
-class ImageTooLarge(CliError):
-    """An input has more pixels than allowed (a per-image problem; the batch goes on)."""
-
 
 def find_inputs(paths: Sequence[str | Path]) -> list[Path]:
     """Expand files and folders (not recursive) into a sorted, de-duplicated list of images.
@@ -63,81 +62,6 @@ def find_inputs(paths: Sequence[str | Path]) -> list[Path]:
     return sorted(found)
 
 
-def load_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Image.Image, list[str]]:
-    """Open and fully decode an image, upright, with notices of what was done to it.
-
-    The size is checked from the header before decoding; EXIF orientation is applied; of an
-    animated image the first frame is taken (with a notice).
-
-    Args:
-        path: the file.
-        max_pixels: the largest accepted ``width · height``.
-
-    Returns:
-        The decoded PIL image (any mode; the pipeline converts it) and the notices.
-
-    Raises:
-        ImageTooLarge: if the image has more than ``max_pixels`` pixels.
-        CliError: if the file is unreadable, not an image, or corrupt.
-    """
-    result = _decode(path, keep=True, max_pixels=max_pixels)
-    assert result is not None
-    return result
-
-
-def check_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
-    """Check that an image decodes completely, without keeping it.
-
-    The size is checked from the header first (so a decompression bomb is never decoded); the
-    pixels are then decoded (``Image.verify`` alone misses truncated data in several formats)
-    and dropped at once, so checking many files holds at most one decoded image in memory.
-
-    Args:
-        path: the file.
-        max_pixels: the largest accepted ``width · height``.
-
-    Raises:
-        ImageTooLarge: if the image has more than ``max_pixels`` pixels.
-        CliError: if the file is unreadable, not an image, or corrupt.
-    """
-    _decode(path, keep=False, max_pixels=max_pixels)
-
-
-def _decode(path: Path, keep: bool, max_pixels: int) -> tuple[Image.Image, list[str]] | None:
-    """Decode every pixel of ``path``; return an upright copy and notices only if ``keep``."""
-    previous = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = None  # our own limit below, checked before decoding
-    try:
-        with Image.open(path) as handle:
-            width, height = handle.size
-            if width * height > max_pixels:
-                raise ImageTooLarge(
-                    f"{path.name}: {width}x{height} = {width * height:,} pixels is more than "
-                    f"--max-pixels {max_pixels:,}; raise it to edit this image"
-                )
-            handle.load()
-            if not keep:
-                return None
-            notices = []
-            frames = getattr(handle, "n_frames", 1)
-            if frames > 1:
-                notices.append(f"animated image with {frames} frames: the first frame is edited")
-            if _rotated(handle):
-                notices.append("EXIF orientation applied")
-            upright = ImageOps.exif_transpose(handle)
-            return (upright if upright is not None else handle).copy(), notices
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        reason = str(error).split("\n")[0] or type(error).__name__
-        raise CliError(f"cannot read image {str(path)!r}: {reason}") from error
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous
-
-
-def _rotated(image: Image.Image) -> bool:
-    """Whether the EXIF orientation asks for a flip or turn (values 2 to 8; others mean none)."""
-    return image.getexif().get(0x0112, 1) in range(2, 9)
-
-
 def ensure_writable_dir(path: Path) -> Path:
     """Create ``path`` if needed and check that files can be written in it.
 
@@ -159,108 +83,6 @@ def ensure_writable_dir(path: Path) -> Path:
             f"cannot write to output folder {str(path)!r}: {error.strerror or error}"
         ) from error
     return path.resolve()
-
-
-def _current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    """Write a file through a temporary name in the same folder, then rename it into place.
-
-    An interrupted write leaves no file at ``path`` (at most a hidden ``.tmp`` file). The file
-    gets the mode an ordinary ``open(path, "w")`` would give: ``0o666`` less the umask (the
-    temporary file is created ``0o600``, and the rename would keep that).
-
-    Args:
-        path: the final file.
-        write: ``write(temporary_path)`` writes the content.
-
-    Raises:
-        OSError: if writing or renaming fails (the temporary file is removed).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The pid in the name lets a later run remove what a killed run left (see cli.claims).
-    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
-    os.close(handle)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_current_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def publish_edit(image: Image.Image, record: Any, png: Path) -> None:
-    """Write an edit's PNG and its JSON sidecar so that the sidecar never exists without it.
-
-    Both are written to temporary files first; only when both are complete are they renamed,
-    the PNG first. An output counts as done when its sidecar exists, so a run killed between the
-    two renames leaves a PNG that the next run redoes.
-
-    Raises:
-        CliError: naming the file that could not be written (no temporary file is left).
-    """
-    sidecar = png.with_suffix(".json")
-    text = json.dumps(_jsonable(record), indent=2) + "\n"
-    temps: list[Path] = []
-    try:
-        for target, write in ((png, lambda tmp: image.save(tmp, format="PNG")),
-                              (sidecar, lambda tmp: tmp.write_text(text, encoding="utf-8"))):
-            handle, name = tempfile.mkstemp(dir=png.parent, prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp")
-            os.close(handle)
-            temps.append(Path(name))
-            try:
-                write(temps[-1])
-                os.chmod(temps[-1], 0o666 & ~_current_umask())
-            except OSError as error:
-                raise CliError(f"cannot write {str(target)!r}: {error.strerror or error}") from error
-        os.replace(temps[0], png)
-        os.replace(temps[1], sidecar)
-    except OSError as error:
-        raise CliError(f"cannot publish {str(png)!r}: {error.strerror or error}") from error
-    finally:
-        for tmp in temps:
-            tmp.unlink(missing_ok=True)
-
-
-def save_image(image: Image.Image, path: Path) -> None:
-    """Save a PNG atomically.
-
-    Args:
-        image: the image.
-        path: the destination (``.png``).
-    """
-    atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
-
-
-def save_json(data: Any, path: Path) -> None:
-    """Save JSON atomically (indented, NaN/Inf written as strings).
-
-    Args:
-        data: JSON-ready data.
-        path: the destination.
-    """
-    text = json.dumps(_jsonable(data), indent=2, sort_keys=False)
-    atomic_write(path, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    if hasattr(value, "item") and callable(value.item):
-        return _jsonable(value.item())
-    return value
 
 
 def output_stem(source: Path, method: str, settings: dict[str, Any]) -> str:
@@ -301,7 +123,7 @@ def settings_digest(settings: dict[str, Any]) -> str:
         >>> settings_digest({"steps": 5}) == settings_digest({"steps": 6})
         False
     """
-    key = json.dumps(_jsonable(settings), sort_keys=True)
+    key = json.dumps(jsonable(settings), sort_keys=True)
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:10]
 
 

@@ -35,8 +35,6 @@ def finite_float(low: float | None = None, high: float | None = None, low_open: 
     return parse
 
 
-#: The largest seed a torch.Generator takes.
-MAX_SEED = 2**64 - 1
 
 
 def whole_number(low: int, high: int | None = None) -> Callable[[str], int]:

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from zerocon._extras import require_extra
-from zerocon.cli.files import DEFAULT_MAX_PIXELS
 from zerocon.editing.methods import DEFAULT_METHOD, available_methods
 from zerocon.editing.settings import UPPER_BOUNDS
+from zerocon.files import DEFAULT_MAX_PIXELS
 from zerocon.web.edit_job import (
     NOT_ENOUGH_MEMORY,
     WebEditRequest,
@@ -135,7 +135,7 @@ def build_app(pipe: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS, default_steps:
         raise TypeError(f"build_app needs a ZeroConPipeline, got {type(pipe).__name__} "
                         "(ZeroConPipeline.from_pretrained(folder) or .from_pipe(pipe) makes one)")
 
-    from zerocon.cli.demo_command import demo_edits
+    from zerocon.shapes.demo_edits import demo_edits
 
     def caption_of(path: str | None) -> str:
         try:

@@ -17,13 +17,11 @@ from typing import Any
 import torch
 from PIL import Image
 
-from zerocon.cli.errors import CliError
-from zerocon.cli.files import DEFAULT_MAX_PIXELS, load_image, publish_edit
-from zerocon.cli.numbers import MAX_SEED
 from zerocon.editing.callbacks import AttentionMapsCallback, LivePreviewCallback
 from zerocon.editing.methods import DEFAULT_METHOD, available_methods, get_method
 from zerocon.editing.preprocessing import to_rgb
 from zerocon.editing.settings import UPPER_BOUNDS
+from zerocon.files import DEFAULT_MAX_PIXELS, MAX_SEED, InputError, load_image, publish_edit
 
 #: ``sink(step, total, image)``: a decoded x0 prediction during the edit.
 PreviewSink = Callable[[int, int, Image.Image], Any]
@@ -129,7 +127,7 @@ def load_upload(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple
     """
     try:
         image, notices = load_image(Path(path), max_pixels)
-    except CliError as error:
+    except InputError as error:
         message = str(error).replace("--max-pixels", "the server's limit of")
         message = message.replace("; raise it to edit this image", " (zerocon serve --max-pixels raises it)")
         raise WebInputError(message.replace(str(Path(path).parent) + "/", "")) from error
@@ -221,7 +219,7 @@ def run_web_edit(
     png = out / "edit.png"
     try:
         publish_edit(edit.images[0], record, png)
-    except CliError as error:
+    except InputError as error:
         raise WebInputError(str(error)) from error
     attention = out / "edit_attention.png"
     return WebEditResult(edit.images[0], png, png.with_suffix(".json"), attention if maps and attention.exists() else None,
