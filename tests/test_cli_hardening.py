@@ -151,7 +151,9 @@ def test_a_rerun_cleans_up_after_a_killed_run_and_redoes_an_orphan_png(tmp_path,
     (png,) = _pngs(out)
     png.with_suffix(".json").unlink()  # killed between the two renames: a PNG without sidecar
     dead = 2**22 + 12345  # above the default pid_max: never a live process
-    (out / f".{png.name}.{dead}.abc123.tmp").write_bytes(b"partial")
+    partial = out / f".{png.name}.{dead}.abc123.tmp"
+    partial.write_bytes(b"partial")
+    os.utime(partial, (partial.stat().st_mtime - 600, partial.stat().st_mtime - 600))  # left by a run killed long ago
     (out / "other-zerocon-0000000000.claim").write_text(f"{dead}\n")
     capsys.readouterr()
     assert main(args) == 0

@@ -440,3 +440,14 @@ def test_a_16_bit_upload_keeps_its_range_in_serve(tmp_path) -> None:
     Image.fromarray(np.full((16, 16), 30000, dtype=np.uint16)).save(tmp_path / "grey.png")
     image, _ = load_upload(tmp_path / "grey.png")
     assert image.mode == "RGB" and image.getpixel((0, 0)) == (round(30000 / 65535 * 255),) * 3
+
+
+def test_a_fresh_temporary_file_of_an_unknown_pid_is_left_alone(tmp_path) -> None:
+    """It may be a live run's on another host sharing --out: only an old one is removed."""
+    dead = 2**22 + 12345  # above the default pid_max: no process here
+    fresh = tmp_path / f".x-zerocon-0000000000.png.{dead}.abc123.tmp"
+    old = tmp_path / f".y-zerocon-0000000000.png.{dead}.def456.tmp"
+    fresh.write_bytes(b"being written elsewhere")
+    old.write_bytes(b"left by a killed run")
+    os.utime(old, (time.time() - 600, time.time() - 600))
+    assert clean_stale(tmp_path) == [old] and fresh.exists()

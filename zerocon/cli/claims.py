@@ -69,6 +69,9 @@ def _owner(path: Path) -> tuple[int, str, str]:
 CLAIM_TIMEOUT_SECONDS = 600.0
 #: How often a running edit refreshes the claims it holds.
 HEARTBEAT_SECONDS = 30.0
+#: A temporary file (a PNG or sidecar being written) is left alone this long: its writer may
+#: run on another host sharing the folder, where its pid means nothing here.
+TEMP_GRACE_SECONDS = 120.0
 
 
 def claim_age(path: Path) -> float:
@@ -98,7 +101,8 @@ def _owner_alive(path: Path, timeout: float = CLAIM_TIMEOUT_SECONDS) -> bool:
 def clean_stale(folder: Path, timeout: float = CLAIM_TIMEOUT_SECONDS) -> list[Path]:
     """Remove temporary files and claims of processes that no longer run; returns them.
 
-    A claim of another host counts as stale once it is ``timeout`` seconds old (``0``: every
+    A temporary file is removed once its writer's pid runs no more here and it is
+    ``TEMP_GRACE_SECONDS`` old (a writer on another host finishes long before). A claim of another host counts as stale once it is ``timeout`` seconds old (``0``: every
     claim of another host; ``--take-over-claims``).
 
     Examples:
@@ -109,9 +113,11 @@ def clean_stale(folder: Path, timeout: float = CLAIM_TIMEOUT_SECONDS) -> list[Pa
     removed = []
     for path in folder.iterdir():
         match = _TEMP.match(path.name)
-        stale = (match is not None and not pid_alive(int(match.group(1)))) or (
-            path.suffix == ".claim" and not _owner_alive(path, timeout)
-        )
+        # A temporary file names its writer's pid, which only this host can check: one of a pid
+        # not running here may be a live run's on another host, so it must also be old.
+        stale = (
+            match is not None and not pid_alive(int(match.group(1))) and claim_age(path) > TEMP_GRACE_SECONDS
+        ) or (path.suffix == ".claim" and not _owner_alive(path, timeout))
         if stale:
             path.unlink(missing_ok=True)
             removed.append(path)

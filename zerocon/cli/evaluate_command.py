@@ -163,7 +163,8 @@ def run(args: argparse.Namespace) -> int:
     mine = {case.edit_id for case in shard(cases, rank, world)}
     todo = [(case, identity) for case, identity in plan if case.edit_id in mine and identity.key not in done]
     print(f"[rank {rank}/{world}] {len(cases)} edits x {len(args.methods)} methods; {len(todo)} to run -> {results}")
-    pipe = load_pipeline(args.model, device_for_rank(args.device)) if todo else None
+    pipe = (getattr(args, "loaded_pipeline", None) or load_pipeline(args.model, device_for_rank(args.device))
+            if todo else None)  # a hub model was loaded already to read its image size
     failed = 0
     for case, identity in tqdm(todo, desc="evaluate", disable=args.no_progress):
         assert pipe is not None
@@ -216,6 +217,7 @@ def _side(args: argparse.Namespace) -> int:
     source = model_source(args.model)
     if not isinstance(source, Path):  # a hub id: its config comes with the model
         pipe = load_pipeline(args.model, device_for_rank(args.device))
+        args.loaded_pipeline = pipe  # kept for the run: loaded once
         return int(pipe.unet.config.sample_size) * pipe.vae_scale_factor
     try:
         unet = json.loads((Path(source) / "unet" / "config.json").read_text(encoding="utf-8"))

@@ -298,6 +298,18 @@ class Editor:
                     "attention maps (sdedit and ddim take smaller images)"
                 )
 
+    def _check_call(self, images: Sequence[Any], requests: Sequence[EditRequest], output_type: str) -> None:
+        if output_type not in OUTPUT_TYPES:
+            raise ValueError(f"output_type must be 'pil', 'np' or 'latent', got {output_type!r}")
+        if len(images) != len(requests):
+            raise ValueError(f"{len(images)} images but {len(requests)} requests")
+        if not images:
+            raise ValueError("no image to edit")
+        for index, request in enumerate(requests):
+            check_request(request, index)
+        if any(r.source_prompt is None for r in requests) and self.captioner is None:
+            raise ValueError("no source prompt and no captioner: pass source_prompt= or a captioner")
+
     def edit(
         self,
         images: Sequence[Image.Image],
@@ -337,18 +349,9 @@ class Editor:
         Raises:
             ValueError: for bad inputs (checked before any model runs).
         """
-        if output_type not in OUTPUT_TYPES:
-            raise ValueError(f"output_type must be 'pil', 'np' or 'latent', got {output_type!r}")
-        if len(images) != len(requests):
-            raise ValueError(f"{len(images)} images but {len(requests)} requests")
-        if not images:
-            raise ValueError("no image to edit")
+        self._check_call(images, requests, output_type)
         plan = self.plan(settings, method)
-        for index, request in enumerate(requests):
-            check_request(request, index)
         generators = image_generators(generator, len(images))
-        if any(r.source_prompt is None for r in requests) and self.captioner is None:
-            raise ValueError("no source prompt and no captioner: pass source_prompt= or a captioner")
         if settings.num_inference_steps > LONG_RUN_STEPS:
             warnings.warn(
                 f"num_inference_steps={settings.num_inference_steps} is a very long run "

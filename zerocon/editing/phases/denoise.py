@@ -7,6 +7,7 @@ import re
 import warnings
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -183,170 +184,233 @@ def denoise_phase(
     ``inject_self_attention`` the edit's forwards attend with the reference's self-attention
     queries and keys in the first share of the steps. Sets each ``state.latents``.
     """
-    count = len(states)
-    first = states[0]
-    assert first.timesteps is not None and all(s.x_start is not None and s.cond is not None for s in states)
-    settings, counter, timesteps = plan.settings, first.counter, first.timesteps
-    assert counter is not None
-    cond = torch.cat([s.cond for s in states])  # type: ignore[misc]
-    target_cond = torch.cat([s.target_cond for s in states])  # type: ignore[misc]
-    uncond = torch.cat([s.uncond for s in states])  # type: ignore[misc]
-    ref_uncond = uncond if settings.reference_cfg else cond
-    source_x0 = torch.cat([s.x0 for s in states])  # type: ignore[misc]
-    row_generators = list(generators)
-    guided = GuidedScheduler(
-        scheduler, plan.terms, step_size=plan.step_size, max_grad_norm=settings.max_grad_norm, per_sample=True
-    )
-    inverted = first.extras.pop("inverted_reference", None)
-    store = inverted.store if inverted is not None else reference_store(plan)
-    injection = store.injection if store is not None else None
-    attach: AbstractContextManager[Any] = store.attach(editor.unet) if store is not None else nullcontext()
-    ref_scheduler = copy.deepcopy(scheduler)
-    blends = [_local_blend(editor, state, plan) for state in states]
-    blending = any(blend is not None for blend in blends)
-    latent_blends = [blend if blend is not None and _blends_latents(s, plan) else None for s, blend in zip(states, blends, strict=True)]
-    latent_blending = any(blend is not None for blend in latent_blends)
-    tone = any(isinstance(term, ToneAnchorGuidance) for term in plan.terms)
-    token_weights = _token_weights(editor, states, plan)
-    # Scene edits may move at another rate (a per-row factor on η).
-    row_scales = [settings.scene_step_factor if _is_scene(state) else 1.0 for state in states]
-    scaled_rows = any(scale != 1.0 for scale in row_scales)
-    blend_from = round(settings.blend_start * len(timesteps))
-    inject_until = round(settings.inject_self_attention * len(timesteps))
-    x_ref = x_edit = torch.cat([s.x_start for s in states])  # type: ignore[misc]
-    scale = settings.guidance_scale
-    size = (int(x_edit.shape[-2]), int(x_edit.shape[-1]))
-    with attach, lean_guidance(editor.unet, settings.gradient_checkpointing), warnings.catch_warnings():
-        warnings.simplefilter("ignore", NonFiniteGuidanceWarning)
-        fuse = store is not None and settings.fuse_unet_calls and inverted is None and injection is None
-        fused: tuple[Tensor, Any] | None = None  # the next step's reference output and records
-        for step_index, t in enumerate(timesteps):
-            guided.step_size = plan.step_size * _step_factor(settings.guidance_schedule, step_index, len(timesteps))
-            injecting = injection is not None and step_index < inject_until
-            reference = None
-            if inverted is not None:
-                reference = inverted.records[step_index]
-                if injecting:
-                    injection.restore(inverted.injected[step_index])  # type: ignore[union-attr]
-            elif store is not None:
-                if fused is None:
-                    record: Any = injection.recording() if injecting else nullcontext()  # type: ignore[union-attr]
-                    with counter.phase("reference"), record:
-                        ref_in = guided.scale_model_input(x_ref, t)
-                        ref_out = editor.model_output(ref_in, t, cond, ref_uncond, scale, record=store)
-                    reference = store.snapshot(detach=True)
-                else:
-                    ref_out, reference = fused
-                    fused = None
-            if reference is not None:
-                for row, (state, part) in enumerate(zip(states, _rows(reference, count), strict=True)):
-                    if blends[row] is not None:
-                        blends[row].add(part)  # type: ignore[union-attr]
-                    callbacks.fire(
-                        "on_reference_step", editor, state, step_index, int(t), x_ref[row : row + 1], part
-                    )
-                if inverted is not None:
-                    x_ref = inverted.latents[step_index]
-                else:
-                    x_ref = ref_scheduler.step(ref_out, t, x_ref).prev_sample
-            t_next = timesteps[step_index + 1] if step_index + 1 < len(timesteps) else None
-            keep_mask = None
-            if tone and blending:
-                keep_mask = torch.cat([
-                    torch.zeros(1, 1, *size, device=x_edit.device) if blend is None else 1.0 - blend.mask(size)
-                    for blend in blends
-                ])
+    BatchDenoise(editor, states, plan, scheduler, generators, callbacks).run()
 
-            def forward(x: Tensor, t: Tensor = t, reference: Any = reference, keep_mask: Tensor | None = keep_mask,
-                        injecting: bool = injecting) -> GuidanceInputs:
-                assert store is not None
-                inject = injection.injecting() if injecting else nullcontext()  # type: ignore[union-attr]
-                with counter.phase("guidance"), inject:
-                    output = editor.denoiser(guided.scale_model_input(x, t), t, target_cond)
-                edit = store.snapshot()
-                if blending:
-                    for blend, part in zip(blends, _rows(edit, count), strict=True):
-                        if blend is not None:
-                            blend.add(part)
-                pred_x0 = _pred_x0(editor, scheduler, output, x, t) if tone else None
-                return GuidanceInputs(
-                    edit=edit, reference=reference, latents=x, timestep=t, generator=row_generators,
-                    pred_x0=pred_x0, source_x0=source_x0, keep_mask=keep_mask, token_weights=token_weights,
+
+class BatchDenoise:
+    """One batch's reference and guided passes, a step at a time (see ``denoise_phase``).
+
+    The state of the loop lives on the object (the two latents, the fused reference output of
+    the next step); each step is [`step`][zerocon.editing.phases.denoise.BatchDenoise.step], and
+    its parts are methods: the reference, the guided forward, the classifier-free-guided
+    output, the callbacks' steering, the blend after the scheduler step and the bookkeeping.
+    """
+
+    def __init__(
+        self,
+        editor: Editor,
+        states: Sequence[ImageState],
+        plan: EditPlan,
+        scheduler: Any,
+        generators: Sequence[torch.Generator | None],
+        callbacks: CallbackList,
+    ) -> None:
+        self.editor, self.states, self.plan, self.scheduler, self.callbacks = editor, states, plan, scheduler, callbacks
+        self.count = len(states)
+        first = states[0]
+        assert first.timesteps is not None and all(s.x_start is not None and s.cond is not None for s in states)
+        self.settings, counter, self.timesteps = plan.settings, first.counter, first.timesteps
+        assert counter is not None
+        self.counter = counter
+        self.cond = torch.cat([s.cond for s in states])  # type: ignore[misc]
+        self.target_cond = torch.cat([s.target_cond for s in states])  # type: ignore[misc]
+        self.uncond = torch.cat([s.uncond for s in states])  # type: ignore[misc]
+        self.ref_uncond = self.uncond if self.settings.reference_cfg else self.cond
+        self.source_x0 = torch.cat([s.x0 for s in states])  # type: ignore[misc]
+        self.row_generators = list(generators)
+        self.guided = GuidedScheduler(
+            scheduler, plan.terms, step_size=plan.step_size, max_grad_norm=self.settings.max_grad_norm, per_sample=True
+        )
+        self.inverted = first.extras.pop("inverted_reference", None)
+        self.store = self.inverted.store if self.inverted is not None else reference_store(plan)
+        self.injection = self.store.injection if self.store is not None else None
+        self.ref_scheduler = copy.deepcopy(scheduler)
+        self._prepare_blends()
+        # Scene edits may move at another rate (a per-row factor on η).
+        self.row_scales = [self.settings.scene_step_factor if _is_scene(state) else 1.0 for state in states]
+        self.scaled_rows = any(scale != 1.0 for scale in self.row_scales)
+        self.blend_from = round(self.settings.blend_start * len(self.timesteps))
+        self.inject_until = round(self.settings.inject_self_attention * len(self.timesteps))
+        self.x_ref = self.x_edit = torch.cat([s.x_start for s in states])  # type: ignore[misc]
+        self.scale = self.settings.guidance_scale
+        self.size = (int(self.x_edit.shape[-2]), int(self.x_edit.shape[-1]))
+        self.fuse = (self.store is not None and self.settings.fuse_unet_calls and self.inverted is None
+                     and self.injection is None)
+        self.fused: tuple[Tensor, Any] | None = None  # the next step's reference output and records
+
+    def _prepare_blends(self) -> None:
+        editor, states, plan = self.editor, self.states, self.plan
+        self.blends = [_local_blend(editor, state, plan) for state in states]
+        self.blending = any(blend is not None for blend in self.blends)
+        self.latent_blends = [blend if blend is not None and _blends_latents(s, plan) else None
+                              for s, blend in zip(states, self.blends, strict=True)]
+        self.latent_blending = any(blend is not None for blend in self.latent_blends)
+        self.tone = any(isinstance(term, ToneAnchorGuidance) for term in plan.terms)
+        self.token_weights = _token_weights(editor, states, plan)
+
+    def run(self) -> None:
+        """Every step, then what the decode phase needs; sets each ``state.latents``."""
+        attach: AbstractContextManager[Any] = (
+            self.store.attach(self.editor.denoiser.model) if self.store is not None else nullcontext()
+        )
+        with attach, lean_guidance(self.editor.unet, self.settings.gradient_checkpointing), warnings.catch_warnings():
+            warnings.simplefilter("ignore", NonFiniteGuidanceWarning)
+            for step_index, t in enumerate(self.timesteps):
+                self.step(step_index, t)
+        self.finish()
+
+    def step(self, step_index: int, t: Tensor) -> None:
+        """One step: the reference, the guided move and the scheduler step, the callbacks."""
+        settings, timesteps = self.settings, self.timesteps
+        self.guided.step_size = self.plan.step_size * _step_factor(settings.guidance_schedule, step_index, len(timesteps))
+        injecting = self.injection is not None and step_index < self.inject_until
+        reference = self.reference_step(step_index, t, injecting)
+        t_next = timesteps[step_index + 1] if step_index + 1 < len(timesteps) else None
+        keep_mask = None
+        if self.tone and self.blending:
+            keep_mask = torch.cat([
+                torch.zeros(1, 1, *self.size, device=self.x_edit.device) if blend is None else 1.0 - blend.mask(self.size)
+                for blend in self.blends
+            ])
+        x_ref = self.x_ref
+        out = self.guided.guided_step(
+            self.x_edit, t,
+            partial(self.guided_forward, t=t, reference=reference, keep_mask=keep_mask, injecting=injecting),
+            partial(self.edit_output, t=t, t_next=t_next, x_ref=x_ref, injecting=injecting),
+            steer=partial(self.steer, step=step_index, t=t) if len(self.callbacks) or self.scaled_rows else None,
+            post_step=(partial(self.blend_latents, x_ref=x_ref)
+                       if self.latent_blending and step_index >= self.blend_from else None),
+        )
+        self.after_step(step_index, t, out)
+
+    def reference_step(self, step_index: int, t: Tensor, injecting: bool) -> Any:
+        """The reference records of this step (recorded, fused from the last step, or the
+        inversion's), handed to the blends and callbacks; steps ``x_ref``."""
+        store, injection, inverted = self.store, self.injection, self.inverted
+        reference = None
+        if inverted is not None:
+            reference = inverted.records[step_index]
+            if injecting:
+                injection.restore(inverted.injected[step_index])  # type: ignore[union-attr]
+        elif store is not None:
+            if self.fused is None:
+                record: Any = injection.recording() if injecting else nullcontext()  # type: ignore[union-attr]
+                with self.counter.phase("reference"), record:
+                    ref_in = self.guided.scale_model_input(self.x_ref, t)
+                    ref_out = self.editor.model_output(ref_in, t, self.cond, self.ref_uncond, self.scale, record=store)
+                reference = store.snapshot(detach=True)
+            else:
+                ref_out, reference = self.fused
+                self.fused = None
+        if reference is not None:
+            for row, (state, part) in enumerate(zip(self.states, _rows(reference, self.count), strict=True)):
+                if self.blends[row] is not None:
+                    self.blends[row].add(part)  # type: ignore[union-attr]
+                self.callbacks.fire(
+                    "on_reference_step", self.editor, state, step_index, int(t), self.x_ref[row : row + 1], part
                 )
+            if inverted is not None:
+                self.x_ref = inverted.latents[step_index]
+            else:
+                self.x_ref = self.ref_scheduler.step(ref_out, t, self.x_ref).prev_sample
+        return reference
 
-            def model_output(x: Tensor, t: Tensor = t, t_next: Tensor | None = t_next, x_ref: Tensor = x_ref,
-                             injecting: bool = injecting) -> Tensor:
-                nonlocal fused
-                if fuse and t_next is not None:
-                    assert store is not None
-                    edit_out, ref_out, records = _fused_output(
-                        editor, store, guided.scale_model_input(x, t), t,
-                        guided.scale_model_input(x_ref, t_next), t_next, (cond, target_cond, ref_uncond, uncond), scale,
-                        counter,
-                    )
-                    fused = (ref_out, records)
-                    return edit_out
-                paused = store.paused() if store is not None else nullcontext()
-                inject = injection.injecting() if injecting else nullcontext()  # type: ignore[union-attr]
-                with paused, inject, counter.phase("denoise"):
-                    return editor.model_output(guided.scale_model_input(x, t), t, target_cond, uncond, scale)
+    def guided_forward(self, x: Tensor, *, t: Tensor, reference: Any, keep_mask: Tensor | None,
+                       injecting: bool) -> GuidanceInputs:
+        """The forward the guidance differentiates: the edit's records against the reference's."""
+        store = self.store
+        assert store is not None
+        inject = self.injection.injecting() if injecting else nullcontext()  # type: ignore[union-attr]
+        with self.counter.phase("guidance"), inject:
+            output = self.editor.denoiser(self.guided.scale_model_input(x, t), t, self.target_cond)
+        edit = store.snapshot()
+        if self.blending:
+            for blend, part in zip(self.blends, _rows(edit, self.count), strict=True):
+                if blend is not None:
+                    blend.add(part)
+        pred_x0 = _pred_x0(self.editor, self.scheduler, output, x, t) if self.tone else None
+        return GuidanceInputs(
+            edit=edit, reference=reference, latents=x, timestep=t, generator=self.row_generators,
+            pred_x0=pred_x0, source_x0=self.source_x0, keep_mask=keep_mask, token_weights=self.token_weights,
+        )
 
-            def steer(preview: GuidanceResult, step: int = step_index, t: Tensor = t) -> list[float] | None:
-                factors: list[float | None] = []
-                for row, state in enumerate(states):
-                    if row in preview.skipped_rows or not len(callbacks):  # skipped rows: no callback sees them alone
-                        factors.append(None)
-                        continue
-                    losses = preview.sample_losses[row]
-                    loss = preview.loss if count == 1 else sum(losses.values())
-                    event = GuidanceEvent(step, int(t), loss, losses, preview.sample_grad_norms[row])
-                    factors.append(callbacks.steer(editor, state, event))
-                    if factors[-1] == 0:
-                        state.vetoed.append(step)
-                if all(factor is None for factor in factors) and not scaled_rows:
-                    return None
-                return [(1.0 if factor is None else factor) * scale for factor, scale in zip(factors, row_scales, strict=True)]
+    def edit_output(self, x: Tensor, *, t: Tensor, t_next: Tensor | None, x_ref: Tensor, injecting: bool) -> Tensor:
+        """The classifier-free-guided output at the moved latent (with the next reference rows when fused)."""
+        store = self.store
+        if self.fuse and t_next is not None:
+            assert store is not None
+            edit_out, ref_out, records = _fused_output(
+                self.editor, store, self.guided.scale_model_input(x, t), t,
+                self.guided.scale_model_input(x_ref, t_next), t_next,
+                (self.cond, self.target_cond, self.ref_uncond, self.uncond), self.scale, self.counter,
+            )
+            self.fused = (ref_out, records)
+            return edit_out
+        paused = store.paused() if store is not None else nullcontext()
+        inject = self.injection.injecting() if injecting else nullcontext()  # type: ignore[union-attr]
+        with paused, inject, self.counter.phase("denoise"):
+            return self.editor.model_output(self.guided.scale_model_input(x, t), t, self.target_cond, self.uncond,
+                                            self.scale)
 
-            def post_step(x: Tensor, x_ref: Tensor = x_ref) -> Tensor:
-                rows = [
-                    x[row : row + 1] if blend is None else blend(x[row : row + 1], x_ref[row : row + 1])
-                    for row, blend in enumerate(latent_blends)
-                ]
-                return torch.cat(rows)
+    def steer(self, preview: GuidanceResult, *, step: int, t: Tensor) -> list[float] | None:
+        """Each image's factor for its move: its callbacks' ``on_guidance`` times its row scale."""
+        factors: list[float | None] = []
+        for row, state in enumerate(self.states):
+            if row in preview.skipped_rows or not len(self.callbacks):  # skipped rows: no callback sees them alone
+                factors.append(None)
+                continue
+            losses = preview.sample_losses[row]
+            loss = preview.loss if self.count == 1 else sum(losses.values())
+            event = GuidanceEvent(step, int(t), loss, losses, preview.sample_grad_norms[row])
+            factors.append(self.callbacks.steer(self.editor, state, event))
+            if factors[-1] == 0:
+                state.vetoed.append(step)
+        if all(factor is None for factor in factors) and not self.scaled_rows:
+            return None
+        return [(1.0 if factor is None else factor) * scale for factor, scale in zip(factors, self.row_scales, strict=True)]
 
-            out = guided.guided_step(
-                x_edit, t, forward, model_output,
-                steer=steer if len(callbacks) or scaled_rows else None,
-                post_step=post_step if latent_blending and step_index >= blend_from else None,
-            )
-            images = [state.index for state in states]
-            check_in_range(
-                out.guidance.latents, LATENT_LIMIT, f"the latent after the guidance move of step {step_index}",
-                f"guidance_step_size={guided.step_size:g} with lambda_xa={settings.lambda_xa:g}, "
-                f"lambda_nce={settings.lambda_nce:g}", images,
-            )
-            check_in_range(
-                out.prev_sample, LATENT_LIMIT, f"the latent after step {step_index}",
-                f"guidance_scale={settings.guidance_scale:g} (or the edit direction)", images,
-            )
-            x_edit = out.prev_sample
-            pred_x0 = getattr(out.scheduler_output, "pred_original_sample", None)
-            for row, state in enumerate(states):
-                if plan.terms:
-                    state.losses.append(out.guidance.sample_losses[row])
-                    if row in out.guidance.skipped_rows:
-                        state.skipped.append(step_index)
-                state.latents = x_edit[row : row + 1]
-                row_x0 = pred_x0[row : row + 1] if pred_x0 is not None else None
-                callbacks.fire("on_edit_step", editor, state, step_index, int(t), state.latents, row_x0)
-            # A callback may have replaced an image's latent (diffusers' callback_on_step_end).
-            x_edit = torch.cat([state.latents for state in states])  # type: ignore[misc]
-    for row, (state, blend) in enumerate(zip(states, blends, strict=True)):
-        if blend is not None and settings.blend_pixels:
-            state.extras["pixel_blend"] = (blend.mask(size), x_ref[row : row + 1])
-        if state.skipped:
-            message = (
-                f"image {state.index}: guidance was NaN/Inf at steps {state.skipped}; those moves were skipped"
-            )
-            state.notices.append(message)
-            warnings.warn(message, NonFiniteGuidanceWarning, stacklevel=4)
+    def blend_latents(self, x: Tensor, *, x_ref: Tensor) -> Tensor:
+        """Each blended image's stepped latent put back to the reference's outside its mask."""
+        rows = [
+            x[row : row + 1] if blend is None else blend(x[row : row + 1], x_ref[row : row + 1])
+            for row, blend in enumerate(self.latent_blends)
+        ]
+        return torch.cat(rows)
+
+    def after_step(self, step_index: int, t: Tensor, out: Any) -> None:
+        """Range checks, each image's losses and skipped steps, ``on_edit_step``; ``x_edit`` moves on."""
+        settings, states = self.settings, self.states
+        images = [state.index for state in states]
+        check_in_range(
+            out.guidance.latents, LATENT_LIMIT, f"the latent after the guidance move of step {step_index}",
+            f"guidance_step_size={self.guided.step_size:g} with lambda_xa={settings.lambda_xa:g}, "
+            f"lambda_nce={settings.lambda_nce:g}", images,
+        )
+        check_in_range(
+            out.prev_sample, LATENT_LIMIT, f"the latent after step {step_index}",
+            f"guidance_scale={settings.guidance_scale:g} (or the edit direction)", images,
+        )
+        x_edit = out.prev_sample
+        pred_x0 = getattr(out.scheduler_output, "pred_original_sample", None)
+        for row, state in enumerate(states):
+            if self.plan.terms:
+                state.losses.append(out.guidance.sample_losses[row])
+                if row in out.guidance.skipped_rows:
+                    state.skipped.append(step_index)
+            state.latents = x_edit[row : row + 1]
+            row_x0 = pred_x0[row : row + 1] if pred_x0 is not None else None
+            self.callbacks.fire("on_edit_step", self.editor, state, step_index, int(t), state.latents, row_x0)
+        # A callback may have replaced an image's latent (diffusers' callback_on_step_end).
+        self.x_edit = torch.cat([state.latents for state in states])  # type: ignore[misc]
+
+    def finish(self) -> None:
+        """The pixel blend's mask and reference latent for the decode phase; notices of skipped steps."""
+        for row, (state, blend) in enumerate(zip(self.states, self.blends, strict=True)):
+            if blend is not None and self.settings.blend_pixels:
+                state.extras["pixel_blend"] = (blend.mask(self.size), self.x_ref[row : row + 1])
+            if state.skipped:
+                message = (
+                    f"image {state.index}: guidance was NaN/Inf at steps {state.skipped}; those moves were skipped"
+                )
+                state.notices.append(message)
+                warnings.warn(message, NonFiniteGuidanceWarning, stacklevel=6)  # the caller of denoise_phase's caller
