@@ -16,6 +16,7 @@ Records are keyed by layer name: the diffusers processor name without ``".proces
 
 from zerocon.attention.aggregate import AttentionAggregator, aggregate_cross_attention
 from zerocon.attention.injection import SelfAttentionInjection
+from zerocon.attention.joint_processor import JointAttentionRecorder, image_to_text_probabilities
 from zerocon.attention.layers import attention_layers, layer_name, processor_registry
 from zerocon.attention.processor import AttentionSink, RecordingAttnProcessor
 from zerocon.attention.records import AttentionRecords
@@ -29,12 +30,14 @@ __all__ = [
     "AttentionSink",
     "AttentionStore",
     "BatchRows",
+    "JointAttentionRecorder",
     "LayerKind",
     "LayerSelector",
     "RecordingAttnProcessor",
     "SelfAttentionInjection",
     "aggregate_cross_attention",
     "attention_layers",
+    "image_to_text_probabilities",
     "layer_name",
     "normalize_batch_rows",
     "processor_registry",
