@@ -102,7 +102,7 @@ def test_an_unwritable_save_attention_stops_before_out_exists(tmp_path, capsys) 
 
 
 def test_a_picture_that_cannot_be_written_leaves_no_partial_file(tmp_path, monkeypatch) -> None:
-    from zerocon.editing.callbacks._pictures import save_png
+    from zerocon.files import save_image
 
     def full_disk(self, fp, *args, **kwargs):
         Path(fp).write_bytes(b"\x89PNG partial")
@@ -110,7 +110,7 @@ def test_a_picture_that_cannot_be_written_leaves_no_partial_file(tmp_path, monke
 
     monkeypatch.setattr(Image.Image, "save", full_disk)
     with pytest.raises(OSError, match="No space"):
-        save_png(Image.new("RGB", (4, 4)), tmp_path / "x_preview.png")
+        save_image(Image.new("RGB", (4, 4)), tmp_path / "x_preview.png")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -102,8 +102,9 @@ def clean_stale(folder: Path, timeout: float = CLAIM_TIMEOUT_SECONDS) -> list[Pa
     """Remove temporary files and claims of processes that no longer run; returns them.
 
     A temporary file is removed once its writer's pid runs no more here and it is
-    ``TEMP_GRACE_SECONDS`` old (a writer on another host finishes long before). A claim of another host counts as stale once it is ``timeout`` seconds old (``0``: every
-    claim of another host; ``--take-over-claims``).
+    ``TEMP_GRACE_SECONDS`` old (a writer on another host finishes long before). A claim of
+    another host counts as stale once it is ``timeout`` seconds old (``0``: every claim of
+    another host; ``--take-over-claims``).
 
     Examples:
         >>> import tempfile

@@ -16,7 +16,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from zerocon._extras import require_extra
-from zerocon.cli.edit_command import SEED, STEPS
+from zerocon.cli.edit_command import SEED, STEPS, _first_line
 from zerocon.cli.errors import CliError
 from zerocon.cli.evaluation_identity import (
     RowIdentity,
@@ -295,11 +295,6 @@ def _check_or_drop_stale(args: argparse.Namespace, out: Path, results: Path, sto
             text = "".join(f"{line}\n" for line in keep)
             atomic_write(path, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8"))  # type: ignore[misc]
     print(f"notice: --overwrite: {len(stale)} row(s) of another run replaced")
-
-
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0][:300] if lines else type(error).__name__
 
 
 def _row_key(line: str) -> Any:

@@ -129,8 +129,9 @@ class RowIdentity:
             metric models and definitions that scored the row.
 
     Examples:
+        >>> from dataclasses import replace
         >>> a = RowIdentity("0", "e", "zerocon", "s", "m", 0, 64, 20)
-        >>> a.key == RowIdentity("0", "e", "zerocon", "s", "m", 0, 64, 20).key, a.key == a.with_seed(1).key
+        >>> a.key == RowIdentity("0", "e", "zerocon", "s", "m", 0, 64, 20).key, a.key == replace(a, seed=1).key
         (True, False)
     """
 
@@ -153,9 +154,6 @@ class RowIdentity:
     def slot(self) -> tuple[str, str]:
         """``(edit_id, method)``: the place in a run's table this row fills."""
         return self.edit_id, self.method
-
-    def with_seed(self, seed: int) -> RowIdentity:
-        return RowIdentity(**{**asdict(self), "seed": seed})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from zerocon.shapes.checker import FOREGROUND_THRESHOLD
+from zerocon.shapes.checker import FOREGROUND_THRESHOLD, background_distance
 from zerocon.shapes.masks import dilate
 from zerocon.shapes.palette import BACKGROUND_COLORS, OBJECT_COLORS, PATTERN_TONES
 
@@ -89,14 +89,6 @@ def area_ratio(source_mask: np.ndarray, edited_mask: np.ndarray, box: bool = Fal
     return float(edited_mask.sum() / source_mask.sum())
 
 
-def _tone_distance(pixels: np.ndarray, background: str) -> np.ndarray:
-    """RGB distance of each pixel to the segment between a background colour's two tones."""
-    base = np.asarray(BACKGROUND_COLORS[background], dtype=np.float32)
-    axis = np.asarray(PATTERN_TONES[background], dtype=np.float32) - base
-    t = np.clip(((pixels - base) @ axis) / float(axis @ axis), 0.0, 1.0)
-    return np.linalg.norm(pixels - base - t[..., None] * axis, axis=-1)
-
-
 def ring(source_mask: np.ndarray, gap: int = RING_GAP, width: int = RING_WIDTH) -> np.ndarray:
     """The ring of pixels ``gap`` to ``gap + width`` pixels outside the object's outline.
 
@@ -145,7 +137,7 @@ def old_background_ring_share(
     if not band.any():
         return math.nan
     pixels = np.asarray(image, dtype=np.float32)[band]
-    old, new = _tone_distance(pixels, old_background), _tone_distance(pixels, new_background)
+    old, new = background_distance(pixels, old_background), background_distance(pixels, new_background)
     return float(((old < new) & (old <= FOREGROUND_THRESHOLD)).mean())
 
 

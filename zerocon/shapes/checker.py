@@ -59,8 +59,17 @@ class ShapeReading:
         return bool(self.mask.any())
 
 
-def _segment_distance(pixels: np.ndarray, background: str) -> np.ndarray:
-    """RGB distance of each pixel to the segment between a background's two tones."""
+def background_distance(pixels: np.ndarray, background: str) -> np.ndarray:
+    """RGB distance of each pixel to the segment between a background colour's two tones
+    (its plain tone and its pattern tone).
+
+    Shape:
+        pixels ``(..., 3)`` float; output ``(...)``.
+
+    Examples:
+        >>> background_distance(np.array([[222.0, 222.0, 222.0]]), "white").tolist()
+        [0.0]
+    """
     base = np.asarray(BACKGROUND_COLORS[background], dtype=np.float32)
     axis = np.asarray(PATTERN_TONES[background], dtype=np.float32) - base
     t = tone_position(pixels, background)
@@ -70,7 +79,7 @@ def _segment_distance(pixels: np.ndarray, background: str) -> np.ndarray:
 def _read_background(border: np.ndarray) -> tuple[str, float]:
     """The background colour whose tone segment lies nearest the border's pixels (median)."""
     names = list(BACKGROUND_COLORS)
-    dist = np.asarray([np.median(_segment_distance(border, n)) for n in names])
+    dist = np.asarray([np.median(background_distance(border, n)) for n in names])
     order = np.argsort(dist)
     best, second = float(dist[order[0]]), float(dist[order[1]])
     margin = 1.0 - best / second if second > 0 else 0.0
@@ -155,7 +164,7 @@ def read_shape(image: np.ndarray | Image.Image) -> ShapeReading:
         [pixels[:2].reshape(-1, 3), pixels[-2:].reshape(-1, 3), pixels[:, :2].reshape(-1, 3), pixels[:, -2:].reshape(-1, 3)]
     )
     background, bg_conf = _read_background(border)
-    distance = _segment_distance(pixels, background)
+    distance = background_distance(pixels, background)
     mask = _largest_component(distance > FOREGROUND_THRESHOLD)
     texture = read_texture(pixels, background, ~dilate(mask, 2))
     found = (texture.pattern, texture.orientation, texture.period, texture.confidence)

@@ -14,7 +14,7 @@ import tempfile
 import threading
 import typing
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,33 +67,21 @@ def serve_app(app: Any, host: str = "127.0.0.1", port: int | None = None, *, qui
     return str(url)
 
 
-def _pass_unreadable_uploads(component: Any) -> None:
-    """Let an upload that Gradio cannot decode through as its path, so ``load_upload`` names it in one line.
+def _tolerant(component: Any, fallback: Callable[[Any], Any]) -> None:
+    """Let a payload Gradio cannot convert through as ``fallback(payload)``, so our own checks
+    name the problem in one line (``load_upload`` for an undecodable upload, ``check_request``
+    for text in a number field of the raw API) instead of Gradio's hidden error.
 
     (An instance attribute, not a subclass: Gradio writes a stub file beside any module that
     subclasses one of its components.)
     """
-    decode = component.preprocess
-
-    def preprocess(payload: Any) -> Any:
-        try:
-            return decode(payload)
-        except Exception:
-            return getattr(payload, "path", None)
-
-    component.preprocess = preprocess
-
-
-def _pass_raw_values(component: Any) -> None:
-    """Let a value Gradio cannot convert (text in a number field of the raw API) through as it
-    came, so ``check_request`` names the field in one line instead of Gradio's hidden error."""
     convert = component.preprocess
 
     def preprocess(payload: Any) -> Any:
         try:
             return convert(payload)
         except Exception:
-            return payload
+            return fallback(payload)
 
     component.preprocess = preprocess
 
@@ -231,9 +219,9 @@ def build_app(pipe: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS, default_steps:
                 maps = gr.Image(label="Per-token cross-attention maps (reference pass)", format="png",
                                 interactive=False, elem_id="maps")
                 files = gr.File(label="Download: PNG and JSON sidecar", file_count="multiple", elem_id="files")
-        _pass_unreadable_uploads(source)
+        _tolerant(source, lambda payload: getattr(payload, "path", None))
         for number in (steps, scale, seed):
-            _pass_raw_values(number)
+            _tolerant(number, lambda payload: payload)
         source.change(caption_of, source, caption, api_name="caption")
         render.click(example, counter, [source, target, counter], api_name="example")
         run.click(edit, [source, caption, target, method, steps, scale, seed], [status, preview, result, maps, files],

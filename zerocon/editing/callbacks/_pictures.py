@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -58,20 +55,3 @@ def upscale(image: Image.Image, minimum: int = 96) -> Image.Image:
     """Nearest-neighbour upscale so the shorter side is at least ``minimum`` pixels."""
     factor = max(1, -(-minimum // min(image.size)))
     return image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
-
-
-def save_png(image: Image.Image, path: Path) -> None:
-    """Save a PNG through a temporary file in the same folder, so that a full disk leaves no
-    half-written picture (the temporary name is one ``zerocon edit`` removes on its next run).
-
-    Raises:
-        OSError: when it cannot be written (the temporary file is removed).
-    """
-    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        image.save(name, format="PNG")
-        os.replace(name, path)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise

@@ -15,9 +15,9 @@ from zerocon.editing.callbacks._pictures import (
     heat,
     image_file_name,
     labelled_grid,
-    save_png,
     upscale,
 )
+from zerocon.files import save_image
 
 
 class AttentionMapsCallback(Callback):
@@ -112,5 +112,5 @@ class AttentionMapsCallback(Callback):
         grid = labelled_grid(tiles, [labels[t] for t in shown], [name for name, _ in rows])
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / image_file_name(self.prefix, state.index, "attention")
-        save_png(grid, path)
+        save_image(grid, path)  # atomic: a full disk leaves no half picture
         self.written.append(path)

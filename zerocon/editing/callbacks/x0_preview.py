@@ -10,8 +10,9 @@ import torch
 from PIL import Image
 
 from zerocon.editing.callback import Callback
-from zerocon.editing.callbacks._pictures import image_file_name, labelled_grid, save_png, upscale
+from zerocon.editing.callbacks._pictures import image_file_name, labelled_grid, upscale
 from zerocon.editing.preprocessing import tensor_to_pil
+from zerocon.files import save_image
 
 
 class X0PreviewCallback(Callback):
@@ -64,5 +65,5 @@ class X0PreviewCallback(Callback):
         grid = labelled_grid([tiles], [name for name, _ in named], ["x0"])
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / image_file_name(self.prefix, state.index, "preview")
-        save_png(grid, path)
+        save_image(grid, path)  # atomic: a full disk leaves no half picture
         self.written.append(path)
