@@ -213,7 +213,7 @@ def part_rows(edits: Edits) -> dict[str, Any]:
     for method in ("zerocon", "pix2pix-zero", "ddim", "sdedit"):
         for fuse in (True, False):
             out = edits(case, 20, method=method, fuse_unet_calls=fuse)
-            steps = round(20 * out.parameters["strength"]) if method == "sdedit" else 20
+            steps = round(20 * out.parameters["resolved"]["strength"]) if method == "sdedit" else 20
             calls = [0]
             handle = edits.pipe.unet.register_forward_pre_hook(lambda *_, calls=calls: calls.__setitem__(0, calls[0] + 1))
             try:

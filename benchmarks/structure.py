@@ -104,8 +104,9 @@ class _ZeroConWithHeads(ZeroConMethod):
         with torch.random.fork_rng():
             torch.manual_seed(0)
             patch_nce = PatchNCELoss(
-                channels=channels, num_patches=settings.nce_num_patches,
-                temperature=settings.nce_temperature, use_mlp=True, pool_sizes=settings.nce_pool_sizes,
+                channels=channels, num_patches=settings.guidance.nce_num_patches,
+                temperature=settings.guidance.nce_temperature, use_mlp=True,
+                pool_sizes=settings.guidance.nce_pool_sizes,
             )
         return [
             CrossAttentionGuidance(settings.lambda_xa, layers=layers.cross),

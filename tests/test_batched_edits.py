@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from zerocon.attention import AttentionRecords
-from zerocon.editing import Callback, EditSettings
+from zerocon.editing import Callback, EditSettings, RuntimeOptions
 from zerocon.editing.editor import batches, image_generators
 from zerocon.guidance import GuidanceInputs, GuidanceTerm, GuidedScheduler, NonFiniteGuidanceWarning
 from zerocon.inversion import NoiseRegularizer
@@ -158,7 +158,9 @@ def test_generator_lists_are_checked_before_any_model_runs(pipe: ZeroConPipeline
     with pytest.raises(ValueError, match=r"not a torch\.Generator"):
         _edit(pipe, [_image(1)] * 2, [_seeded(1), 5])
     with pytest.raises(ValueError, match="batch_size"):
-        EditSettings(batch_size=0)
+        RuntimeOptions(batch_size=0)
+    with pytest.raises(TypeError, match="batch_size is a runtime option"):
+        EditSettings(batch_size=2)
 
 
 def test_one_generator_gives_every_image_its_start_state() -> None:

@@ -391,7 +391,7 @@ def test_demo_reruns_edits_whose_settings_changed(tmp_path, capsys, monkeypatch)
     assert len(pngs) == 4
     new = [json.loads(p.with_suffix(".json").read_text()) for p in pngs if p not in first]
     sdedit = next(r for r in new if r["method"] == "sdedit")
-    assert sdedit["parameters"]["strength"] == 0.8 and sdedit["settings"]["strength"] == 0.8
+    assert sdedit["parameters"]["resolved"]["strength"] == 0.8 and sdedit["settings"]["strength"] == 0.8
     assert main([*base, "--lambda-nce", "1.0"]) == 0
     assert len(list((out / "edits").glob("*.png"))) == 6
 

@@ -116,7 +116,8 @@ def test_blend_everywhere_is_the_plain_edit_and_blend_nowhere_is_the_reconstruct
     reconstruction = _edit(pipe, method="pix2pix-zero", direction_scale=0.0, guidance_step_size=0.0)
     assert abs(nowhere.images - reconstruction.images).max() < 1e-4
     assert abs(nowhere.images - plain.images).max() > 1e-3
-    assert nowhere.parameters["local_blend"] is True
+    assert nowhere.parameters["settings"]["blend"]["enabled"] is True
+    assert nowhere.parameters["resolved"]["features"] == ["LocalBlendFeature"]
 
 
 def test_a_late_start_leaves_the_latents_of_the_plain_edit(pipe) -> None:

@@ -62,7 +62,7 @@ def test_a_copied_model_folder_keeps_its_defaults_and_its_output(pipe, source, t
                  generator=torch.Generator().manual_seed(5), show_progress=False)
 
     a, b = run(pipe), run(copied)
-    assert a.parameters["guidance_step_size"] == b.parameters["guidance_step_size"] == 3.0
+    assert a.parameters["resolved"]["guidance_step_size"] == b.parameters["resolved"]["guidance_step_size"] == 3.0
     assert a.captions == b.captions
     assert list(a.images[0].getdata()) == list(b.images[0].getdata())
 

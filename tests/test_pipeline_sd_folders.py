@@ -38,7 +38,7 @@ def test_from_pretrained_on_an_sd_folder_edits_with_the_right_defaults(
         method="zerocon", num_inference_steps=3, num_reg_iterations=1, show_progress=False,
         generator=torch.Generator().manual_seed(0),
     )
-    assert out.parameters["guidance_step_size"] == default_step
+    assert out.parameters["resolved"]["guidance_step_size"] == default_step
     assert out.images[0].size == (16, 16)
     assert all(torch.isfinite(torch.tensor(list(step.values()))).all() for step in out.guidance_losses[0])
 

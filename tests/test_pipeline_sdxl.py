@@ -92,7 +92,7 @@ def test_sdxl_from_pipe_keeps_both_encoders_and_converts_the_scheduler() -> None
     assert pipe.text_encoder_2 is reference.text_encoder_2 and pipe.tokenizer_2 is reference.tokenizer_2
     assert isinstance(pipe.scheduler, DDIMScheduler)
     out = pipe(_image(), TARGET, source_prompt=CAPTION, num_inference_steps=2, show_progress=False)
-    assert out.parameters["cross_attention_layers"] == r"^(down_blocks\.1|up_blocks\.0)\..*attn2$"
+    assert out.parameters["settings"]["guidance"]["cross_attention_layers"] == r"^(down_blocks\.1|up_blocks\.0)\..*attn2$"
 
 
 def test_sdxl_packed_conditioning_is_diffusers_conditioning() -> None:

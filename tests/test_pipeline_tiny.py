@@ -210,7 +210,7 @@ def test_zerocon_on_a_non_square_image(pipe: ZeroConPipeline) -> None:
         **FAST,
     )
     assert out.images[0].size == (24, 16)
-    assert out.parameters["nce_pool_sizes"] == [1, 2]
+    assert out.parameters["settings"]["guidance"]["nce_pool_sizes"] == [1, 2]
     assert all(step["PatchNCEGuidance"] > 0 for step in out.guidance_losses[0])
     assert out.skipped_guidance_steps == [[]]
 

@@ -30,8 +30,9 @@ def test_the_preset_is_valid_and_recorded(pipe) -> None:
     assert isinstance(method, ZeroConPlusPlusMethod)
     settings = EditSettings.for_method("zerocon++")
     for key, value in method.defaults.items():
-        assert getattr(settings, key) == value
-    assert EditSettings.for_method("zerocon") == EditSettings()
+        assert settings.get(key) == value
+    assert EditSettings.for_method("zerocon") == EditSettings("zerocon")
+    assert EditSettings() == settings  # one default method: the settings' default is zerocon++'s preset
     out = _edit(pipe)  # the pipeline's default method
     assert out.parameters["method"] == "zerocon++"
     assert EditSettings.from_dict(out.parameters["settings"]) == settings.replace(**{
@@ -41,10 +42,11 @@ def test_the_preset_is_valid_and_recorded(pipe) -> None:
 
 def test_paper_method_is_unchanged_by_the_new_settings(pipe) -> None:
     paper = _edit(pipe, method="zerocon")
-    explicit = _edit(pipe, settings=EditSettings(**{k: v for k, v in FAST.items() if k != "show_progress"}),
+    explicit = _edit(pipe, settings=EditSettings("zerocon", **{k: v for k, v in FAST.items() if k != "show_progress"}),
                      show_progress=False)
     assert (paper.images == explicit.images).all()
-    assert paper.parameters["feature_term"] == "patch-nce" and paper.parameters["local_blend"] is False
+    recorded = paper.parameters["settings"]
+    assert recorded["guidance"]["feature_term"] == "patch-nce" and recorded["blend"]["enabled"] is False
 
 
 @pytest.mark.parametrize(("target", "kind", "words"), [

@@ -57,7 +57,7 @@ def _preset_values(field: str) -> str:
     """``"zerocon 3, zerocon++ 0, …"``: a setting's value in each registered method's preset (read, never restated)."""
     from zerocon.editing import EditSettings
 
-    return ", ".join(f"{name} {getattr(EditSettings.for_method(name), field):g}" for name in available_methods())
+    return ", ".join(f"{name} {EditSettings.for_method(name).get(field):g}" for name in available_methods())
 
 
 def add_common_options(p: argparse.ArgumentParser, steps: int) -> None:

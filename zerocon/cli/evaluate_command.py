@@ -237,7 +237,7 @@ def _plan(args: argparse.Namespace, cases: list[Any]) -> list[tuple[Any, RowIden
     settings = {}
     for method in args.methods:
         try:
-            values = EditSettings.for_method(method, num_inference_steps=args.steps).to_dict()
+            values = EditSettings.for_method(method, num_inference_steps=args.steps).to_flat_dict()
         except ValueError as error:
             raise CliError(f"method {method!r}: {error}") from error
         settings[method] = settings_identity(values)

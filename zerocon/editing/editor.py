@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,52 +27,18 @@ from zerocon.editing.direction_builder import DirectionBuilder
 from zerocon.editing.methods import EditMethod, RecordedLayers, get_method
 from zerocon.editing.model_layers import resolve_layer_defaults
 from zerocon.editing.output import ZeroConPipelineOutput
-from zerocon.editing.phases import (
-    caption_phase,
-    condition_phase,
-    decode_phase,
-    denoise_phase,
-    encode_phase,
-    start_phase,
-)
+from zerocon.editing.edit_loop import EditLoop
+from zerocon.editing.edit_plan import EditPlan
+from zerocon.editing.phases import caption_phase, condition_phase, decode_phase, encode_phase
 from zerocon.editing.precision import float32_latents
 from zerocon.editing.preprocessing import prepare_image, vae_scale_factor
 from zerocon.editing.requests import check_request
+from zerocon.editing.runtime_options import RuntimeOptions
 from zerocon.editing.settings import LONG_RUN_STEPS, EditSettings
 from zerocon.editing.state import EditRequest, ImageState
 from zerocon.guidance import CrossAttentionGuidance, GuidanceTerm, PatchNCEGuidance
 
 OUTPUT_TYPES = ("pil", "np", "latent")
-
-
-@dataclass(frozen=True)
-class EditPlan:
-    """Everything resolved once per call, before any model runs.
-
-    Attributes:
-        settings: the validated settings.
-        method: the method strategy.
-        layers: the recorded layers, resolved on the UNet.
-        terms: the method's guidance terms.
-        step_size: the guidance step size η actually used.
-
-    Shape:
-        No tensors.
-
-    Examples:
-        >>> from zerocon.testing import tiny_components
-        >>> c = tiny_components()
-        >>> editor = Editor(c.unet, c.vae, c.text_encoder, c.tokenizer, c.scheduler)
-        >>> plan = editor.plan(EditSettings(method="pix2pix-zero"))
-        >>> plan.step_size, [type(t).__name__ for t in plan.terms]
-        (0.1, ['CrossAttentionGuidance'])
-    """
-
-    settings: EditSettings
-    method: EditMethod
-    layers: RecordedLayers
-    terms: list[GuidanceTerm]
-    step_size: float
 
 
 class Editor:
@@ -204,41 +169,34 @@ class Editor:
 
     # ------------------------------------------------------------------ planning
     def _select(self, pattern: str, kind: str) -> list[str]:
-        names = LayerSelector(pattern=pattern, kind=kind).select(self.unet)  # type: ignore[arg-type]
+        names = LayerSelector(pattern=pattern, kind=kind).select(self.denoiser.model)  # type: ignore[arg-type]
         if not names:
             what = "cross_attention_layers" if kind == "cross" else "patch_nce_layers"
             raise ValueError(f"{what}={pattern!r} selects no {kind}-attention layer of the UNet")
         return names
 
-    def plan(self, settings: EditSettings, method: str | EditMethod | None = None) -> EditPlan:
-        """Resolve the method, layers, terms and step size (raises before any model runs).
+    def plan(self, settings: EditSettings, method: str | EditMethod | None = None,
+             runtime: RuntimeOptions | None = None) -> EditPlan:
+        """Resolve the method, layers, terms, features and step size (raises before any model runs).
 
         Args:
             settings: the edit's settings.
             method: a method object overriding ``settings.method`` (e.g. an unregistered one).
+            runtime: how the call runs (default: ``RuntimeOptions()``).
 
         Raises:
-            ValueError: for an unknown method, layer patterns that select nothing, or bad
-                PatchNCE settings.
+            ValueError: for an unknown method, layer patterns that select nothing, a feature the
+                method cannot run, or bad PatchNCE settings.
         """
         strategy = get_method(method if method is not None else settings.method)
-        settings = resolve_layer_defaults(settings, self.unet)
+        settings = resolve_layer_defaults(settings, self.denoiser.model)
+        guidance = settings.guidance
         layers = RecordedLayers(
-            cross=self._select(settings.cross_attention_layers, "cross") if strategy.record_cross else [],
+            cross=self._select(guidance.cross_attention_layers, "cross") if strategy.record_cross else [],
             self_attention=(
-                self._select(settings.patch_nce_layers, "self") if strategy.records_self_attention(settings) else []
+                self._select(guidance.patch_nce_layers, "self") if strategy.records_self_attention(settings) else []
             ),
         )
-        if settings.local_blend and not (strategy.reference and strategy.record_cross):
-            raise ValueError(
-                f"local_blend needs a method with a reference pass and recorded cross-attention; "
-                f"{strategy.name!r} has none"
-            )
-        if settings.lambda_tone > 0 and not settings.local_blend:
-            raise ValueError("lambda_tone > 0 needs local_blend=True: the tone anchor keeps the region outside the blend")
-        for name in ("inject_self_attention", "reference_from_inversion"):
-            if getattr(settings, name) and not strategy.reference:
-                raise ValueError(f"{name} needs a method with a reference pass; {strategy.name!r} has none")
         terms = strategy.guidance_terms(settings, layers)
         if terms and not strategy.reference:
             raise ValueError(f"method {strategy.name!r} has guidance terms but no reference pass")
@@ -247,23 +205,36 @@ class Editor:
             step_size = self.default_guidance_step_size
         if step_size is None:
             step_size = 0.01 if self.prediction_type == "v_prediction" else 0.1
-        return EditPlan(settings, strategy, layers, list(terms), float(step_size))
+        plan = EditPlan(settings, strategy, layers, list(terms), float(step_size), runtime or RuntimeOptions())
+        for feature in strategy.features(settings):
+            feature.check(plan)
+        return plan
 
     def call_record(
         self, plan: EditPlan, generator: torch.Generator | Sequence[torch.Generator] | None
     ) -> dict[str, Any]:
-        """The record of a call: the settings plus what was resolved from them."""
+        """The record of a call: the settings (once), the runtime options and what was resolved from them.
+
+        ``record["settings"]`` re-creates the settings (``EditSettings.from_dict``); the layer
+        patterns in it are the ones the model used. ``record["resolved"]`` holds what the
+        settings leave open: the step size used, the weight each term actually had (0 for a
+        term the method does not run), the strength (SDEdit-style starts only) and the features.
+        """
         s, method = plan.settings, plan.method
+        weights = {type(term).__name__: term.weight for term in plan.terms}
         return {
-            **s.to_dict(),
             "settings": s.to_dict(),
+            "runtime": plan.runtime.to_dict(),
             "method": method.name,
             "method_details": method.describe(),
-            "guidance_step_size": plan.step_size,
-            "guidance_step_size_requested": s.guidance_step_size,
-            "lambda_xa": s.lambda_xa if any(isinstance(t, CrossAttentionGuidance) for t in plan.terms) else 0.0,
-            "lambda_nce": s.lambda_nce if any(isinstance(t, PatchNCEGuidance) for t in plan.terms) else 0.0,
-            "strength": s.strength if not method.invert else None,
+            "resolved": {
+                "guidance_step_size": plan.step_size,
+                "lambda_xa": s.lambda_xa if any(isinstance(t, CrossAttentionGuidance) for t in plan.terms) else 0.0,
+                "lambda_nce": s.lambda_nce if any(isinstance(t, PatchNCEGuidance) for t in plan.terms) else 0.0,
+                "terms": weights,
+                "strength": s.strength if not method.invert else None,
+                "features": [feature.name for feature in method.features(s)],
+            },
             "seed": _seeds(generator),
             "prediction_type": self.prediction_type,
             "scheduler": type(self.scheduler).__name__,
@@ -321,10 +292,11 @@ class Editor:
         output_type: str = "pil",
         callbacks: Iterable[Callback] = (),
         show_progress: bool = True,
+        runtime: RuntimeOptions | None = None,
     ) -> ZeroConPipelineOutput:
         """Edit each image with its request; returns images plus the full record.
 
-        Images of the same size are edited together, up to ``settings.batch_size`` at a time:
+        Images of the same size are edited together, up to ``runtime.batch_size`` at a time:
         every UNet call of the inversion, the reference, the guidance and the classifier-free
         guidance carries one row per image. Each image's randomness comes from its own
         generator and each image's guidance is computed on its rows alone, so an image's result
@@ -345,12 +317,13 @@ class Editor:
             callbacks: hooks, run in order (a progress bar is added unless
                 ``show_progress=False``).
             show_progress: show a progress bar over images and steps.
+            runtime: batching, fused calls and gradient checkpointing (default: ``RuntimeOptions()``).
 
         Raises:
             ValueError: for bad inputs (checked before any model runs).
         """
         self._check_call(images, requests, output_type)
-        plan = self.plan(settings, method)
+        plan = self.plan(settings, method, runtime)
         generators = image_generators(generator, len(images))
         if settings.num_inference_steps > LONG_RUN_STEPS:
             warnings.warn(
@@ -369,7 +342,7 @@ class Editor:
         output = ZeroConPipelineOutput(images=[], parameters=self.call_record(plan, generator))
         hooks.fire("on_edit_start", self, plan, len(images))
         try:
-            for group in batches([state.prepared.image.size for state in states], settings.batch_size):
+            for group in batches([state.prepared.image.size for state in states], plan.runtime.batch_size):
                 members = [states[index] for index in group]
                 for state in members:
                     for notice in state.prepared.notices:
@@ -408,10 +381,11 @@ class Editor:
                     condition_phase(self, state, plan)
             with timer("encode"):
                 encode_phase(self, states)
+            loop = EditLoop(self, states, plan, generators, hooks)
             with timer("inversion"), counter.phase("inversion"):
-                scheduler = start_phase(self, states, plan, generators, hooks)
+                plan.method.start(loop)
             with timer("edit"):
-                denoise_phase(self, states, plan, scheduler, generators, hooks)
+                loop.run()
             with timer("decode"):
                 decode_phase(self, states, output_type)
         for state in states:

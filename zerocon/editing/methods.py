@@ -1,16 +1,23 @@
 """Editing methods as strategy objects, registered by name.
 
-A method says whether the edit starts from a DDIM inversion, whether a reference
-(reconstruction) pass runs beside the edit, which attention it needs recorded, and which
-guidance terms move the latent. The engine ([`Editor`][zerocon.editing.Editor]) runs any of them
-on the same loop.
+A method owns its loop the way a ``LightningModule`` owns ``training_step``: it says how the
+edit starts ([`start`][zerocon.editing.EditMethod.start]: inversion or noising), what each step
+does ([`step`][zerocon.editing.EditMethod.step]), what happens at the end
+([`end`][zerocon.editing.EditMethod.end]), which features it composes
+([`features`][zerocon.editing.EditMethod.features]) and which guidance terms move the latent.
+Its flags say whether a reference (reconstruction) pass runs beside the edit and which
+attention is recorded. The engine ([`Editor`][zerocon.editing.Editor], one
+[`EditLoop`][zerocon.editing.EditLoop] per batch) runs any of them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from zerocon.editing.feature import EditFeature
+from zerocon.editing.features import settings_features
+from zerocon.editing.phases.start import invert_start, noise_start
 from zerocon.editing.settings import EditSettings
 from zerocon.guidance import (
     CrossAttentionGuidance,
@@ -20,6 +27,10 @@ from zerocon.guidance import (
     ToneAnchorGuidance,
 )
 from zerocon.losses import FeatureL2Loss, PatchNCELoss
+
+if TYPE_CHECKING:
+    from zerocon.editing.edit_loop import EditLoop
+    from zerocon.editing.step_context import StepContext
 
 
 @dataclass(frozen=True)
@@ -43,11 +54,18 @@ class RecordedLayers:
 
 
 class EditMethod:
-    """A method's strategy. Subclass it, set the class attributes, override [`guidance_terms`][zerocon.editing.EditMethod.guidance_terms].
+    """A method: its hooks, its flags, its features and its guidance terms.
+
+    Subclass it, set the class attributes and override what differs: the hooks
+    [`start`][zerocon.editing.EditMethod.start], [`step`][zerocon.editing.EditMethod.step] and
+    [`end`][zerocon.editing.EditMethod.end], the [`features`][zerocon.editing.EditMethod.features]
+    it composes, the [`guidance_terms`][zerocon.editing.EditMethod.guidance_terms]. Every hook
+    has a default, so a method overrides one and inherits the rest.
 
     Class attributes:
         name: the registry key (the ``method=`` argument).
-        invert: start from the DDIM inversion ``x_T`` of the source (else SDEdit's noising).
+        invert: the default start is the DDIM inversion ``x_T`` of the source (else SDEdit's
+            noising); an inverting method needs a DDIM scheduler.
         reference: run the reconstruction pass beside the edit (needed by guidance terms).
         record_cross / record_self: which attention the passes record (layers chosen by the
             settings' ``cross_attention_layers`` / ``patch_nce_layers``).
@@ -78,6 +96,38 @@ class EditMethod:
     record_self: bool = False
     description: str = ""
     defaults: ClassVar[dict[str, Any]] = {}
+
+    def start(self, loop: EditLoop) -> None:
+        """How the edit starts: set ``loop.scheduler``, each ``state.timesteps`` and ``state.x_start``.
+
+        Default: the DDIM inversion when ``invert``, else SDEdit's noising (``strength``).
+        """
+        if self.invert:
+            invert_start(loop)
+        else:
+            noise_start(loop)
+
+    def step(self, loop: EditLoop, step: StepContext) -> None:
+        """One step of the edit: move ``loop.x_edit`` (and each ``state.latents``) to the next timestep.
+
+        Default: [`EditLoop.guided_step`][zerocon.editing.EditLoop.guided_step] (the reference
+        step, the guided move, the classifier-free-guided scheduler step, the features'
+        changes, the callbacks).
+        """
+        loop.guided_step(step)
+
+    def end(self, loop: EditLoop) -> None:
+        """After the last step, before decoding. Default: [`EditLoop.finish`][zerocon.editing.EditLoop.finish]."""
+        loop.finish()
+
+    def features(self, settings: EditSettings) -> list[EditFeature]:
+        """The features this method composes, made fresh for each batch, in the order they run.
+
+        Default: those the settings' groups switch on
+        ([`settings_features`][zerocon.editing.settings_features]); a method adds its
+        own by extending the list.
+        """
+        return settings_features(settings)
 
     def guidance_terms(self, settings: EditSettings, layers: RecordedLayers) -> list[GuidanceTerm]:
         """The terms that guide the edit (default: none).
@@ -130,32 +180,34 @@ def feature_term(settings: EditSettings, layers: RecordedLayers) -> PatchNCEGuid
     """The feature term the settings ask for (``feature_term``), weighted by ``lambda_nce``.
 
     Examples:
-        >>> term = feature_term(EditSettings(feature_term="feature-l2"), RecordedLayers(self_attention=["l"]))
+        >>> term = feature_term(EditSettings("zerocon", feature_term="feature-l2"), RecordedLayers(self_attention=["l"]))
         >>> type(term).__name__, term.layers
         ('FeatureL2Guidance', ['l'])
     """
-    if settings.feature_term == "feature-l2":
-        loss = FeatureL2Loss(num_patches=settings.nce_num_patches, pool_sizes=settings.nce_pool_sizes)
+    guidance = settings.guidance
+    if guidance.feature_term == "feature-l2":
+        loss = FeatureL2Loss(num_patches=guidance.nce_num_patches, pool_sizes=guidance.nce_pool_sizes)
         return FeatureL2Guidance(
-            settings.lambda_nce, loss, layers=layers.self_attention, balanced=settings.balance_features
+            settings.lambda_nce, loss, layers=layers.self_attention, balanced=guidance.balance_features
         )
     patch_nce = PatchNCELoss(
-        num_patches=settings.nce_num_patches,
-        temperature=settings.nce_temperature,
-        pool_sizes=settings.nce_pool_sizes,
-        center=settings.feature_term == "centered-patch-nce",
+        num_patches=guidance.nce_num_patches,
+        temperature=guidance.nce_temperature,
+        pool_sizes=guidance.nce_pool_sizes,
+        center=guidance.feature_term == "centered-patch-nce",
     )
-    return PatchNCEGuidance(settings.lambda_nce, patch_nce, layers=layers.self_attention, balanced=settings.balance_features)
+    return PatchNCEGuidance(settings.lambda_nce, patch_nce, layers=layers.self_attention, balanced=guidance.balance_features)
 
 
 def tone_terms(settings: EditSettings) -> list[GuidanceTerm]:
     """The tone anchor when ``lambda_tone > 0`` (else nothing).
 
     Examples:
-        >>> tone_terms(EditSettings()), len(tone_terms(EditSettings(lambda_tone=1.0)))
+        >>> tone_terms(EditSettings()), len(tone_terms(EditSettings(lambda_tone=1.0, local_blend=True)))
         ([], 1)
     """
-    return [ToneAnchorGuidance(settings.lambda_tone, settings.tone_pool)] if settings.lambda_tone > 0 else []
+    guidance = settings.guidance
+    return [ToneAnchorGuidance(guidance.lambda_tone, guidance.tone_pool)] if guidance.lambda_tone > 0 else []
 
 
 class ZeroConMethod(EditMethod):
@@ -216,7 +268,7 @@ class ZeroConPlusPlusMethod(ZeroConMethod):
         See [`EditMethod`][zerocon.editing.EditMethod].
 
     Examples:
-        >>> EditSettings.for_method("zerocon++").local_blend
+        >>> EditSettings.for_method("zerocon++").blend.enabled
         True
     """
 
@@ -255,6 +307,10 @@ class DDIMMethod(EditMethod):
     reference = False
     description = "DDIM inversion + direction, no guidance"
 
+    def start(self, loop: EditLoop) -> None:
+        """The DDIM inversion."""
+        invert_start(loop)
+
 
 class SDEditMethod(EditMethod):
     """SDEdit: noise the source partway (``strength``), then denoise towards the target.
@@ -271,6 +327,10 @@ class SDEditMethod(EditMethod):
     invert = False
     reference = False
     description = "partial noising of the source, then denoising with the target"
+
+    def start(self, loop: EditLoop) -> None:
+        """Noise the source to the ``strength`` share of the schedule."""
+        noise_start(loop)
 
 
 #: The method the pipeline, ``zerocon edit`` and ``zerocon demo`` use unless told otherwise.

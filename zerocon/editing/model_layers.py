@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from zerocon.direction.packed_conditioning import needs_added_conditioning
-from zerocon.editing.settings import (
+from zerocon.editing.settings_groups import (
     DEFAULT_CROSS_ATTENTION_LAYERS,
     DEFAULT_INJECTION_LAYERS,
     DEFAULT_PATCH_NCE_LAYERS,
@@ -61,5 +61,5 @@ def resolve_layer_defaults(settings: Any, unet: Any) -> Any:
     """
     family = model_layer_defaults(unet)
     changes = {name: family[name] for name, generic in GENERIC.items()
-               if name in family and getattr(settings, name) == generic}
+               if name in family and settings.get(name) == generic}
     return settings.replace(**changes) if changes else settings

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from jaxtyping import Float, Shaped
 from torch import Tensor
 
@@ -32,6 +33,27 @@ class EditRequest:
     direction: EditDirection | None = None
 
 
+@dataclass(frozen=True)
+class PixelBlend:
+    """What the decode phase needs to keep the reference's pixels outside a blend mask.
+
+    Attributes:
+        mask: the blend mask (1 where the edit is kept), ``(1, 1, h, w)`` in latent pixels.
+        reference: the reference latent after the last step, ``(1, C, h, w)``.
+
+    Shape:
+        mask: ``(1, 1, h, w)``; reference: ``(1, C, h, w)``.
+
+    Examples:
+        >>> blend = PixelBlend(torch.ones(1, 1, 4, 4), torch.zeros(1, 4, 4, 4))
+        >>> blend.mask.shape[-2:] == blend.reference.shape[-2:]
+        True
+    """
+
+    mask: Float[Tensor, "1 1 h w"]
+    reference: Float[Tensor, "1 c h w"]
+
+
 @dataclass
 class ImageState:
     """The state of one image's edit, filled in phase by phase.
@@ -54,6 +76,8 @@ class ImageState:
         losses / skipped: per-step guidance losses and skipped step indices.
         vetoed: the step indices whose guidance move a callback vetoed (factor 0).
         notices: what preprocessing and the phases decided or changed.
+        pixel_blend: the local blend's mask and reference latent for the decode phase
+            (``None``: the decoded edit is kept as it is).
         result: the decoded image (PIL, array or latent).
         timer / counter: seconds and UNet evaluations of the batch this image was edited in
             (shared by its ``batch_size`` images; [`timings`][zerocon.editing.ImageState.timings] and [`unet_evals`][zerocon.editing.ImageState.unet_evals] give
@@ -93,8 +117,8 @@ class ImageState:
     notices: list[str] = field(default_factory=list)
     timer: PhaseTimer = field(default_factory=PhaseTimer)
     counter: UNetEvalCounter | None = None
+    pixel_blend: PixelBlend | None = None
     result: Any = None
-    extras: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 1
 
     def timings(self) -> dict[str, float]:

@@ -33,6 +33,8 @@ from zerocon.editing import (
 from zerocon.editing.callbacks.step_end import StepEndCallback
 from zerocon.editing.callbacks.step_function import StepFunctionCallback
 from zerocon.editing.methods import DEFAULT_METHOD, is_registered
+from zerocon.editing.runtime_options import RuntimeOptions
+from zerocon.editing.settings_groups import FLAT_NAMES
 from zerocon.editing.preprocessing import vae_scale_factor
 from zerocon.editing.requests import build_requests
 from zerocon.pipelines.supported_models import (
@@ -330,6 +332,7 @@ class ZeroConPipeline(DiffusionPipeline):
         direction: EditDirection | str | Path | None = None,
         settings: EditSettings | None = None,
         method: str | EditMethod | None = None,
+        runtime: RuntimeOptions | None = None,
         sentence_source: SentenceSource | None = None,
         generator: torch.Generator | Sequence[torch.Generator] | None = None,
         output_type: str = "pil",
@@ -363,6 +366,8 @@ class ZeroConPipeline(DiffusionPipeline):
                 (``"zerocon++"``, the default, ``"zerocon"``, ``"pix2pix-zero"``, ``"ddim"``,
                 ``"sdedit"``). Without ``settings``, the method's preset is the base the
                 keyword settings change; ``method="zerocon"`` is the paper's method.
+            runtime: a [`RuntimeOptions`][zerocon.editing.RuntimeOptions] (batching, fused calls,
+                gradient checkpointing; its fields may also be given as keywords).
             sentence_source: sentences for word directions (default: the pipeline's).
             generator: the only source of randomness: one generator that every image starts
                 from, or one per image (each image's result is then what it would be alone).
@@ -380,9 +385,12 @@ class ZeroConPipeline(DiffusionPipeline):
             callback_on_step_end_tensor_inputs: the tensors ``callback_kwargs`` holds
                 (``"latents"``, ``"pred_x0"``).
             return_dict: ``False`` returns the tuple ``(images,)``, as diffusers does.
-            **setting_values: any field of [`EditSettings`][zerocon.editing.EditSettings]
+            **setting_values: any core field of [`EditSettings`][zerocon.editing.EditSettings]
                 (``num_inference_steps``, ``guidance_scale``, ``guidance_step_size``,
-                ``lambda_xa``, ``lambda_nce``, …), overriding ``settings``.
+                ``lambda_xa``, ``lambda_nce``, …), a group, or a group field by its flat name
+                (``blend_threshold=0.3``), overriding ``settings``; or a runtime option
+                (``batch_size``, ``fuse_unet_calls``, ``gradient_checkpointing``), overriding
+                ``runtime``.
 
         Shape:
             For ``output_type="latent"``, ``images`` is ``(B, C, H/f, W/f)``.
@@ -406,10 +414,13 @@ class ZeroConPipeline(DiffusionPipeline):
         image, target_prompt = self.check_inputs(image, target_prompt, prompt)
         _check_argument_types(target_prompt=target_prompt, source_prompt=source_prompt, source_word=source_word,
                               target_word=target_word, direction=direction, generator=generator)
-        known = set(EditSettings.__dataclass_fields__)
+        runtime_values = {key: setting_values.pop(key) for key in RuntimeOptions.names() if key in setting_values}
+        known = set(EditSettings.__dataclass_fields__) | set(FLAT_NAMES)
         unknown = sorted(set(setting_values) - known)
         if unknown:
-            raise TypeError(f"unknown argument(s) {unknown}; settings are {sorted(known)}")
+            raise TypeError(f"unknown argument(s) {unknown}; settings are {sorted(known)}, runtime options "
+                            f"{list(RuntimeOptions.names())}")
+        run_options = (runtime or RuntimeOptions()).replace(**runtime_values)
         base = settings or EditSettings.for_method(method if method is not None else DEFAULT_METHOD)
         if isinstance(method, str):
             setting_values["method"] = method
@@ -438,6 +449,7 @@ class ZeroConPipeline(DiffusionPipeline):
             output_type=output_type,
             callbacks=hooks,
             show_progress=show_progress,
+            runtime=run_options,
         )
         # Offloading hooks (enable_model_cpu_offload) go back to their start state, as diffusers' pipelines do.
         self.maybe_free_model_hooks()

@@ -1,14 +1,14 @@
-"""The phases of one image's edit, each a small function of ``(editor, state, ...)``.
+"""The phases of one image's edit, each a small function.
 
-caption → condition (direction and embeddings) → encode → start (inversion or noising) →
-denoise (reference and guided edit, step by step) → decode.
+caption → condition (direction and embeddings) → encode → start (the method's ``start`` hook:
+inversion or noising) → denoise (the method's ``step`` hook per step, run by
+[`EditLoop`][zerocon.editing.EditLoop]) → decode.
 """
 
 from zerocon.editing.phases.caption import caption_phase
 from zerocon.editing.phases.condition import condition_phase
 from zerocon.editing.phases.decode import decode_phase
-from zerocon.editing.phases.denoise import denoise_phase
 from zerocon.editing.phases.encode import encode_phase
-from zerocon.editing.phases.start import start_phase
+from zerocon.editing.phases.start import invert_start, noise_start
 
-__all__ = ["caption_phase", "condition_phase", "decode_phase", "denoise_phase", "encode_phase", "start_phase"]
+__all__ = ["caption_phase", "condition_phase", "decode_phase", "encode_phase", "invert_start", "noise_start"]

@@ -61,13 +61,13 @@ def condition_phase(editor: Editor, state: ImageState, plan: EditPlan) -> None:
     if target_prompt is None and pairs:
         target_prompt = swap_words(caption, pairs)
     scope = None
-    if settings.blend_scope == "auto" and pairs:
-        scope = edit_scope(caption, pairs, target_prompt, settings.scene_words)
+    if settings.blend.scope == "auto" and pairs:
+        scope = edit_scope(caption, pairs, target_prompt, settings.scene.words)
         state.notices.append(f"edit scope: {scope.kind} (blend words {list(scope.blend_words)})")
     scene = scope is not None and scope.kind == "scene"
-    scale = settings.scene_direction_scale if scene and settings.scene_direction_scale is not None else settings.direction_scale
+    scale = settings.scene.direction_scale if scene and settings.scene.direction_scale is not None else settings.direction.scale
     cond = editor.encode_text([caption])
-    condition = settings.edit_condition if request.direction is None and target_prompt else "direction"
+    condition = settings.direction.condition if request.direction is None and target_prompt else "direction"
     if condition == "target" or (not plan.method.invert and target_prompt is not None):
         assert target_prompt is not None
         target_cond = editor.encode_text([target_prompt])
@@ -96,7 +96,7 @@ def condition_phase(editor: Editor, state: ImageState, plan: EditPlan) -> None:
     cause = "the edit direction (its file, or direction_scale)" if direction is not None else "the target prompt"
     check_in_range(target_cond, EMBEDDING_LIMIT, "the edit's conditioning c + Δc", cause, [state.index])
     # The default negative prompt is the caption itself: reuse its encoding.
-    negative = settings.scene_negative_prompt if scene else settings.negative_prompt
+    negative = settings.scene.negative_prompt if scene else settings.negative_prompt
     for label, text in (("caption", caption), ("target prompt", target_prompt), ("negative prompt", negative)):
         _notice_truncation(editor, state, label, text)
     state.uncond = cond if negative is None else editor.encode_text([negative])

@@ -29,15 +29,15 @@ def decode_phase(editor: Editor, states: Sequence[ImageState], output_type: str)
         for state in states:
             state.result = state.latents
         return
-    blends = [state.extras.pop("pixel_blend", None) for state in states]
-    rows = [state.latents for state in states] + [blend[1] for blend in blends if blend is not None]
+    blends = [state.pixel_blend for state in states]
+    rows = [state.latents for state in states] + [blend.reference for blend in blends if blend is not None]
     latents = torch.cat(rows)  # type: ignore[arg-type]
     decoded = editor.decode(latents)
     extra = len(states)
     for row, (state, blend) in enumerate(zip(states, blends, strict=True)):
         image = decoded[row : row + 1]
         if blend is not None:
-            mask = F.interpolate(blend[0].float(), size=image.shape[-2:], mode="bilinear", align_corners=False)
+            mask = F.interpolate(blend.mask.float(), size=image.shape[-2:], mode="bilinear", align_corners=False)
             mask = mask.to(image.dtype)
             image = mask * image + (1 - mask) * decoded[extra : extra + 1]
             extra += 1
