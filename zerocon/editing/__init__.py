@@ -32,9 +32,9 @@ from zerocon.editing.callbacks import (
 )
 from zerocon.editing.denoiser import Denoiser, UNetDenoiser
 from zerocon.editing.direction_builder import DirectionBuilder
-from zerocon.editing.edit_scope import SCENE_WORDS, EditScope, edit_scope
 from zerocon.editing.edit_loop import EditLoop
 from zerocon.editing.edit_plan import EditPlan
+from zerocon.editing.edit_scope import SCENE_WORDS, EditScope, edit_scope
 from zerocon.editing.editor import Editor, image_generators
 from zerocon.editing.feature import EditFeature
 from zerocon.editing.features import (

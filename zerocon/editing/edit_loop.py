@@ -20,7 +20,12 @@ from zerocon.editing.edit_plan import EditPlan
 from zerocon.editing.latent_checks import LATENT_LIMIT, check_in_range
 from zerocon.editing.memory import lean_guidance
 from zerocon.editing.step_context import StepContext
-from zerocon.guidance import GuidanceInputs, GuidanceResult, GuidedScheduler, NonFiniteGuidanceWarning
+from zerocon.guidance import (
+    GuidanceInputs,
+    GuidanceResult,
+    GuidedScheduler,
+    NonFiniteGuidanceWarning,
+)
 
 if TYPE_CHECKING:
     from zerocon.attention import SelfAttentionInjection

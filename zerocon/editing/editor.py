@@ -24,11 +24,11 @@ from zerocon.editing.callback_list import CallbackList
 from zerocon.editing.callbacks.progress_bar import ProgressBar
 from zerocon.editing.denoiser import Denoiser, UNetDenoiser
 from zerocon.editing.direction_builder import DirectionBuilder
+from zerocon.editing.edit_loop import EditLoop
+from zerocon.editing.edit_plan import EditPlan
 from zerocon.editing.methods import EditMethod, RecordedLayers, get_method
 from zerocon.editing.model_layers import resolve_layer_defaults
 from zerocon.editing.output import ZeroConPipelineOutput
-from zerocon.editing.edit_loop import EditLoop
-from zerocon.editing.edit_plan import EditPlan
 from zerocon.editing.phases import caption_phase, condition_phase, decode_phase, encode_phase
 from zerocon.editing.precision import float32_latents
 from zerocon.editing.preprocessing import prepare_image, vae_scale_factor
@@ -36,7 +36,7 @@ from zerocon.editing.requests import check_request
 from zerocon.editing.runtime_options import RuntimeOptions
 from zerocon.editing.settings import LONG_RUN_STEPS, EditSettings
 from zerocon.editing.state import EditRequest, ImageState
-from zerocon.guidance import CrossAttentionGuidance, GuidanceTerm, PatchNCEGuidance
+from zerocon.guidance import CrossAttentionGuidance, PatchNCEGuidance
 
 OUTPUT_TYPES = ("pil", "np", "latent")
 

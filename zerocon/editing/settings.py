@@ -154,7 +154,12 @@ class EditSettings:
         extras: dict[str, Any] | None = None,
         **flat: Any,
     ) -> None:
-        from zerocon.editing.methods import DEFAULT_METHOD, available_methods, get_method, is_registered
+        from zerocon.editing.methods import (
+            DEFAULT_METHOD,
+            available_methods,
+            get_method,
+            is_registered,
+        )
 
         given = {
             "num_inference_steps": num_inference_steps, "guidance_scale": guidance_scale,
@@ -162,7 +167,7 @@ class EditSettings:
             "lambda_nce": lambda_nce, "strength": strength, "inversion": inversion, "direction": direction,
             "guidance": guidance, "reference": reference, "blend": blend, "scene": scene,
         }
-        values = {key: value for key, value in given.items()
+        values: dict[str, Any] = {key: value for key, value in given.items()
                   if value is not _UNSET and not (key in GROUPS and value is None)}
         values.update(flat)
         values["extras"] = {} if extras is None else extras
@@ -177,22 +182,22 @@ class EditSettings:
         _check_keywords(values)
         core = dict(CORE_DEFAULTS)
         groups: dict[str, Any] = {group: cls() for group, cls in GROUPS.items()}
-        flat: dict[str, dict[str, Any]] = {group: {} for group in GROUPS}
+        changed: dict[str, dict[str, Any]] = {group: {} for group in GROUPS}
         for key, value in get_method(name).defaults.items():  # the preset first
-            _sort(key, value, core, flat)
+            _sort(key, value, core, changed)
         for group in GROUPS:
             if group in values:
-                given = values[group]
-                groups[group] = given if isinstance(given, GROUPS[group]) else GROUPS[group].from_dict(given)
-                flat[group] = {}  # a whole group given replaces the preset's values in it
+                value = values[group]
+                groups[group] = value if isinstance(value, GROUPS[group]) else GROUPS[group].from_dict(value)
+                changed[group] = {}  # a whole group given replaces the preset's values in it
         for key, value in values.items():
             if key not in GROUPS and key != "extras":
-                _sort(key, value, core, flat)
+                _sort(key, value, core, changed)
         fix = object.__setattr__
         fix(self, "method", name)
         for key, value in _checked_core(core).items():
             fix(self, key, value)
-        for group, changes in flat.items():
+        for group, changes in changed.items():
             fix(self, group, groups[group].replace(**changes) if changes else groups[group])
         fix(self, "extras", check.json_values("extras", values["extras"]))
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
 from jaxtyping import Float, Shaped
 from torch import Tensor
 

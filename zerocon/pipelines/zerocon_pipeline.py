@@ -33,10 +33,10 @@ from zerocon.editing import (
 from zerocon.editing.callbacks.step_end import StepEndCallback
 from zerocon.editing.callbacks.step_function import StepFunctionCallback
 from zerocon.editing.methods import DEFAULT_METHOD, is_registered
-from zerocon.editing.runtime_options import RuntimeOptions
-from zerocon.editing.settings_groups import FLAT_NAMES
 from zerocon.editing.preprocessing import vae_scale_factor
 from zerocon.editing.requests import build_requests
+from zerocon.editing.runtime_options import RuntimeOptions
+from zerocon.editing.settings_groups import FLAT_NAMES
 from zerocon.pipelines.supported_models import (
     UnsupportedPipelineError,
     check_folder,

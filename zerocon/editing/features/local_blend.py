@@ -6,6 +6,7 @@ import warnings
 from typing import TYPE_CHECKING
 
 import torch
+from jaxtyping import Float
 from torch import Tensor
 
 from zerocon.editing.feature import EditFeature
@@ -89,7 +90,7 @@ class LocalBlendFeature(EditFeature):
             dilation = self.scene.blend_dilation
         return LocalBlend(positions, self.settings.threshold, dilation, layers=loop.plan.layers.cross, invert=invert)
 
-    def keep_masks(self, size: tuple[int, int], device: torch.device) -> Tensor:
+    def keep_masks(self, size: tuple[int, int], device: torch.device) -> Float[Tensor, "b 1 h w"]:
         """Where each image keeps the source (1 outside its mask; 0 everywhere without a blend), ``(B, 1, h, w)``."""
         return torch.cat([torch.zeros(1, 1, *size, device=device) if blend is None else 1.0 - blend.mask(size)
                           for blend in self.blends])
@@ -106,7 +107,7 @@ class LocalBlendFeature(EditFeature):
             if blend is not None:
                 blend.add(part)
 
-    def after_scheduler_step(self, loop: EditLoop, step: StepContext, latents: Tensor) -> Tensor:
+    def after_scheduler_step(self, loop: EditLoop, step: StepContext, latents: Float[Tensor, "b c h w"]) -> Float[Tensor, "b c h w"]:
         if step.index < self.start or not any(blend is not None for blend in self.latent_blends):
             return latents
         assert step.x_ref is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager, ExitStack
 from typing import TYPE_CHECKING, Any
 
+from jaxtyping import Float
 from torch import Tensor
 
 from zerocon.editing.feature import EditFeature
@@ -50,18 +51,18 @@ class ReferenceFromInversion(EditFeature):
             stack.enter_context(store.injection.recording())
         return stack
 
-    def on_inversion_step(self, loop: EditLoop, index: int, timestep: int, latents: Tensor) -> None:
+    def on_inversion_step(self, loop: EditLoop, index: int, timestep: int, latents: Float[Tensor, "b c h w"]) -> None:
         store = loop.store
         assert store is not None
         self.records.insert(0, store.snapshot(detach=True))
         if store.injection is not None:
             self.injected.insert(0, store.injection.saved())
 
-    def on_inversion_end(self, loop: EditLoop, trajectory: list[Tensor]) -> None:
+    def on_inversion_end(self, loop: EditLoop, trajectory: list[Float[Tensor, "b c h w"]]) -> None:
         steps = loop.plan.settings.num_inference_steps
         self.latents = [trajectory[steps - 1 - j] for j in range(steps)]
 
-    def reference(self, loop: EditLoop, step: StepContext) -> tuple[AttentionRecords, Tensor] | None:
+    def reference(self, loop: EditLoop, step: StepContext) -> tuple[AttentionRecords, Float[Tensor, "b c h w"]] | None:
         if loop.injecting(step):
             assert loop.store is not None and loop.store.injection is not None
             loop.store.injection.restore(self.injected[step.index])

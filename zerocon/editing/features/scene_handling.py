@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
+from jaxtyping import Float
 from torch import Tensor
 
 from zerocon.editing.feature import EditFeature
@@ -68,7 +69,7 @@ class SceneHandling(EditFeature):
         return self.scales if any(scale != 1.0 for scale in self.scales) else None
 
     def guidance_inputs(self, loop: EditLoop, step: StepContext, inputs: GuidanceInputs,
-                        output: Tensor) -> GuidanceInputs:
+                        output: Float[Tensor, "b c h w"]) -> GuidanceInputs:
         if self.token_weights is not None:
             inputs.token_weights = self.token_weights
         return inputs

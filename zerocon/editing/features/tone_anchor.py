@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from jaxtyping import Float
 from torch import Tensor
 
 from zerocon.editing.feature import EditFeature
@@ -53,8 +54,9 @@ class ToneAnchor(EditFeature):
             self.keep_mask = self.blend.keep_masks(loop.latent_size, loop.x_edit.device)
 
     def guidance_inputs(self, loop: EditLoop, step: StepContext, inputs: GuidanceInputs,
-                        output: Tensor) -> GuidanceInputs:
+                        output: Float[Tensor, "b c h w"]) -> GuidanceInputs:
         x, t = inputs.latents, step.t
+        assert x is not None
         alpha = loop.scheduler.alphas_cumprod.to(device=x.device, dtype=x.dtype)[int(t)]
         eps = to_epsilon(output, x, alpha, loop.editor.prediction_type)
         inputs.pred_x0 = (x - (1 - alpha) ** 0.5 * eps) / alpha**0.5
