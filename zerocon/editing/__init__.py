@@ -76,6 +76,7 @@ from zerocon.editing.settings_groups import (
 )
 from zerocon.editing.state import EditRequest, ImageState, PixelBlend
 from zerocon.editing.step_context import StepContext
+from zerocon.editing.token_positions import word_token_positions
 
 __all__ = [
     "CONFIG_NAME",
@@ -134,4 +135,5 @@ __all__ = [
     "settings_features",
     "tone_terms",
     "unregister_method",
+    "word_token_positions",
 ]

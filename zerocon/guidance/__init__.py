@@ -17,6 +17,7 @@ from zerocon.guidance.guided_scheduler import (
 )
 from zerocon.guidance.local_blend import LocalBlend, blend_latents, blend_mask
 from zerocon.guidance.tone_anchor import ToneAnchorGuidance
+from zerocon.guidance.zerocon_step import ZeroConStep
 
 __all__ = [
     "CrossAttentionGuidance",
@@ -33,6 +34,7 @@ __all__ = [
     "PatchNCEGuidance",
     "PostStep",
     "ToneAnchorGuidance",
+    "ZeroConStep",
     "blend_latents",
     "blend_mask",
 ]
