@@ -147,6 +147,12 @@ class EditLoop:
             stack.enter_context(context)
         return stack
 
+    def set_latents(self, latents: Float[Tensor, "b c h w"]) -> None:
+        """Make ``latents`` the batch's edit latents (``x_edit`` and each ``state.latents``)."""
+        self.x_edit = latents
+        for row, state in enumerate(self.states):
+            state.latents = latents[row : row + 1]
+
     # ------------------------------------------------------------------ the loop
     def begin(self) -> None:
         """After the start: the batch's tensors, the guided scheduler and the features' setup."""

@@ -17,6 +17,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from zerocon.editing.feature import EditFeature
 from zerocon.editing.features import settings_features
+from zerocon.editing.method_registry import (
+    DEFAULT_METHOD,
+    REGISTRY,
+    available_methods,
+    is_registered,
+    lookup,
+    registry_key,
+)
 from zerocon.editing.phases.start import invert_start, noise_start
 from zerocon.editing.settings import EditSettings
 from zerocon.guidance import (
@@ -27,6 +35,24 @@ from zerocon.guidance import (
     ToneAnchorGuidance,
 )
 from zerocon.losses import FeatureL2Loss, PatchNCELoss
+
+__all__ = [
+    "DEFAULT_METHOD",
+    "DDIMMethod",
+    "EditMethod",
+    "Pix2PixZeroMethod",
+    "RecordedLayers",
+    "SDEditMethod",
+    "ZeroConMethod",
+    "ZeroConPlusPlusMethod",
+    "available_methods",
+    "feature_term",
+    "get_method",
+    "is_registered",
+    "register_method",
+    "tone_terms",
+    "unregister_method",
+]
 
 if TYPE_CHECKING:
     from zerocon.editing.edit_loop import EditLoop
@@ -333,17 +359,6 @@ class SDEditMethod(EditMethod):
         noise_start(loop)
 
 
-#: The method the pipeline, ``zerocon edit`` and ``zerocon demo`` use unless told otherwise.
-DEFAULT_METHOD = "zerocon++"
-
-_REGISTRY: dict[str, EditMethod] = {}
-
-
-def _key(name: str) -> str:
-    key = str(name).strip().lower().replace("_", "-")
-    return "pix2pix-zero" if key == "pix2pixzero" else key
-
-
 def register_method(method: EditMethod | type[EditMethod], *, replace: bool = False) -> Any:
     """Register a method under its ``name``. Works as a class decorator too.
 
@@ -370,18 +385,18 @@ def register_method(method: EditMethod | type[EditMethod], *, replace: bool = Fa
     if not isinstance(instance, EditMethod):
         raise TypeError(f"a method must be an EditMethod, got {type(instance).__name__}")
     instance.validate()
-    key = _key(instance.name)
-    if key in _REGISTRY and not replace:
+    key = registry_key(instance.name)
+    if key in REGISTRY and not replace:
         raise ValueError(f"a method named {instance.name!r} is already registered")
-    previous = _REGISTRY.get(key)
-    _REGISTRY[key] = instance
+    previous = REGISTRY.get(key)
+    REGISTRY[key] = instance
     try:
         EditSettings.for_method(instance.name)  # a preset must be valid settings
     except ValueError:
         if previous is None:
-            del _REGISTRY[key]
+            del REGISTRY[key]
         else:
-            _REGISTRY[key] = previous
+            REGISTRY[key] = previous
         raise
     return method
 
@@ -392,7 +407,7 @@ def unregister_method(name: str) -> None:
     Examples:
         >>> unregister_method("no-such-method")
     """
-    _REGISTRY.pop(_key(name), None)
+    REGISTRY.pop(registry_key(name), None)
 
 
 def get_method(method: str | EditMethod) -> EditMethod:
@@ -407,30 +422,7 @@ def get_method(method: str | EditMethod) -> EditMethod:
     """
     if isinstance(method, EditMethod):
         return method.validate()
-    key = _key(method)
-    if key not in _REGISTRY:
-        raise ValueError(f"unknown method {method!r}; choose one of {available_methods()}")
-    return _REGISTRY[key]
-
-
-def is_registered(name: str) -> bool:
-    """Whether a method is registered under ``name`` (spelling as [`get_method`][zerocon.editing.get_method] reads it).
-
-    Examples:
-        >>> is_registered("pix2pix_zero"), is_registered("bogus")
-        (True, False)
-    """
-    return _key(name) in _REGISTRY
-
-
-def available_methods() -> list[str]:
-    """The registered method names, sorted.
-
-    Examples:
-        >>> {"zerocon", "pix2pix-zero", "ddim", "sdedit"} <= set(available_methods())
-        True
-    """
-    return sorted(_REGISTRY)
+    return lookup(method)
 
 
 for _builtin in (ZeroConMethod, ZeroConPlusPlusMethod, Pix2PixZeroMethod, DDIMMethod, SDEditMethod):

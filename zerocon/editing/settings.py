@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from zerocon.editing import settings_checks as check
+from zerocon.editing.method_registry import DEFAULT_METHOD, available_methods, is_registered, lookup
 from zerocon.editing.runtime_options import RuntimeOptions
 from zerocon.editing.settings_groups import (
     CHOICES,
@@ -154,13 +155,6 @@ class EditSettings:
         extras: dict[str, Any] | None = None,
         **flat: Any,
     ) -> None:
-        from zerocon.editing.methods import (
-            DEFAULT_METHOD,
-            available_methods,
-            get_method,
-            is_registered,
-        )
-
         given = {
             "num_inference_steps": num_inference_steps, "guidance_scale": guidance_scale,
             "negative_prompt": negative_prompt, "guidance_step_size": guidance_step_size, "lambda_xa": lambda_xa,
@@ -168,7 +162,7 @@ class EditSettings:
             "guidance": guidance, "reference": reference, "blend": blend, "scene": scene,
         }
         values: dict[str, Any] = {key: value for key, value in given.items()
-                  if value is not _UNSET and not (key in GROUPS and value is None)}
+                                  if value is not _UNSET and not (key in GROUPS and value is None)}
         values.update(flat)
         values["extras"] = {} if extras is None else extras
         name = DEFAULT_METHOD if method is None else method
@@ -183,7 +177,7 @@ class EditSettings:
         core = dict(CORE_DEFAULTS)
         groups: dict[str, Any] = {group: cls() for group, cls in GROUPS.items()}
         changed: dict[str, dict[str, Any]] = {group: {} for group in GROUPS}
-        for key, value in get_method(name).defaults.items():  # the preset first
+        for key, value in lookup(name).defaults.items():  # the preset first
             _sort(key, value, core, changed)
         for group in GROUPS:
             if group in values:
@@ -221,9 +215,7 @@ class EditSettings:
             >>> EditSettings.for_method("zerocon++", num_inference_steps=10).negative_prompt
             ''
         """
-        from zerocon.editing.methods import get_method, is_registered
-
-        strategy = get_method(method)
+        strategy = lookup(method) if isinstance(method, str) else method.validate()
         name = strategy.name if is_registered(strategy.name) else "zerocon"
         name = changes.pop("method", name)  # a method named among the changes wins, on this preset
         return cls(name, **{**strategy.defaults, **changes})

@@ -44,6 +44,7 @@ class PixelBlend:
         mask: ``(1, 1, h, w)``; reference: ``(1, C, h, w)``.
 
     Examples:
+        >>> import torch
         >>> blend = PixelBlend(torch.ones(1, 1, 4, 4), torch.zeros(1, 4, 4, 4))
         >>> blend.mask.shape[-2:] == blend.reference.shape[-2:]
         True

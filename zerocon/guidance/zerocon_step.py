@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from jaxtyping import Float, Shaped
@@ -107,7 +107,7 @@ class ZeroConStep:
             raise ValueError(f"step_size must be >= 0, got {value}")
         self.guided.step_size = float(value)
 
-    def _layers(self, pattern: str, kind: str) -> list[str]:
+    def _layers(self, pattern: str, kind: Literal["cross", "self"]) -> list[str]:
         names = LayerSelector(pattern=pattern, kind=kind).select(self.model)
         if not names:
             raise ValueError(f"{pattern!r} selects no {kind}-attention layer of the model")
@@ -155,7 +155,9 @@ class ZeroConStep:
         """
         if self.records is None:
             raise RuntimeError("call reference() first: the terms compare the edit with the reference's records")
-        generators = list(generator) if isinstance(generator, (list, tuple)) else [generator] * x.shape[0]
+        generators: list[torch.Generator | None] = (
+            list(generator) if isinstance(generator, (list, tuple)) else [generator] * x.shape[0]  # type: ignore[list-item]
+        )
 
         def forward(latents: Tensor) -> GuidanceInputs:
             self.predict_fn(self.model, self._input(latents, t), t, target)
