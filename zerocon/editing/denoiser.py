@@ -18,6 +18,7 @@ from jaxtyping import Float, Shaped
 from torch import Tensor, nn
 
 from zerocon.direction.packed_conditioning import needs_added_conditioning, unpack_conditioning
+from zerocon.editing.model_layers import model_layer_defaults
 
 
 @runtime_checkable
@@ -26,6 +27,13 @@ class Denoiser(Protocol):
 
     Attributes:
         model: the network whose attention layers are recorded and guided (``set_attn_processor``).
+
+    A denoiser may also have ``layer_defaults() -> dict[str, str]``: the family's layer patterns
+    (``cross_attention_layers``: the cross-attention maps the guidance and the blend read;
+    ``patch_nce_layers``: the self-attention outputs that serve as features;
+    ``injection_layers``), used wherever the settings keep the generic defaults. The loop asks
+    nothing else of a model family: a transformer whose attention layers are diffusers
+    ``Attention`` modules edits through the same loop.
 
     Shape:
         - sample: ``(B, C, h, w)`` latents; conditioning: ``(B, L, D)`` (SDXL: ``L + 1`` rows).
@@ -85,6 +93,10 @@ class UNetDenoiser:
     @property
     def dtype(self) -> torch.dtype:
         return next(self.model.parameters()).dtype
+
+    def layer_defaults(self) -> dict[str, str]:
+        """SDXL's layer patterns (its 64×64 level at 1024 px); none of its own for SD 1.x / 2.x."""
+        return model_layer_defaults(self.model)
 
     def __call__(
         self, sample: Float[Tensor, "b c h w"], timestep: Shaped[Tensor, "*t"] | int,

@@ -127,7 +127,7 @@ class Editor:
     def encode_text(self, prompts: Sequence[str]) -> Float[Tensor, "n l d"]:
         """``(n, L, D)`` embeddings in the UNet's dtype on the editor's device."""
         embeds = encode_prompts(self.text_encoder, self.tokenizer, list(prompts))
-        return embeds.to(device=self.device, dtype=self.unet.dtype)
+        return embeds.to(device=self.device, dtype=next(self.denoiser.model.parameters()).dtype)
 
     def edit_scheduler(self, method: EditMethod) -> Any:
         """A fresh copy of the scheduler the edit pass uses.
@@ -189,7 +189,8 @@ class Editor:
                 method cannot run, or bad PatchNCE settings.
         """
         strategy = get_method(method if method is not None else settings.method)
-        settings = resolve_layer_defaults(settings, self.denoiser.model)
+        family = getattr(self.denoiser, "layer_defaults", None)
+        settings = resolve_layer_defaults(settings, family() if callable(family) else {})
         guidance = settings.guidance
         layers = RecordedLayers(
             cross=self._select(guidance.cross_attention_layers, "cross") if strategy.record_cross else [],
@@ -251,7 +252,7 @@ class Editor:
             >>> Editor(c.unet, c.vae, c.text_encoder, c.tokenizer, c.scheduler).min_latent_side()
             4
         """
-        levels = len(getattr(self.unet.config, "block_out_channels", (0,)))
+        levels = len(getattr(getattr(self.denoiser.model, "config", None), "block_out_channels", (0,)))
         return 2 ** max(levels - 1, 0) * 2
 
     def _check_large_enough(self, prepared: Sequence[Any], plan: EditPlan) -> None:
@@ -368,12 +369,12 @@ class Editor:
         hooks: CallbackList,
     ) -> None:
         """Run every phase for images of one size together; ``on_image_end`` fires in order."""
-        counter = UNetEvalCounter(self.unet)
+        counter = UNetEvalCounter(self.denoiser.model)
         timer = PhaseTimer()
         for state in states:
             state.counter, state.timer, state.batch_size = counter, timer, len(states)
             hooks.fire("on_image_start", self, state)
-        with counter.watching(), float32_latents(self.unet):
+        with counter.watching(), float32_latents(self.denoiser.model):
             with timer("caption"):
                 caption_phase(self, states)
             with timer("direction"):

@@ -54,12 +54,16 @@ def model_layer_defaults(unet: Any) -> dict[str, str]:
     }
 
 
-def resolve_layer_defaults(settings: Any, unet: Any) -> Any:
-    """``settings`` with each layer pattern left at its generic default replaced by the UNet family's.
+def resolve_layer_defaults(settings: Any, family: dict[str, str]) -> Any:
+    """``settings`` with each layer pattern left at its generic default replaced by the model family's.
+
+    Args:
+        settings: an ``EditSettings``.
+        family: the family's patterns by flat name (a denoiser's ``layer_defaults()``, e.g.
+            [`model_layer_defaults`][zerocon.editing.model_layers.model_layer_defaults] for a UNet).
 
     A pattern the user chose is kept.
     """
-    family = model_layer_defaults(unet)
     changes = {name: family[name] for name, generic in GENERIC.items()
                if name in family and settings.get(name) == generic}
     return settings.replace(**changes) if changes else settings

@@ -36,7 +36,7 @@ def invert_start(loop: EditLoop) -> None:
     _edit_scheduler(loop)
     steps, reg = plan.settings.num_inference_steps, plan.settings.inversion
     regularizer = NoiseRegularizer(reg.lambda_ac, reg.lambda_kl, reg.num_reg_iterations, reg.num_reg_rolls)
-    inverter = DDIMInverter(editor.unet, editor.edit_scheduler(plan.method), regularizer, denoiser=editor.denoiser)
+    inverter = DDIMInverter(editor.denoiser.model, editor.edit_scheduler(plan.method), regularizer, denoiser=editor.denoiser)
 
     def on_step(index: int, timestep: int, latents: torch.Tensor) -> None:
         for feature in loop.features:
