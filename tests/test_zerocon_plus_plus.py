@@ -155,3 +155,36 @@ def test_fused_calls_keep_the_reference_and_edit_unconditional_rows_apart(pipe) 
     separate = _edit(pipe, output_type="latent", fuse_unet_calls=False)
     fused = _edit(pipe, output_type="latent", fuse_unet_calls=True)
     torch.testing.assert_close(separate.images, fused.images, atol=1e-4, rtol=1e-4)
+
+
+# ----------------------------------------------------------------------------- artefact features (#25)
+def test_a_feathered_mask_is_the_hard_mask_away_from_its_edge() -> None:
+    from zerocon.guidance import blend_mask
+
+    g = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        maps = torch.rand(2, 2, 6, 6, generator=g)
+        hard = blend_mask(maps, (12, 12), threshold=0.5, dilation=1)
+        soft = blend_mask(maps, (12, 12), threshold=0.5, dilation=1, feather=2)
+        assert torch.equal(blend_mask(maps, (12, 12), threshold=0.5, dilation=1, feather=0), hard)
+        assert soft.min() >= 0 and soft.max() <= 1
+        # Where the hard mask is constant over the window, the soft mask equals it.
+        window = torch.nn.functional.max_pool2d(hard, 5, 1, 2) - (-torch.nn.functional.max_pool2d(-hard, 5, 1, 2))
+        flat = window == 0
+        assert torch.allclose(soft[flat], hard[flat])
+        assert ((soft > 0) & (soft < 1)).any() == ((hard == 0).any() and (hard == 1).any())
+
+
+def test_scene_renoise_regenerates_scene_edits_only(pipe) -> None:
+    plain = _edit(pipe, SCENE_TARGET, method="zerocon++", output_type="latent")
+    renoised = _edit(pipe, SCENE_TARGET, method="zerocon++", scene_renoise=0.5, output_type="latent")
+    assert not torch.equal(plain.images, renoised.images)
+    assert torch.isfinite(renoised.images).all()
+    assert renoised.parameters["resolved"]["features"] == ["LocalBlendFeature", "SceneHandling", "SceneRenoise"]
+    obj = _edit(pipe, OBJECT_TARGET, method="zerocon++", output_type="latent")
+    obj_renoised = _edit(pipe, OBJECT_TARGET, method="zerocon++", scene_renoise=0.5, output_type="latent")
+    assert torch.equal(obj.images, obj_renoised.images)  # object edits are left alone
+    with pytest.raises(ValueError, match="scene_renoise needs local_blend=True"):
+        _edit(pipe, SCENE_TARGET, method="zerocon", scene_renoise=0.5)
+    with pytest.raises(ValueError, match="scene_renoise must be < 1"):
+        EditSettings(scene_renoise=1.0)

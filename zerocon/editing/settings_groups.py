@@ -48,6 +48,7 @@ UPPER_BOUNDS: dict[str, float] = {
     "num_reg_iterations": 100,
     "num_reg_rolls": 100,
     "blend_dilation": 64,
+    "blend_feather": 16,
     "tone_pool": 63,
 }
 
@@ -293,6 +294,8 @@ class BlendSettings(SettingsGroup):
         scope: ``"words"`` (``words``, else the edited words) or ``"auto"`` (read from the
             edit's words: the edited words for an object edit, the subject's words inverted for
             a scene edit) (``blend_scope``).
+        feather: the half-width of the mask's soft edge in latent pixels, ``0`` for a hard edge
+            (``blend_feather``).
 
     Shape:
         No tensors.
@@ -313,8 +316,10 @@ class BlendSettings(SettingsGroup):
     words: Sequence[str] = ()
     invert: bool = False
     scope: str = "words"
+    feather: int = 0
     flat: ClassVar[dict[str, str]] = {"enabled": "local_blend", **{
-        name: f"blend_{name}" for name in ("threshold", "dilation", "start", "pixels", "words", "invert", "scope")}}
+        name: f"blend_{name}" for name in ("threshold", "dilation", "start", "pixels", "words", "invert", "scope",
+                                           "feather")}}
 
     def __post_init__(self) -> None:
         check.flag("local_blend", self.enabled)
@@ -325,6 +330,7 @@ class BlendSettings(SettingsGroup):
         _set(self, "words", check.words("blend_words", self.words))
         check.flag("blend_invert", self.invert)
         check.choice("blend_scope", self.scope, CHOICES["blend_scope"])
+        _set(self, "feather", check.integer("blend_feather", self.feather, 0, UPPER_BOUNDS["blend_feather"]))
 
 
 @dataclass(frozen=True)
@@ -344,6 +350,9 @@ class SceneSettings(SettingsGroup):
             (``scene_direction_scale``).
         release_edited_tokens: leave the edited words' maps out of the cross-attention term:
             ``"none"`` (the paper), ``"scene"`` (scene edits) or ``"all"``.
+        renoise: regenerate the scene from fresh noise over the last ``renoise`` share of the
+            steps, as SDEdit at that strength does, while the subject follows the edit; ``0`` is
+            off (``scene_renoise``). Needs the local blend for the subject's region.
 
     Shape:
         No tensors.
@@ -363,9 +372,10 @@ class SceneSettings(SettingsGroup):
     blend_dilation: int | None = None
     direction_scale: float | None = None
     release_edited_tokens: str = "none"
+    renoise: float = 0.0
     flat: ClassVar[dict[str, str]] = {"release_edited_tokens": "release_edited_tokens", **{
         name: f"scene_{name}" for name in ("words", "negative_prompt", "blend_latents", "step_factor",
-                                           "blend_dilation", "direction_scale")}}
+                                           "blend_dilation", "direction_scale", "renoise")}}
 
     def __post_init__(self) -> None:
         _set(self, "words", check.words("scene_words", self.words))
@@ -379,6 +389,9 @@ class SceneSettings(SettingsGroup):
         _set(self, "direction_scale", check.optional_finite("scene_direction_scale", self.direction_scale,
                                                             -bound, bound))
         check.choice("release_edited_tokens", self.release_edited_tokens, CHOICES["release_edited_tokens"])
+        _set(self, "renoise", check.finite("scene_renoise", self.renoise, 0.0, 1.0))
+        if self.renoise == 1.0:
+            raise ValueError("scene_renoise must be < 1 (1 would regenerate the scene from pure noise before the first step)")
 
 
 #: The nested groups of ``EditSettings``, by field name.

@@ -31,14 +31,18 @@ def blend_mask(
     threshold: float = 0.5,
     dilation: int = 1,
     invert: bool = False,
+    feather: int = 0,
 ) -> Float[Tensor, "b 1 hh ww"]:
-    """A binary mask from the attention maps of the edited tokens.
+    """A mask from the attention maps of the edited tokens: binary, or with a feathered edge.
 
     Each row's maps are combined by a maximum over tokens, resized to ``size``, rescaled to
     ``[0, 1]`` between the row's smallest and largest value (a word's attention never falls to
     zero anywhere, so scaling by the peak alone keeps almost everything), cut at ``threshold``
     and grown by ``dilation`` latent pixels (a max-pool). With ``invert`` the tokens mark what
-    to keep: that region is grown, then the mask is flipped.
+    to keep: that region is grown, then the mask is flipped. With ``feather`` the binary mask is
+    then averaged over a ``(2·feather+1)²`` window (edges repeated), so it falls from 1 to 0 over
+    about ``2·feather`` latent pixels instead of at once: the two latents are mixed across the
+    edge rather than cut.
 
     Args:
         maps: per-token attention maps of the edited tokens.
@@ -49,7 +53,7 @@ def blend_mask(
 
     Shape:
         - maps: ``(B, K, h, w)`` with ``K ≥ 1`` tokens.
-        - output: ``(B, 1, H, W)`` of 0.0 and 1.0.
+        - output: ``(B, 1, H, W)`` of 0.0 and 1.0 (values in between along a feathered edge).
 
     Raises:
         ValueError: for no token, a threshold outside ``[0, 1]`` or a negative dilation.
@@ -62,6 +66,9 @@ def blend_mask(
         9.0
         >>> blend_mask(maps, (4, 4), dilation=0, invert=True)[0, 0].sum().item()
         15.0
+        >>> soft = blend_mask(maps, (4, 4), dilation=1, feather=1)[0, 0]
+        >>> round(soft.sum().item(), 4), soft.max().item() <= 1.0, 0 < soft[3, 3].item() < 1
+        (9.0, True, True)
     """
     if maps.shape[1] < 1:
         raise ValueError("blend_mask needs the maps of at least one edited token")
@@ -69,6 +76,8 @@ def blend_mask(
         raise ValueError(f"threshold must be in [0, 1], got {threshold}")
     if dilation < 0:
         raise ValueError(f"dilation must be >= 0, got {dilation}")
+    if feather < 0:
+        raise ValueError(f"feather must be >= 0, got {feather}")
     combined = maps.float().amax(dim=1, keepdim=True)
     if tuple(combined.shape[-2:]) != tuple(size):
         combined = F.interpolate(combined, size=size, mode="bilinear", align_corners=False)
@@ -78,7 +87,12 @@ def blend_mask(
     marked = ((combined - low) / span >= threshold).float()
     if dilation:
         marked = F.max_pool2d(marked, kernel_size=2 * dilation + 1, stride=1, padding=dilation)
-    return 1.0 - marked if invert else marked
+    if invert:
+        marked = 1.0 - marked
+    if feather:
+        padded = F.pad(marked, (feather, feather, feather, feather), mode="replicate")
+        marked = F.avg_pool2d(padded, kernel_size=2 * feather + 1, stride=1)
+    return marked
 
 
 def blend_latents(
@@ -140,6 +154,7 @@ class LocalBlend(nn.Module):
         dilation: int = 1,
         layers: Sequence[str] | None = None,
         invert: bool = False,
+        feather: int = 0,
     ) -> None:
         super().__init__()
         if not token_indices:
@@ -148,6 +163,9 @@ class LocalBlend(nn.Module):
             raise ValueError(f"threshold must be in [0, 1], got {threshold}")
         if dilation < 0:
             raise ValueError(f"dilation must be >= 0, got {dilation}")
+        if feather < 0:
+            raise ValueError(f"feather must be >= 0, got {feather}")
+        self.feather = int(feather)
         self.token_indices = [int(i) for i in token_indices]
         self.threshold = float(threshold)
         self.dilation = int(dilation)
@@ -184,7 +202,7 @@ class LocalBlend(nn.Module):
         maps = aggregator.result()
         if max(self.token_indices) >= maps.shape[1]:
             raise ValueError(f"token index {max(self.token_indices)} beyond the {maps.shape[1]} tokens recorded")
-        return blend_mask(maps[:, self.token_indices], size, self.threshold, self.dilation, self.invert)
+        return blend_mask(maps[:, self.token_indices], size, self.threshold, self.dilation, self.invert, self.feather)
 
     def forward(self, edit: Float[Tensor, "b c h w"], reference: Float[Tensor, "b c h w"]) -> Float[Tensor, "b c h w"]:
         mask = self.mask((int(edit.shape[-2]), int(edit.shape[-1])))
@@ -193,5 +211,5 @@ class LocalBlend(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"tokens={self.token_indices}, threshold={self.threshold}, dilation={self.dilation}, "
-            f"invert={self.invert}"
+            f"invert={self.invert}, feather={self.feather}"
         )

@@ -12,6 +12,7 @@ from zerocon.editing.feature import EditFeature
 from zerocon.editing.features.local_blend import LocalBlendFeature
 from zerocon.editing.features.reference_from_inversion import ReferenceFromInversion
 from zerocon.editing.features.scene_handling import SceneHandling
+from zerocon.editing.features.scene_renoise import SceneRenoise
 from zerocon.editing.features.self_attention_injection import SelfAttentionInjectionFeature
 from zerocon.editing.features.tone_anchor import ToneAnchor
 
@@ -22,6 +23,7 @@ __all__ = [
     "LocalBlendFeature",
     "ReferenceFromInversion",
     "SceneHandling",
+    "SceneRenoise",
     "SelfAttentionInjectionFeature",
     "ToneAnchor",
     "settings_features",
@@ -31,8 +33,9 @@ __all__ = [
 def settings_features(settings: EditSettings) -> list[EditFeature]:
     """The features an edit's settings switch on, in the order the loop calls them.
 
-    Injection, the reference from the inversion, the local blend (before the tone anchor,
-    which reads its mask), scene handling, the tone anchor.
+    Injection, the reference from the inversion, the local blend (before the tone anchor and
+    the scene re-noising, which read its mask), scene handling, scene re-noising, the tone
+    anchor.
 
     Examples:
         >>> from zerocon.editing import EditSettings
@@ -50,6 +53,8 @@ def settings_features(settings: EditSettings) -> list[EditFeature]:
         features.append(LocalBlendFeature(settings.blend, settings.scene))
     if settings.blend.scope == "auto" or settings.scene.release_edited_tokens != "none":
         features.append(SceneHandling(settings.scene))
+    if settings.scene.renoise > 0:
+        features.append(SceneRenoise(settings.scene))
     if settings.guidance.lambda_tone > 0:
         features.append(ToneAnchor())
     return features

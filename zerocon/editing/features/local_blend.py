@@ -88,7 +88,8 @@ class LocalBlendFeature(EditFeature):
         dilation = self.settings.dilation
         if is_scene(state) and self.scene.blend_dilation is not None:
             dilation = self.scene.blend_dilation
-        return LocalBlend(positions, self.settings.threshold, dilation, layers=loop.plan.layers.cross, invert=invert)
+        return LocalBlend(positions, self.settings.threshold, dilation, layers=loop.plan.layers.cross, invert=invert,
+                          feather=self.settings.feather)
 
     def keep_masks(self, size: tuple[int, int], device: torch.device) -> Float[Tensor, "b 1 h w"]:
         """Where each image keeps the source (1 outside its mask; 0 everywhere without a blend), ``(B, 1, h, w)``."""
