@@ -15,6 +15,12 @@ Records are keyed by layer name: the diffusers processor name without ``".proces
 """
 
 from zerocon.attention.aggregate import AttentionAggregator, aggregate_cross_attention
+from zerocon.attention.flux_processor import (
+    FluxAttentionRecorder,
+    flux_image_probabilities,
+    flux_image_to_text_probabilities,
+    flux_query_key_value,
+)
 from zerocon.attention.injection import SelfAttentionInjection
 from zerocon.attention.joint_processor import JointAttentionRecorder, image_to_text_probabilities
 from zerocon.attention.layers import attention_layers, layer_name, processor_registry
@@ -30,6 +36,7 @@ __all__ = [
     "AttentionSink",
     "AttentionStore",
     "BatchRows",
+    "FluxAttentionRecorder",
     "JointAttentionRecorder",
     "LayerKind",
     "LayerSelector",
@@ -37,6 +44,9 @@ __all__ = [
     "SelfAttentionInjection",
     "aggregate_cross_attention",
     "attention_layers",
+    "flux_image_probabilities",
+    "flux_image_to_text_probabilities",
+    "flux_query_key_value",
     "image_to_text_probabilities",
     "layer_name",
     "normalize_batch_rows",

@@ -8,7 +8,9 @@ same projections and norms, ``softmax(q_image · [k_image; k_text]ᵀ / √d)`` 
 columns: for every image token, how much of its attention goes to each text token. The maps keep
 their autograd graph, so a loss on them reaches the latent.
 
-FLUX's blocks put the text first and rotate q and k (RoPE); they need their own recorder.
+FLUX's blocks put the text first and rotate q and k (RoPE): see ``FluxAttentionRecorder``. An
+[`AttentionStore`][zerocon.attention.AttentionStore] installs the right recorder on each joint
+layer it hooks; a sink with a ``wants(name, is_cross, num_pixels)`` method is asked first.
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ class JointAttentionRecorder:
     def __call__(self, attn: Any, hidden_states: Float[Tensor, "b n c"],
                  encoder_hidden_states: Float[Tensor, "b l c2"] | None = None, *args: Any, **kwargs: Any) -> Any:
         output = self.fallback(attn, hidden_states, encoder_hidden_states, *args, **kwargs)
-        if encoder_hidden_states is not None:  # a joint layer (SD3.5's extra self-attention has no text)
+        wants = getattr(self.sink, "wants", None)  # a store may be paused, or skip this resolution
+        if encoder_hidden_states is not None and (wants is None or wants(self.name, True, int(hidden_states.shape[1]))):
             self.sink.receive_cross(self.name, image_to_text_probabilities(attn, hidden_states, encoder_hidden_states),
                                     int(attn.heads))
         return output

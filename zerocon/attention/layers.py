@@ -56,13 +56,32 @@ def processor_registry(model: Any) -> dict[str, Any]:
     return dict(processors)
 
 
+def is_joint_attention(module: Any) -> bool:
+    """Whether an attention module attends over a joint image-and-text sequence (an MMDiT layer).
+
+    SD3's and FLUX's double-stream layers project a second (text) stream (``added_kv_proj_dim``);
+    FLUX's single-stream layers (``FluxAttention`` with ``pre_only``) see text and image tokens in
+    one sequence.
+
+    Examples:
+        >>> from diffusers.models.attention_processor import Attention
+        >>> is_joint_attention(Attention(8, added_kv_proj_dim=8)), is_joint_attention(Attention(8))
+        (True, False)
+    """
+    if getattr(module, "added_kv_proj_dim", None) is not None:
+        return True
+    return type(module).__name__ == "FluxAttention" and bool(getattr(module, "pre_only", False))
+
+
 def attention_layers(model: Any) -> dict[str, bool]:
     """List a model's attention layers and whether each one is a cross-attention layer.
 
     Cross vs self is read from the module's ``is_cross_attention`` attribute (the module is
     found with ``named_modules()`` under the processor name without ``".processor"``). Only if
     that attribute is unavailable does the Stable Diffusion naming convention decide:
-    ``attn2`` is cross-attention, ``attn1`` is self-attention.
+    ``attn2`` is cross-attention, ``attn1`` is self-attention. A joint (MMDiT) layer, whose image
+    tokens attend to the text among other tokens, counts as cross-attention
+    ([`is_joint_attention`][zerocon.attention.layers.is_joint_attention]).
 
     Args:
         model: a diffusers model with a processor registry (see [`processor_registry`][zerocon.attention.processor_registry]).
@@ -89,7 +108,9 @@ def attention_layers(model: Any) -> dict[str, bool]:
     for processor_name in processors:
         name = layer_name(processor_name)
         flag = getattr(modules.get(name), "is_cross_attention", None)
-        if isinstance(flag, bool):
+        if is_joint_attention(modules.get(name)):
+            layers[name] = True
+        elif isinstance(flag, bool):
             layers[name] = flag
         elif name.endswith("attn2"):
             layers[name] = True

@@ -11,8 +11,15 @@ from typing import Any
 from jaxtyping import Float
 from torch import Tensor
 
+from zerocon.attention.flux_processor import FluxAttentionRecorder
 from zerocon.attention.injection import SelfAttentionInjection
-from zerocon.attention.layers import PROCESSOR_SUFFIX, attention_layers, processor_registry
+from zerocon.attention.joint_processor import JointAttentionRecorder
+from zerocon.attention.layers import (
+    PROCESSOR_SUFFIX,
+    attention_layers,
+    is_joint_attention,
+    processor_registry,
+)
 from zerocon.attention.processor import RecordingAttnProcessor
 from zerocon.attention.records import AttentionRecords
 from zerocon.attention.rows import BatchRows, normalize_batch_rows, take_batch_rows
@@ -113,6 +120,8 @@ class AttentionStore:
         self._self: dict[str, Tensor] = {}
         self._model: Any | None = None
         self._hooked: tuple[str, ...] = ()
+        self._text_hook: Any = None
+        self._text_length: int | None = None
 
     def __repr__(self) -> str:
         return (
@@ -203,12 +212,13 @@ class AttentionStore:
         originals: dict[str, Any] = {}
         replacement = dict(registry)
         plain = _plain_processors()
+        modules = dict(model.named_modules()) if hasattr(model, "named_modules") else {}
         for name in names:
             key = name + PROCESSOR_SUFFIX
             if key not in registry:
                 raise RuntimeError(f"attention layer {name!r} vanished from the model's registry")
             original = registry[key]
-            if not isinstance(original, plain):
+            if not isinstance(original, plain) and not is_joint_attention(modules.get(name)):
                 warnings.warn(
                     f"layer {name!r} uses {type(original).__name__}; while recording, "
                     "RecordingAttnProcessor computes plain softmax attention instead",
@@ -216,13 +226,32 @@ class AttentionStore:
                     stacklevel=3,
                 )
             originals[key] = original
-            replacement[key] = RecordingAttnProcessor(name, self, fallback=original)
-        model.set_attn_processor(replacement)
+            replacement[key] = self._recorder(modules.get(name), name, original)
+        flux = any(isinstance(p, FluxAttentionRecorder) for p in replacement.values())
+        model.set_attn_processor(replacement)  # (diffusers empties the dict it is given)
         self._model = model
         self._hooked = names
+        if flux:
+            # FLUX's single-stream layers do not see the text length: read it off each forward.
+            self._text_hook = model.register_forward_pre_hook(self._read_text_length, with_kwargs=True)
         return originals
 
+    def _recorder(self, module: Any, name: str, original: Any) -> Any:
+        """The recording processor of one layer: plain, SD3's joint, or FLUX's joint attention."""
+        if not is_joint_attention(module):
+            return RecordingAttnProcessor(name, self, fallback=original)
+        if type(module).__name__ == "FluxAttention":
+            return FluxAttentionRecorder(name, self, original, text_length=lambda: self._text_length)
+        return JointAttentionRecorder(name, self, original)
+
+    def _read_text_length(self, module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        text = kwargs.get("encoder_hidden_states", args[1] if len(args) > 1 else None)
+        self._text_length = int(text.shape[1]) if isinstance(text, Tensor) else None
+
     def _unhook(self, model: Any, originals: dict[str, Any]) -> None:
+        if self._text_hook is not None:
+            self._text_hook.remove()
+            self._text_hook = None
         try:
             restored = processor_registry(model)
             restored.update(originals)
