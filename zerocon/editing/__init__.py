@@ -78,6 +78,7 @@ from zerocon.editing.settings_groups import (
 from zerocon.editing.state import EditRequest, ImageState, PixelBlend
 from zerocon.editing.step_context import StepContext
 from zerocon.editing.token_positions import word_token_positions
+from zerocon.editing.transformer_denoiser import SD3Denoiser
 
 __all__ = [
     "CONFIG_NAME",
@@ -113,6 +114,7 @@ __all__ = [
     "ReferenceFromInversion",
     "ReferenceSettings",
     "RuntimeOptions",
+    "SD3Denoiser",
     "SDEditMethod",
     "SceneHandling",
     "SceneRenoise",

@@ -24,6 +24,7 @@ class EditPlan:
         terms: the method's guidance terms.
         step_size: the guidance step size η actually used.
         runtime: how the call runs (batching, fused calls, checkpointing).
+        flow_matching: the model predicts a flow-matching velocity (SD3, FLUX).
 
     Shape:
         No tensors.
@@ -44,3 +45,4 @@ class EditPlan:
     terms: list[GuidanceTerm]
     step_size: float
     runtime: RuntimeOptions = field(default_factory=RuntimeOptions)
+    flow_matching: bool = False

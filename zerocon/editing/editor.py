@@ -122,7 +122,14 @@ class Editor:
 
     @property
     def prediction_type(self) -> str:
-        return str(self.scheduler.config.get("prediction_type", "epsilon"))
+        """``"epsilon"``, ``"v_prediction"`` or ``"sample"`` (the scheduler's), or ``"flow"`` (a velocity denoiser's)."""
+        own = getattr(self.denoiser, "prediction_type", None)
+        return str(own) if own else str(self.scheduler.config.get("prediction_type", "epsilon"))
+
+    @property
+    def flow_matching(self) -> bool:
+        """Whether the model predicts a flow-matching velocity (SD3, FLUX)."""
+        return self.prediction_type == "flow"
 
     def encode_text(self, prompts: Sequence[str]) -> Float[Tensor, "n l d"]:
         """``(n, L, D)`` embeddings in the UNet's dtype on the editor's device."""
@@ -137,6 +144,13 @@ class Editor:
                 (DDIM inversion only reconstructs under DDIM sampling; nothing is swapped
                 silently).
         """
+        if self.flow_matching:
+            if not hasattr(self.scheduler, "scale_noise"):
+                raise ValueError(
+                    f"a flow-matching model needs a flow-matching scheduler (FlowMatchEulerDiscreteScheduler), "
+                    f"got {type(self.scheduler).__name__}"
+                )
+            return copy.deepcopy(self.scheduler)
         if method.invert and not isinstance(self.scheduler, DDIMScheduler):
             raise ValueError(
                 f"method {method.name!r} inverts with DDIM and needs a DDIMScheduler, but the "
@@ -206,7 +220,8 @@ class Editor:
             step_size = self.default_guidance_step_size
         if step_size is None:
             step_size = 0.01 if self.prediction_type == "v_prediction" else 0.1
-        plan = EditPlan(settings, strategy, layers, list(terms), float(step_size), runtime or RuntimeOptions())
+        plan = EditPlan(settings, strategy, layers, list(terms), float(step_size), runtime or RuntimeOptions(),
+                        self.flow_matching)
         for feature in strategy.features(settings):
             feature.check(plan)
         return plan

@@ -35,6 +35,7 @@ class EditFeature:
             while this feature is on (``RuntimeOptions.fuse_unet_calls``).
         setting: the setting that switches the feature on, named in its messages (default: the
             class name).
+        supports_flow_matching: the feature runs on flow-matching models (SD3, FLUX).
 
     Hooks, in the order the loop calls them:
         ``check(plan)`` once per call before any model runs; ``attention_injection()`` when the
@@ -60,6 +61,7 @@ class EditFeature:
     needs_cross_attention: ClassVar[bool] = False
     allows_fused_calls: ClassVar[bool] = True
     setting: ClassVar[str] = ""
+    supports_flow_matching: ClassVar[bool] = True
 
     @property
     def name(self) -> str:
@@ -74,6 +76,8 @@ class EditFeature:
                              f"{method.name!r} has none")
         if self.needs_reference and not method.reference:
             raise ValueError(f"{label} needs a method with a reference pass; {method.name!r} has none")
+        if plan.flow_matching and not self.supports_flow_matching:
+            raise ValueError(f"{label} is not available on flow-matching models (SD3, FLUX) yet")
 
     def attention_injection(self) -> SelfAttentionInjection | None:
         """An injection the loop's attention store should carry (default: none)."""

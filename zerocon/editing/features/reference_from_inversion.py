@@ -34,6 +34,7 @@ class ReferenceFromInversion(EditFeature):
     """
 
     needs_reference = True
+    supports_flow_matching = False
     setting = "reference_from_inversion"
     allows_fused_calls = False
 

@@ -42,6 +42,7 @@ class SceneRenoise(EditFeature):
     """
 
     needs_reference = True
+    supports_flow_matching = False
     needs_cross_attention = True
     setting = "scene_renoise"
 

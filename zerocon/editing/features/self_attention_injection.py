@@ -35,6 +35,7 @@ class SelfAttentionInjectionFeature(EditFeature):
     """
 
     needs_reference = True
+    supports_flow_matching = False
     setting = "inject_self_attention"
     allows_fused_calls = False
 

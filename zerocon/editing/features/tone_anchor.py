@@ -34,6 +34,7 @@ class ToneAnchor(EditFeature):
     """
 
     needs_reference = True
+    supports_flow_matching = False
     setting = "lambda_tone"
 
     def __init__(self) -> None:

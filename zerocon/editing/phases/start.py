@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import torch
 from diffusers.utils.torch_utils import randn_tensor
 
-from zerocon.inversion import DDIMInverter, NoiseRegularizer
+from zerocon.inversion import DDIMInverter, FlowMatchInverter, NoiseRegularizer
 
 if TYPE_CHECKING:
     from zerocon.editing.edit_loop import EditLoop
@@ -33,6 +33,9 @@ def invert_start(loop: EditLoop) -> None:
     """
     editor, states, plan, callbacks = loop.editor, loop.states, loop.plan, loop.callbacks
     assert all(state.x0 is not None and state.cond is not None for state in states)
+    if editor.flow_matching:
+        flow_invert_start(loop)
+        return
     _edit_scheduler(loop)
     steps, reg = plan.settings.num_inference_steps, plan.settings.inversion
     regularizer = NoiseRegularizer(reg.lambda_ac, reg.lambda_kl, reg.num_reg_iterations, reg.num_reg_rolls)
@@ -59,6 +62,31 @@ def invert_start(loop: EditLoop) -> None:
         state.timesteps, state.x_start = loop.scheduler.timesteps, result.latents[row : row + 1]
 
 
+def flow_invert_start(loop: EditLoop) -> None:
+    """Start a flow-matching edit from the Euler inversion of every image (caption, no CFG).
+
+    The inversion integrates ``dx/dσ = v`` upwards over the scheduler's own sigmas, first order,
+    as the loop's Euler sampler integrates downwards; the noise regulariser (made for ε
+    predictions) is not used. ``on_inversion_step`` fires after each step, for each image.
+    """
+    editor, states, plan, callbacks = loop.editor, loop.states, loop.plan, loop.callbacks
+    _edit_scheduler(loop)
+    inverter = FlowMatchInverter(editor.denoiser, editor.edit_scheduler(plan.method), order=1)
+
+    def on_step(index: int, sigma: float, latents: torch.Tensor) -> None:
+        timestep = round(sigma * loop.scheduler.config.num_train_timesteps)
+        for feature in loop.features:
+            feature.on_inversion_step(loop, index, timestep, latents)
+        for row, state in enumerate(states):
+            callbacks.fire("on_inversion_step", editor, state, index, timestep, latents[row : row + 1])
+
+    x0 = torch.cat([state.x0 for state in states])  # type: ignore[misc]
+    cond = torch.cat([state.cond for state in states])  # type: ignore[misc]
+    result = inverter.invert(x0, cond, plan.settings.num_inference_steps, callback=on_step, show_progress=False)
+    for row, state in enumerate(states):
+        state.timesteps, state.x_start = loop.scheduler.timesteps, result.latents[row : row + 1]
+
+
 def noise_start(loop: EditLoop) -> None:
     """SDEdit's start: keep the last ``strength`` share of the timesteps and noise each ``x0``
     to the first of them with its image's generator."""
@@ -73,6 +101,9 @@ def noise_start(loop: EditLoop) -> None:
         randn_tensor(state.x0.shape, generator=generator, device=editor.device, dtype=x0.dtype)  # type: ignore[union-attr]
         for state, generator in zip(states, loop.generators, strict=True)
     ])
-    x_start = loop.scheduler.add_noise(x0, noise, timesteps[:1])
+    if loop.editor.flow_matching:  # x_σ = (1 − σ)·x0 + σ·noise
+        x_start = loop.scheduler.scale_noise(x0, timesteps[:1], noise)
+    else:
+        x_start = loop.scheduler.add_noise(x0, noise, timesteps[:1])
     for row, state in enumerate(states):
         state.timesteps, state.x_start = timesteps, x_start[row : row + 1]
