@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from diffusers import StableDiffusion3Pipeline
@@ -88,3 +89,58 @@ def test_a_zero_edit_reconstructs_through_the_flow_inversion() -> None:
         x0 = editor.vae.encode(image_to_tensor(source)).latent_dist.mean * editor.vae.config.scaling_factor
     error = (out.images - x0).abs().mean() / x0.abs().mean()
     assert error < 0.1, float(error)
+
+
+# ----------------------------------------------------------------------------- the pipeline and the CLI
+def _sd3_pipe():
+    from zerocon.pipelines import ZeroConPipeline
+
+    return ZeroConPipeline.from_pipe(StableDiffusion3Pipeline(**tiny_sd3_components().as_kwargs()))
+
+
+def test_from_pipe_gives_the_sd3_pipeline_sharing_the_components() -> None:
+    from zerocon.pipelines import ZeroConPipeline, ZeroConSD3Pipeline
+
+    c = tiny_sd3_components()
+    sd3 = StableDiffusion3Pipeline(**c.as_kwargs())
+    pipe = ZeroConPipeline.from_pipe(sd3)
+    assert isinstance(pipe, ZeroConSD3Pipeline) and pipe.transformer is sd3.transformer
+    assert type(pipe.scheduler).__name__ == "FlowMatchEulerDiscreteScheduler"  # kept, not swapped for DDIM
+
+
+def test_save_and_reload_give_the_same_pixels_and_a_stock_sd3_folder_loads(tmp_path) -> None:
+    from zerocon.pipelines import ZeroConPipeline, ZeroConSD3Pipeline
+
+    pipe = _sd3_pipe()
+    kwargs = {"source_prompt": CAPTION, "method": "zerocon++", "num_inference_steps": 3,
+              "generator": torch.Generator().manual_seed(0), "show_progress": False}
+    first = np.asarray(pipe(_image(), TARGET, **kwargs).images[0])  # 8-bit pixels (floats differ by ~1e-6)
+    pipe.save_pretrained(tmp_path / "saved")
+    again = ZeroConPipeline.from_pretrained(tmp_path / "saved")
+    assert isinstance(again, ZeroConSD3Pipeline)
+    kwargs["generator"] = torch.Generator().manual_seed(0)
+    assert (np.asarray(again(_image(), TARGET, **kwargs).images[0]) == first).all() and first.std() > 0
+    StableDiffusion3Pipeline(**tiny_sd3_components().as_kwargs()).save_pretrained(tmp_path / "stock")
+    assert isinstance(ZeroConPipeline.from_pretrained(tmp_path / "stock"), ZeroConSD3Pipeline)
+
+
+def test_zerocon_edit_runs_on_an_sd3_folder(tmp_path) -> None:
+    from zerocon.cli.main import main
+
+    StableDiffusion3Pipeline(**tiny_sd3_components().as_kwargs()).save_pretrained(tmp_path / "sd3")
+    _image().save(tmp_path / "in.png")
+    code = main(["edit", str(tmp_path / "in.png"), "--model", str(tmp_path / "sd3"), "--target", TARGET,
+                 "--source", CAPTION, "--method", "pix2pix-zero", "--steps", "2", "--out", str(tmp_path / "out"),
+                 "--no-progress"])
+    assert code == 0
+    assert len(list((tmp_path / "out").glob("*.png"))) == 1
+
+
+def test_flux_is_refused_with_one_message() -> None:
+    from zerocon.pipelines import UnsupportedPipelineError, ZeroConPipeline
+    from zerocon.pipelines.supported_models import check_supported
+
+    with pytest.raises(UnsupportedPipelineError, match="FluxPipeline is not supported"):
+        check_supported("FluxPipeline", {"vae": 1, "transformer": 1}, None, None, True, True)
+    with pytest.raises(UnsupportedPipelineError, match="FluxPipeline is not supported"):
+        ZeroConPipeline.from_pipe(type("FluxPipeline", (), {"components": {"transformer": object()}})())

@@ -218,9 +218,11 @@ def _side(args: argparse.Namespace) -> int:
     if not isinstance(source, Path):  # a hub id: its config comes with the model
         pipe = load_pipeline(args.model, device_for_rank(args.device))
         args.loaded_pipeline = pipe  # kept for the run: loaded once
-        return int(pipe.unet.config.sample_size) * pipe.vae_scale_factor
+        denoiser = getattr(pipe, "unet", None) or pipe.transformer
+        return int(denoiser.config.sample_size) * pipe.vae_scale_factor
     try:
-        unet = json.loads((Path(source) / "unet" / "config.json").read_text(encoding="utf-8"))
+        folder = "unet" if (Path(source) / "unet").is_dir() else "transformer"
+        unet = json.loads((Path(source) / folder / "config.json").read_text(encoding="utf-8"))
         vae = json.loads((Path(source) / "vae" / "config.json").read_text(encoding="utf-8"))
         return int(unet["sample_size"]) * 2 ** (len(vae["block_out_channels"]) - 1)
     except (OSError, ValueError, KeyError, TypeError) as error:

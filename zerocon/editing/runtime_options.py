@@ -23,8 +23,8 @@ class RuntimeOptions:
             up to float rounding; memory grows with the batch.
         fuse_unet_calls: run a step's classifier-free-guidance rows and the next step's
             reference rows in one model call (same results up to float rounding). Off by
-            default: on the embedded model it saves 4% of a one-image edit's time, but at
-            Stable Diffusion scale (512 px, CPU) it cost 5% more time and 0.16 GiB more memory.
+            default: whether it saves time depends on the model's size (the performance guide
+            has the measurements).
         gradient_checkpointing: recompute the model's block activations during the guidance
             backward instead of keeping them (less memory, one more partial forward per step).
 

@@ -1,6 +1,8 @@
 """The zeroCon editor as a diffusers pipeline: a façade over [`editing`][zerocon.editing].
 
 - [`ZeroConPipeline`][zerocon.pipelines.ZeroConPipeline] — ``from_pretrained`` / ``from_pipe`` / ``__call__``.
+- [`ZeroConSD3Pipeline`][zerocon.pipelines.ZeroConSD3Pipeline] — the same on Stable Diffusion 3 / 3.5 (what
+  ``ZeroConPipeline.from_pipe`` / ``from_pretrained`` return for an SD3 pipeline or folder).
 - [`UnsupportedPipelineError`][zerocon.pipelines.UnsupportedPipelineError] — raised at load time for pipelines zerocon cannot edit with.
 - [`ZeroConPipelineOutput`][zerocon.editing.ZeroConPipelineOutput] — images plus every parameter, timings and UNet counts.
 - Re-exported from [`editing`][zerocon.editing] for convenience: [`EditSettings`][zerocon.editing.EditSettings],
@@ -22,6 +24,7 @@ from zerocon.editing.preprocessing import (
 from zerocon.editing.words import derive_edit_words, swap_words
 from zerocon.pipelines.supported_models import UnsupportedPipelineError
 from zerocon.pipelines.zerocon_pipeline import ZeroConPipeline
+from zerocon.pipelines.zerocon_sd3_pipeline import ZeroConSD3Pipeline
 
 __all__ = [
     "EditSettings",
@@ -31,6 +34,7 @@ __all__ = [
     "UnsupportedPipelineError",
     "ZeroConPipeline",
     "ZeroConPipelineOutput",
+    "ZeroConSD3Pipeline",
     "available_methods",
     "derive_edit_words",
     "get_method",

@@ -1,11 +1,11 @@
 """Which diffusers pipelines zerocon can edit with, checked before anything is loaded.
 
-zerocon needs a latent UNet conditioned by cross-attention on CLIP text embeddings (Stable
-Diffusion 1.x, 2.x and XL): a ``UNet2DConditionModel`` with 4 input channels, an
-``AutoencoderKL``, and a first text encoder with its tokenizer (SDXL adds a second). Anything
-else (transformer denoisers such as SD3 or FLUX, inpainting or depth UNets with extra input
-channels, SDXL's refiner, which has only the second encoder) is refused with one message that
-says what is missing.
+zerocon edits with a latent UNet conditioned by cross-attention on CLIP text embeddings (Stable
+Diffusion 1.x, 2.x and XL: a ``UNet2DConditionModel`` with 4 input channels, an
+``AutoencoderKL``, and a first text encoder with its tokenizer; SDXL adds a second), and with
+Stable Diffusion 3 / 3.5 (an ``SD3Transformer2DModel``; ``ZeroConSD3Pipeline``). Anything else
+(FLUX, inpainting or depth UNets with extra input channels, SDXL's refiner, which has only the
+second encoder) is refused with one message that says what is missing.
 """
 
 from __future__ import annotations
@@ -54,10 +54,10 @@ def check_supported(
         >>> check_supported("FluxPipeline", {"vae": 1, "transformer": 1}, None, None, True, True)
         Traceback (most recent call last):
         ...
-        zerocon.pipelines.supported_models.UnsupportedPipelineError: FluxPipeline is not supported: zerocon edits with Stable Diffusion 1.x, 2.x and XL pipelines (a UNet2DConditionModel with a CLIP text encoder); this one has no unet, text_encoder, tokenizer, scheduler
+        zerocon.pipelines.supported_models.UnsupportedPipelineError: FluxPipeline is not supported: zerocon edits with Stable Diffusion 1.x, 2.x and XL pipelines (a UNet2DConditionModel with a CLIP text encoder) and Stable Diffusion 3 / 3.5; this one has no unet, text_encoder, tokenizer, scheduler
     """
     prefix = (f"{class_name} is not supported: zerocon edits with Stable Diffusion 1.x, 2.x and XL pipelines "
-              "(a UNet2DConditionModel with a CLIP text encoder)")
+              "(a UNet2DConditionModel with a CLIP text encoder) and Stable Diffusion 3 / 3.5")
     missing = _missing(components)
     if missing:
         raise UnsupportedPipelineError(f"{prefix}; this one has no {', '.join(missing)}")
@@ -71,6 +71,31 @@ def check_supported(
     if text_encoder_2 != tokenizer_2:
         raise UnsupportedPipelineError(f"{class_name}: a second text encoder needs its tokenizer (text_encoder_2 and "
                                        "tokenizer_2 come together)")
+
+
+def is_sd3_folder(folder: Path) -> bool:
+    """Whether a diffusers folder holds a Stable Diffusion 3 pipeline (an ``SD3Transformer2DModel``).
+
+    Examples:
+        >>> is_sd3_folder(Path("no-such-folder"))
+        False
+    """
+    index_path = folder / "model_index.json"
+    if not index_path.is_file():
+        return False
+    transformer = json.loads(index_path.read_text(encoding="utf-8")).get("transformer")
+    return isinstance(transformer, list) and len(transformer) == 2 and transformer[1] == "SD3Transformer2DModel"
+
+
+def is_sd3_pipeline(pipeline: Any) -> bool:
+    """Whether a loaded pipeline's denoiser is an ``SD3Transformer2DModel``.
+
+    Examples:
+        >>> is_sd3_pipeline(object())
+        False
+    """
+    components = dict(getattr(pipeline, "components", {}) or {})
+    return type(components.get("transformer")).__name__ == "SD3Transformer2DModel"
 
 
 def check_folder(folder: Path) -> None:

@@ -41,6 +41,8 @@ from zerocon.pipelines.supported_models import (
     UnsupportedPipelineError,
     check_folder,
     check_pipeline,
+    is_sd3_folder,
+    is_sd3_pipeline,
 )
 
 
@@ -147,9 +149,13 @@ class ZeroConPipeline(DiffusionPipeline):
             >>> from zerocon.shapes import embedded_model_path
             >>> pipe = ZeroConPipeline.from_pretrained(embedded_model_path())  # doctest: +SKIP
         """
+        folder = Path(str(pretrained_model_name_or_path))
+        if cls is ZeroConPipeline and folder.is_dir() and is_sd3_folder(folder):
+            from zerocon.pipelines.zerocon_sd3_pipeline import ZeroConSD3Pipeline
+
+            return ZeroConSD3Pipeline.from_pretrained(pretrained_model_name_or_path, **kwargs)
         captioner = kwargs.pop("captioner", None)
         sentence_source = kwargs.pop("sentence_source", None)
-        folder = Path(str(pretrained_model_name_or_path))
         if folder.is_dir():
             check_folder(folder)
         defaults = ModelDefaults.read(folder) if folder.is_dir() else ModelDefaults()
@@ -168,11 +174,16 @@ class ZeroConPipeline(DiffusionPipeline):
         """Build from another diffusers pipeline's components (no copy), as diffusers' ``from_pipe``.
 
         An SDXL pipeline keeps both text encoders; a non-DDIM scheduler is converted to DDIM with a
-        warning, as in ``from_pretrained``.
+        warning, as in ``from_pretrained``. A ``StableDiffusion3Pipeline`` gives a
+        [`ZeroConSD3Pipeline`][zerocon.pipelines.ZeroConSD3Pipeline] (its flow-matching scheduler kept).
 
         Raises:
             UnsupportedPipelineError: (a ``ValueError``) for a pipeline zerocon cannot edit with.
         """
+        if cls is ZeroConPipeline and is_sd3_pipeline(pipeline):
+            from zerocon.pipelines.zerocon_sd3_pipeline import ZeroConSD3Pipeline
+
+            return ZeroConSD3Pipeline.from_pipe(pipeline, **kwargs)
         check_pipeline(pipeline)
         pipe = super().from_pipe(pipeline, **kwargs)
         assert isinstance(pipe, ZeroConPipeline)
