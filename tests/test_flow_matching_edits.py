@@ -144,3 +144,47 @@ def test_flux_is_refused_with_one_message() -> None:
         check_supported("FluxPipeline", {"vae": 1, "transformer": 1}, None, None, True, True)
     with pytest.raises(UnsupportedPipelineError, match="FluxPipeline is not supported"):
         ZeroConPipeline.from_pipe(type("FluxPipeline", (), {"components": {"transformer": object()}})())
+
+
+# ----------------------------------------------------------------------------- FlowEdit
+def test_flowedit_follows_its_update_rule_and_edits() -> None:
+    """One FlowEdit step by hand, from the same noise, equals the method's first step."""
+    editor = _editor()
+    settings = EditSettings("flowedit", num_inference_steps=4, strength=0.5)
+    seen = {}
+
+    from zerocon.editing import Callback
+
+    class First(Callback):
+        def on_edit_step(self, editor, state, step, timestep, latents, pred_x0):
+            seen.setdefault(step, latents)
+
+    out = editor.edit([_image()], [EditRequest(TARGET, CAPTION)], settings, generator=torch.Generator().manual_seed(3),
+                      callbacks=[First()], output_type="np", show_progress=False)
+    assert torch.isfinite(torch.from_numpy(out.images)).all() and out.images.std() > 0
+    assert sorted(seen) == [0, 1]  # the last half of four steps
+    # By hand: the source latent, noise from the same generator, the two guided velocities.
+    from zerocon.editing.preprocessing import image_to_tensor, prepare_image
+
+    image = prepare_image(_image(), editor.vae_scale_factor).image
+    with torch.no_grad():
+        x_src = editor.vae.encode(image_to_tensor(image)).latent_dist.mean * editor.vae.config.scaling_factor
+        scheduler = editor.edit_scheduler(editor.plan(settings).method)
+        scheduler.set_timesteps(4)
+        sigma, sigma_next, t = scheduler.sigmas[2], scheduler.sigmas[3], scheduler.timesteps[2]
+        noise = torch.randn(x_src.shape, generator=torch.Generator().manual_seed(3))
+        z_src = (1 - sigma) * x_src + sigma * noise
+        cond, target, empty = (editor.encode_text([p]) for p in (CAPTION, TARGET, ""))
+        v_src = editor.model_output(z_src, t, cond, empty, 3.5)
+        v_tar = editor.model_output(x_src + z_src - x_src, t, target, empty, settings.guidance_scale)
+        expected = x_src + (sigma_next - sigma) * (v_tar - v_src)
+    torch.testing.assert_close(seen[0], expected, rtol=1e-4, atol=1e-5)
+
+
+def test_flowedit_is_refused_on_a_noise_predicting_model() -> None:
+    from zerocon.testing import tiny_components
+
+    c = tiny_components()
+    editor = Editor(c.unet, c.vae, c.text_encoder, c.tokenizer, c.scheduler)
+    with pytest.raises(ValueError, match="flowedit needs a flow-matching model"):
+        editor.plan(EditSettings("flowedit"))

@@ -46,6 +46,7 @@ from zerocon.editing.features import (
     ToneAnchor,
     settings_features,
 )
+from zerocon.editing.flowedit import FlowEditMethod
 from zerocon.editing.methods import (
     DDIMMethod,
     EditMethod,
@@ -99,6 +100,7 @@ __all__ = [
     "EditScope",
     "EditSettings",
     "Editor",
+    "FlowEditMethod",
     "GuidanceEvent",
     "GuidanceSettings",
     "ImageState",

@@ -289,6 +289,15 @@ class EditLoop:
             latents = feature.after_scheduler_step(self, step, latents)
         return latents
 
+    def end_step(self, step: StepContext, latents: Float[Tensor, "b c h w"]) -> None:
+        """Close a step of a method's own: range check, ``x_edit`` and each ``state.latents``, ``on_edit_step``."""
+        check_in_range(latents, LATENT_LIMIT, f"the latent after step {step.index}",
+                       f"guidance_scale={self.plan.settings.guidance_scale:g}", [s.index for s in self.states])
+        self.set_latents(latents)
+        for state in self.states:
+            self.callbacks.fire("on_edit_step", self.editor, state, step.index, int(step.t), state.latents, None)
+        self.x_edit = torch.cat([state.latents for state in self.states])  # type: ignore[misc]
+
     def after_step(self, step: StepContext) -> None:
         """Range checks, each image's losses and skipped steps, ``on_edit_step``; ``x_edit`` moves on."""
         out, settings, images = step.output, self.plan.settings, [state.index for state in self.states]

@@ -222,6 +222,7 @@ class Editor:
             step_size = 0.01 if self.prediction_type == "v_prediction" else 0.1
         plan = EditPlan(settings, strategy, layers, list(terms), float(step_size), runtime or RuntimeOptions(),
                         self.flow_matching)
+        strategy.check(plan)
         for feature in strategy.features(settings):
             feature.check(plan)
         return plan

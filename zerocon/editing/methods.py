@@ -56,6 +56,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from zerocon.editing.edit_loop import EditLoop
+    from zerocon.editing.edit_plan import EditPlan
     from zerocon.editing.step_context import StepContext
 
 
@@ -145,6 +146,9 @@ class EditMethod:
     def end(self, loop: EditLoop) -> None:
         """After the last step, before decoding. Default: [`EditLoop.finish`][zerocon.editing.EditLoop.finish]."""
         loop.finish()
+
+    def check(self, plan: EditPlan) -> None:
+        """Refuse a plan this method cannot run (``ValueError``), before any model runs (default: accept)."""
 
     def features(self, settings: EditSettings) -> list[EditFeature]:
         """The features this method composes, made fresh for each batch, in the order they run.

@@ -164,7 +164,7 @@ class EditSettings:
         values: dict[str, Any] = {key: value for key, value in given.items()
                                   if value is not _UNSET and not (key in GROUPS and value is None)}
         values.update(flat)
-        values["extras"] = {} if extras is None else extras
+        values["extras"] = extras
         name = DEFAULT_METHOD if method is None else method
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"method must be a non-empty name, got {name!r}")
@@ -177,8 +177,10 @@ class EditSettings:
         core = dict(CORE_DEFAULTS)
         groups: dict[str, Any] = {group: cls() for group, cls in GROUPS.items()}
         changed: dict[str, dict[str, Any]] = {group: {} for group in GROUPS}
-        for key, value in lookup(name).defaults.items():  # the preset first
-            _sort(key, value, core, changed)
+        preset = lookup(name).defaults
+        for key, value in preset.items():  # the preset first
+            if key != "extras":
+                _sort(key, value, core, changed)
         for group in GROUPS:
             if group in values:
                 value = values[group]
@@ -193,7 +195,9 @@ class EditSettings:
             fix(self, key, value)
         for group, changes in changed.items():
             fix(self, group, groups[group].replace(**changes) if changes else groups[group])
-        fix(self, "extras", check.json_values("extras", values["extras"]))
+        given_extras = values["extras"]
+        fix(self, "extras", check.json_values("extras", dict(preset.get("extras", {})) if given_extras is None
+                                              else given_extras))
 
     @classmethod
     def for_method(cls, method: Any, /, **changes: Any) -> EditSettings:
