@@ -81,7 +81,7 @@ def attention_layers(model: Any) -> dict[str, bool]:
     that attribute is unavailable does the Stable Diffusion naming convention decide:
     ``attn2`` is cross-attention, ``attn1`` is self-attention. A joint (MMDiT) layer, whose image
     tokens attend to the text among other tokens, counts as cross-attention
-    ([`is_joint_attention`][zerocon.attention.layers.is_joint_attention]).
+    (`is_joint_attention`).
 
     Args:
         model: a diffusers model with a processor registry (see [`processor_registry`][zerocon.attention.processor_registry]).

@@ -35,9 +35,12 @@ class ZeroConSD3Pipeline(ZeroConPipeline):
         transformer: the ``SD3Transformer2DModel``.
         scheduler: a ``FlowMatchEulerDiscreteScheduler``.
         vae: the VAE.
-        text_encoder / tokenizer: CLIP-L (with projection).
-        text_encoder_2 / tokenizer_2: CLIP-G (with projection).
-        text_encoder_3 / tokenizer_3: T5, optional (zeros in its place, as diffusers does).
+        text_encoder: CLIP-L (with projection).
+        tokenizer: its tokenizer.
+        text_encoder_2: CLIP-G (with projection).
+        tokenizer_2: its tokenizer.
+        text_encoder_3: T5, optional (zeros in its place, as diffusers does).
+        tokenizer_3: its tokenizer.
         captioner: turns source images into captions (optional when source prompts are given).
         sentence_source: sentences of word directions.
 
