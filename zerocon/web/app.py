@@ -95,6 +95,28 @@ def _one_line(error: BaseException) -> str:
     return f"the edit failed: {text}"
 
 
+def runnable_methods(pipe: Any) -> list[str]:
+    """The registered methods this pipeline's model can run (``flowedit`` needs a flow-matching model, for one).
+
+    Examples:
+        >>> from zerocon.pipelines import ZeroConPipeline
+        >>> from zerocon.testing import tiny_components
+        >>> c = tiny_components()
+        >>> "flowedit" in runnable_methods(ZeroConPipeline(c.vae, c.text_encoder, c.tokenizer, c.unet, c.scheduler))
+        False
+    """
+    from zerocon.editing import EditSettings
+
+    editor, names = pipe.editor(), []
+    for name in available_methods():
+        try:
+            editor.plan(EditSettings(name))
+        except ValueError:
+            continue
+        names.append(name)
+    return names
+
+
 def build_app(pipe: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS, default_steps: int = 20) -> Any:
     """Build the page around a loaded pipeline (Gradio needed: the ``zerocon[demo]`` extra).
 
@@ -190,7 +212,7 @@ def build_app(pipe: Any, *, max_pixels: int = DEFAULT_MAX_PIXELS, default_steps:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    methods = available_methods()
+    methods = runnable_methods(pipe)
     with gr.Blocks(title="zerocon", analytics_enabled=False) as app:
         gr.Markdown(INTRO)
         counter = gr.State(0)
