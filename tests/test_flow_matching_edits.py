@@ -136,14 +136,11 @@ def test_zerocon_edit_runs_on_an_sd3_folder(tmp_path) -> None:
     assert len(list((tmp_path / "out").glob("*.png"))) == 1
 
 
-def test_flux_is_refused_with_one_message() -> None:
+def test_an_unknown_transformer_pipeline_is_refused_with_one_message() -> None:
     from zerocon.pipelines import UnsupportedPipelineError, ZeroConPipeline
-    from zerocon.pipelines.supported_models import check_supported
 
-    with pytest.raises(UnsupportedPipelineError, match="FluxPipeline is not supported"):
-        check_supported("FluxPipeline", {"vae": 1, "transformer": 1}, None, None, True, True)
-    with pytest.raises(UnsupportedPipelineError, match="FluxPipeline is not supported"):
-        ZeroConPipeline.from_pipe(type("FluxPipeline", (), {"components": {"transformer": object()}})())
+    with pytest.raises(UnsupportedPipelineError, match="HunyuanDiTPipeline is not supported"):
+        ZeroConPipeline.from_pipe(type("HunyuanDiTPipeline", (), {"components": {"transformer": object()}})())
 
 
 # ----------------------------------------------------------------------------- FlowEdit
@@ -188,3 +185,108 @@ def test_flowedit_is_refused_on_a_noise_predicting_model() -> None:
     editor = Editor(c.unet, c.vae, c.text_encoder, c.tokenizer, c.scheduler)
     with pytest.raises(ValueError, match="flowedit needs a flow-matching model"):
         editor.plan(EditSettings("flowedit"))
+
+
+# ----------------------------------------------------------------------------- FLUX
+def _flux_editor(guidance_embeds: bool = False) -> Editor:
+    from zerocon.direction import FluxTextEncoder
+    from zerocon.editing import FluxDenoiser
+    from zerocon.testing import tiny_flux_components
+
+    c = tiny_flux_components(guidance_embeds=guidance_embeds)
+    encoder = FluxTextEncoder(c.text_encoder, c.tokenizer, c.text_encoder_2, c.tokenizer_2, max_sequence_length=16)
+    return Editor(c.transformer, c.vae, encoder, c.tokenizer_2, c.scheduler,
+                  denoiser=FluxDenoiser(c.transformer, encoder.pooled_dim))
+
+
+def test_the_flux_encoder_encodes_as_the_flux_pipeline() -> None:
+    from diffusers import FluxPipeline
+
+    from zerocon.direction import FluxTextEncoder
+    from zerocon.testing import tiny_flux_components
+
+    c = tiny_flux_components()
+    embeds, pooled, _ = FluxPipeline(**c.as_kwargs()).encode_prompt(CAPTION, CAPTION, max_sequence_length=16)
+    packed = encode_prompts(FluxTextEncoder(c.text_encoder, c.tokenizer, c.text_encoder_2, c.tokenizer_2,
+                                            max_sequence_length=16), c.tokenizer, [CAPTION])
+    torch.testing.assert_close(packed[:, :-1], embeds)
+    torch.testing.assert_close(packed[:, -1, :32], pooled)
+
+
+def test_the_flux_denoiser_predicts_as_the_flux_pipeline_calls_its_transformer() -> None:
+    from diffusers import FluxPipeline
+
+    from zerocon.editing import FluxDenoiser
+    from zerocon.testing import tiny_flux_components
+
+    c = tiny_flux_components(guidance_embeds=True)
+    g = torch.Generator().manual_seed(0)
+    latents, tokens, pooled = torch.randn(1, 4, 8, 8, generator=g), torch.randn(1, 5, 32, generator=g), torch.randn(1, 32, generator=g)
+    packed = torch.cat([tokens, torch.nn.functional.pad(pooled, (0, 0))[:, None]], dim=1)
+    with torch.no_grad():
+        ours = FluxDenoiser(c.transformer, 32, guidance=3.5)(latents, torch.tensor(700.0), packed)
+        ids = FluxPipeline._prepare_latent_image_ids(1, 4, 4, "cpu", torch.float32)
+        theirs = c.transformer(hidden_states=FluxPipeline._pack_latents(latents, 1, 4, 8, 8), timestep=torch.tensor([0.7]),
+                               guidance=torch.tensor([3.5]), pooled_projections=pooled, encoder_hidden_states=tokens,
+                               txt_ids=torch.zeros(5, 3), img_ids=ids).sample
+    torch.testing.assert_close(ours, FluxPipeline._unpack_latents(theirs, 16, 16, 2))
+
+
+@pytest.mark.parametrize("method", ["pix2pix-zero", "zerocon++", "ddim", "sdedit", "flowedit"])
+def test_every_method_edits_a_flux_model(method) -> None:
+    editor = _flux_editor()
+    plan = editor.plan(EditSettings(method))
+    if plan.method.record_cross:
+        assert plan.layers.cross == ["transformer_blocks.0.attn", "single_transformer_blocks.0.attn"]
+    settings = EditSettings(method, num_inference_steps=4)
+    out = editor.edit([_image()], [EditRequest(TARGET, CAPTION)], settings,
+                      generator=torch.Generator().manual_seed(0), output_type="np", show_progress=False)
+    pixels = torch.from_numpy(out.images[0])
+    assert torch.isfinite(pixels).all() and pixels.std() > 0
+    if plan.method.record_cross:
+        assert any(step["CrossAttentionGuidance"] > 0 for step in out.guidance_losses[0])
+    with pytest.raises(ValueError, match="selects no self-attention layer"):
+        editor.plan(EditSettings("zerocon"))  # FLUX has no feature taps for PatchNCE
+
+
+def test_flux_pipelines_load_edit_save_and_reload(tmp_path) -> None:
+    from diffusers import FluxPipeline
+
+    from zerocon.cli.main import main
+    from zerocon.pipelines import ZeroConFluxPipeline, ZeroConPipeline
+    from zerocon.testing import tiny_flux_components
+
+    flux = FluxPipeline(**tiny_flux_components(guidance_embeds=True).as_kwargs())
+    pipe = ZeroConPipeline.from_pipe(flux)
+    assert isinstance(pipe, ZeroConFluxPipeline) and pipe.transformer is flux.transformer
+    kwargs = {"source_prompt": CAPTION, "method": "zerocon++", "num_inference_steps": 3, "show_progress": False}
+    out = pipe(_image(), TARGET, generator=torch.Generator().manual_seed(0), **kwargs)
+    assert out.parameters["settings"]["guidance_scale"] == 1.0 and out.parameters["embedded_guidance"] == 3.5
+    first = np.asarray(out.images[0])
+    assert first.std() > 0
+    stronger = np.asarray(pipe(_image(), TARGET, generator=torch.Generator().manual_seed(0), guidance_scale=7.0,
+                               **kwargs).images[0])
+    assert not np.array_equal(stronger, first)  # the embedded guidance reaches the transformer
+    pipe.save_pretrained(tmp_path / "saved")
+    again = ZeroConPipeline.from_pretrained(tmp_path / "saved")
+    assert isinstance(again, ZeroConFluxPipeline)
+    assert np.array_equal(np.asarray(again(_image(), TARGET, generator=torch.Generator().manual_seed(0),
+                                           **kwargs).images[0]), first)
+    flux.save_pretrained(tmp_path / "stock")
+    _image().save(tmp_path / "in.png")
+    code = main(["edit", str(tmp_path / "in.png"), "--model", str(tmp_path / "stock"), "--target", TARGET,
+                 "--source", CAPTION, "--method", "flowedit", "--steps", "4", "--out", str(tmp_path / "out"),
+                 "--no-progress"])
+    assert code == 0 and len(list((tmp_path / "out").glob("*.png"))) == 1
+
+
+@pytest.mark.parametrize("family", ["sd3", "flux"])
+def test_gradient_checkpointing_of_the_transformer_keeps_the_edit(family) -> None:
+    from zerocon.editing import RuntimeOptions
+
+    editor = _editor() if family == "sd3" else _flux_editor()
+    settings = EditSettings("pix2pix-zero", num_inference_steps=3)
+    outs = [editor.edit([_image()], [EditRequest(TARGET, CAPTION)], settings, output_type="latent", show_progress=False,
+                        runtime=RuntimeOptions(gradient_checkpointing=flag)).images for flag in (False, True)]
+    torch.testing.assert_close(outs[0], outs[1], rtol=1e-4, atol=1e-5)
+    assert not editor.denoiser.model.is_gradient_checkpointing  # switched off again after the edit

@@ -9,8 +9,9 @@ sequence of the pipeline's own text encoder; the edit conditions on ``c + Δc``.
   [`FileSentences`][zerocon.direction.FileSentences], [`LanguageModelSentences`][zerocon.direction.LanguageModelSentences].
 - [`DualTextEncoder`][zerocon.direction.DualTextEncoder], [`PackedConditioning`][zerocon.direction.PackedConditioning] — SDXL's two
   encoders as one, its pooled embedding packed as an extra row that the UNet unpacks.
-- [`SD3TextEncoder`][zerocon.direction.SD3TextEncoder] — SD3's CLIP-L, CLIP-G and T5 as one, the
-  pooled vector packed the same way.
+- [`SD3TextEncoder`][zerocon.direction.SD3TextEncoder], [`FluxTextEncoder`][zerocon.direction.FluxTextEncoder]
+  — SD3's CLIP-L, CLIP-G and T5, FLUX's CLIP and T5, each as one encoder, the pooled vector packed
+  the same way.
 - [`contains_word`][zerocon.direction.contains_word], [`split_sentences`][zerocon.direction.split_sentences] — the text helpers the sources use.
 
 Examples:
@@ -27,6 +28,7 @@ from zerocon.direction.dual_text_encoder import DualTextEncoder
 from zerocon.direction.edit_direction import EditDirection
 from zerocon.direction.encoding import check_encoder_tokenizer, encode_prompts
 from zerocon.direction.file_sentences import FileSentences
+from zerocon.direction.flux_text_encoder import FluxTextEncoder
 from zerocon.direction.language_model_sentences import DEFAULT_PROMPT, LanguageModelSentences
 from zerocon.direction.packed_conditioning import PackedConditioning, needs_added_conditioning
 from zerocon.direction.sd3_text_encoder import SD3TextEncoder
@@ -40,6 +42,7 @@ __all__ = [
     "DualTextEncoder",
     "EditDirection",
     "FileSentences",
+    "FluxTextEncoder",
     "LanguageModelSentences",
     "PackedConditioning",
     "SD3TextEncoder",

@@ -47,6 +47,7 @@ from zerocon.editing.features import (
     settings_features,
 )
 from zerocon.editing.flowedit import FlowEditMethod
+from zerocon.editing.flux_denoiser import FluxDenoiser
 from zerocon.editing.methods import (
     DDIMMethod,
     EditMethod,
@@ -101,6 +102,7 @@ __all__ = [
     "EditSettings",
     "Editor",
     "FlowEditMethod",
+    "FluxDenoiser",
     "GuidanceEvent",
     "GuidanceSettings",
     "ImageState",

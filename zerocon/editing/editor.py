@@ -126,6 +126,11 @@ class Editor:
         own = getattr(self.denoiser, "prediction_type", None)
         return str(own) if own else str(self.scheduler.config.get("prediction_type", "epsilon"))
 
+    def scheduler_kwargs(self, latent_shape: tuple[int, ...]) -> dict[str, Any]:
+        """Extra ``set_timesteps`` arguments the model family asks for at this latent size (FLUX's ``mu``)."""
+        ask = getattr(self.denoiser, "scheduler_kwargs", None)
+        return dict(ask(self.scheduler, tuple(latent_shape))) if callable(ask) else {}
+
     @property
     def flow_matching(self) -> bool:
         """Whether the model predicts a flow-matching velocity (SD3, FLUX)."""

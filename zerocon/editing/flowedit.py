@@ -72,7 +72,9 @@ class FlowEditMethod(EditMethod):
         """The source latent itself, at the first of the last ``strength`` share of the timesteps."""
         loop.scheduler = loop.editor.edit_scheduler(self)
         steps = loop.plan.settings.num_inference_steps
-        loop.scheduler.set_timesteps(steps, device=loop.editor.device)
+        x0 = loop.states[0].x0
+        assert x0 is not None
+        loop.scheduler.set_timesteps(steps, device=loop.editor.device, **loop.editor.scheduler_kwargs(tuple(x0.shape)))
         first = steps - min(steps, max(1, round(steps * loop.plan.settings.strength)))
         for state in loop.states:
             state.timesteps, state.x_start = loop.scheduler.timesteps[first:], state.x0

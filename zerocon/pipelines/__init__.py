@@ -2,7 +2,8 @@
 
 - [`ZeroConPipeline`][zerocon.pipelines.ZeroConPipeline] — ``from_pretrained`` / ``from_pipe`` / ``__call__``.
 - [`ZeroConSD3Pipeline`][zerocon.pipelines.ZeroConSD3Pipeline] — the same on Stable Diffusion 3 / 3.5 (what
-  ``ZeroConPipeline.from_pipe`` / ``from_pretrained`` return for an SD3 pipeline or folder).
+  ``ZeroConPipeline.from_pipe`` / ``from_pretrained`` return for an SD3 pipeline or folder);
+  [`ZeroConFluxPipeline`][zerocon.pipelines.ZeroConFluxPipeline] the same on FLUX.
 - [`UnsupportedPipelineError`][zerocon.pipelines.UnsupportedPipelineError] — raised at load time for pipelines zerocon cannot edit with.
 - [`ZeroConPipelineOutput`][zerocon.editing.ZeroConPipelineOutput] — images plus every parameter, timings and UNet counts.
 - Re-exported from [`editing`][zerocon.editing] for convenience: [`EditSettings`][zerocon.editing.EditSettings],
@@ -23,6 +24,7 @@ from zerocon.editing.preprocessing import (
 )
 from zerocon.editing.words import derive_edit_words, swap_words
 from zerocon.pipelines.supported_models import UnsupportedPipelineError
+from zerocon.pipelines.zerocon_flux_pipeline import ZeroConFluxPipeline
 from zerocon.pipelines.zerocon_pipeline import ZeroConPipeline
 from zerocon.pipelines.zerocon_sd3_pipeline import ZeroConSD3Pipeline
 
@@ -32,6 +34,7 @@ __all__ = [
     "PreparedImage",
     "UNetEvalCounter",
     "UnsupportedPipelineError",
+    "ZeroConFluxPipeline",
     "ZeroConPipeline",
     "ZeroConPipelineOutput",
     "ZeroConSD3Pipeline",

@@ -3,9 +3,10 @@
 zerocon edits with a latent UNet conditioned by cross-attention on CLIP text embeddings (Stable
 Diffusion 1.x, 2.x and XL: a ``UNet2DConditionModel`` with 4 input channels, an
 ``AutoencoderKL``, and a first text encoder with its tokenizer; SDXL adds a second), and with
-Stable Diffusion 3 / 3.5 (an ``SD3Transformer2DModel``; ``ZeroConSD3Pipeline``). Anything else
-(FLUX, inpainting or depth UNets with extra input channels, SDXL's refiner, which has only the
-second encoder) is refused with one message that says what is missing.
+Stable Diffusion 3 / 3.5 (an ``SD3Transformer2DModel``; ``ZeroConSD3Pipeline``) and FLUX (a
+``FluxTransformer2DModel``; ``ZeroConFluxPipeline``). Anything else (inpainting or depth UNets
+with extra input channels, SDXL's refiner, which has only the second encoder) is refused with one
+message that says what is missing.
 """
 
 from __future__ import annotations
@@ -51,13 +52,13 @@ def check_supported(
     Examples:
         >>> check_supported("StableDiffusionPipeline", dict.fromkeys(REQUIRED, 1), "UNet2DConditionModel", 4,
         ...                 False, False)
-        >>> check_supported("FluxPipeline", {"vae": 1, "transformer": 1}, None, None, True, True)
+        >>> check_supported("HunyuanDiTPipeline", {"vae": 1, "transformer": 1}, None, None, True, True)
         Traceback (most recent call last):
         ...
-        zerocon.pipelines.supported_models.UnsupportedPipelineError: FluxPipeline is not supported: zerocon edits with Stable Diffusion 1.x, 2.x and XL pipelines (a UNet2DConditionModel with a CLIP text encoder) and Stable Diffusion 3 / 3.5; this one has no unet, text_encoder, tokenizer, scheduler
+        zerocon.pipelines.supported_models.UnsupportedPipelineError: HunyuanDiTPipeline is not supported: zerocon edits with Stable Diffusion 1.x, 2.x and XL pipelines (a UNet2DConditionModel with a CLIP text encoder), Stable Diffusion 3 / 3.5 and FLUX; this one has no unet, text_encoder, tokenizer, scheduler
     """
     prefix = (f"{class_name} is not supported: zerocon edits with Stable Diffusion 1.x, 2.x and XL pipelines "
-              "(a UNet2DConditionModel with a CLIP text encoder) and Stable Diffusion 3 / 3.5")
+              "(a UNet2DConditionModel with a CLIP text encoder), Stable Diffusion 3 / 3.5 and FLUX")
     missing = _missing(components)
     if missing:
         raise UnsupportedPipelineError(f"{prefix}; this one has no {', '.join(missing)}")
@@ -85,6 +86,31 @@ def is_sd3_folder(folder: Path) -> bool:
         return False
     transformer = json.loads(index_path.read_text(encoding="utf-8")).get("transformer")
     return isinstance(transformer, list) and len(transformer) == 2 and transformer[1] == "SD3Transformer2DModel"
+
+
+def is_flux_folder(folder: Path) -> bool:
+    """Whether a diffusers folder holds a FLUX pipeline (a ``FluxTransformer2DModel``).
+
+    Examples:
+        >>> is_flux_folder(Path("no-such-folder"))
+        False
+    """
+    index_path = folder / "model_index.json"
+    if not index_path.is_file():
+        return False
+    transformer = json.loads(index_path.read_text(encoding="utf-8")).get("transformer")
+    return isinstance(transformer, list) and len(transformer) == 2 and transformer[1] == "FluxTransformer2DModel"
+
+
+def is_flux_pipeline(pipeline: Any) -> bool:
+    """Whether a loaded pipeline's denoiser is a ``FluxTransformer2DModel``.
+
+    Examples:
+        >>> is_flux_pipeline(object())
+        False
+    """
+    components = dict(getattr(pipeline, "components", {}) or {})
+    return type(components.get("transformer")).__name__ == "FluxTransformer2DModel"
 
 
 def is_sd3_pipeline(pipeline: Any) -> bool:

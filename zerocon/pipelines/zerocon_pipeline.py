@@ -41,6 +41,8 @@ from zerocon.pipelines.supported_models import (
     UnsupportedPipelineError,
     check_folder,
     check_pipeline,
+    is_flux_folder,
+    is_flux_pipeline,
     is_sd3_folder,
     is_sd3_pipeline,
 )
@@ -154,6 +156,10 @@ class ZeroConPipeline(DiffusionPipeline):
             from zerocon.pipelines.zerocon_sd3_pipeline import ZeroConSD3Pipeline
 
             return ZeroConSD3Pipeline.from_pretrained(pretrained_model_name_or_path, **kwargs)
+        if cls is ZeroConPipeline and folder.is_dir() and is_flux_folder(folder):
+            from zerocon.pipelines.zerocon_flux_pipeline import ZeroConFluxPipeline
+
+            return ZeroConFluxPipeline.from_pretrained(pretrained_model_name_or_path, **kwargs)
         captioner = kwargs.pop("captioner", None)
         sentence_source = kwargs.pop("sentence_source", None)
         if folder.is_dir():
@@ -184,6 +190,10 @@ class ZeroConPipeline(DiffusionPipeline):
             from zerocon.pipelines.zerocon_sd3_pipeline import ZeroConSD3Pipeline
 
             return ZeroConSD3Pipeline.from_pipe(pipeline, **kwargs)
+        if cls is ZeroConPipeline and is_flux_pipeline(pipeline):
+            from zerocon.pipelines.zerocon_flux_pipeline import ZeroConFluxPipeline
+
+            return ZeroConFluxPipeline.from_pipe(pipeline, **kwargs)
         check_pipeline(pipeline)
         pipe = super().from_pipe(pipeline, **kwargs)
         assert isinstance(pipe, ZeroConPipeline)

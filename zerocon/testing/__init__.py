@@ -12,16 +12,26 @@ from zerocon.testing.tiny_models import (
     tiny_unet,
     tiny_vae,
 )
-from zerocon.testing.tiny_sd3 import TinySD3Components, tiny_sd3_components, tiny_sd3_transformer
+from zerocon.testing.tiny_sd3 import (
+    TinyFluxComponents,
+    TinySD3Components,
+    tiny_flux_components,
+    tiny_flux_transformer,
+    tiny_sd3_components,
+    tiny_sd3_transformer,
+)
 from zerocon.testing.tiny_sdxl import TinySDXLComponents, tiny_sdxl_components, tiny_sdxl_unet
 
 __all__ = [
     "GaussianDenoiser",
     "TinyComponents",
+    "TinyFluxComponents",
     "TinySD3Components",
     "TinySDXLComponents",
     "build_word_tokenizer",
     "tiny_components",
+    "tiny_flux_components",
+    "tiny_flux_transformer",
     "tiny_sd3_components",
     "tiny_sd3_transformer",
     "tiny_sdxl_components",

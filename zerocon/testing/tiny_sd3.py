@@ -78,3 +78,70 @@ def tiny_sd3_components(seed: int = 0, dual_attention: bool = False) -> TinySD3C
     scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0)
     return TinySD3Components(tiny_vae(seed=seed), encoders[0], encoders[1], tokenizers[0], tokenizers[1],
                              tiny_sd3_transformer(seed, dual_attention), scheduler)
+
+
+def tiny_flux_transformer(seed: int = 0, guidance_embeds: bool = False) -> Any:
+    """A one-double, one-single block ``FluxTransformer2DModel`` on 4-channel latents (16 per 2×2 token).
+
+    Examples:
+        >>> tiny_flux_transformer().config.in_channels
+        16
+    """
+    from diffusers import FluxTransformer2DModel
+
+    torch.manual_seed(seed)
+    return FluxTransformer2DModel(patch_size=1, in_channels=16, num_layers=1, num_single_layers=1,
+                                  attention_head_dim=16, num_attention_heads=2, joint_attention_dim=32,
+                                  pooled_projection_dim=32, axes_dims_rope=(4, 4, 8),
+                                  guidance_embeds=guidance_embeds).eval()
+
+
+@dataclass
+class TinyFluxComponents:
+    """The parts of a ``FluxPipeline``: CLIP, a T5 (with a word tokenizer), the transformer.
+
+    Shape:
+        No tensors: models.
+
+    Examples:
+        >>> type(tiny_flux_components().text_encoder_2).__name__
+        'T5EncoderModel'
+    """
+
+    vae: AutoencoderKL
+    text_encoder: Any
+    tokenizer: Any
+    text_encoder_2: Any
+    tokenizer_2: Any
+    transformer: Any
+    scheduler: FlowMatchEulerDiscreteScheduler
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """The components as keyword arguments of ``FluxPipeline``."""
+        return dict(vars(self))
+
+
+def tiny_flux_components(seed: int = 0, guidance_embeds: bool = False) -> TinyFluxComponents:
+    """All FLUX components, tiny, with FLUX's dynamically shifted flow-matching scheduler.
+
+    Examples:
+        >>> tiny_flux_components().scheduler.config.use_dynamic_shifting
+        True
+    """
+    from transformers import CLIPTextModel, T5Config, T5EncoderModel
+
+    tokenizer = build_word_tokenizer(TINY_WORDS, model_max_length=16)
+    tokenizer_2 = build_word_tokenizer(TINY_WORDS, model_max_length=16)
+    torch.manual_seed(seed + 1)
+    clip = CLIPTextModel(CLIPTextConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+        max_position_embeddings=16, **special_token_ids(len(tokenizer)),
+    )).eval()
+    torch.manual_seed(seed + 2)
+    t5 = T5EncoderModel(T5Config(vocab_size=len(tokenizer_2), d_model=32, d_kv=8, d_ff=64, num_layers=2,
+                                 num_heads=2)).eval()
+    scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=1.0, use_dynamic_shifting=True,
+                                                base_shift=0.5, max_shift=1.15, base_image_seq_len=16,
+                                                max_image_seq_len=256)
+    return TinyFluxComponents(tiny_vae(seed=seed), clip, tokenizer, t5, tokenizer_2,
+                              tiny_flux_transformer(seed, guidance_embeds), scheduler)

@@ -8,7 +8,7 @@ The two functions are the built-in methods' ``start`` hooks
 from __future__ import annotations
 
 from contextlib import ExitStack
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from diffusers.utils.torch_utils import randn_tensor
@@ -19,9 +19,14 @@ if TYPE_CHECKING:
     from zerocon.editing.edit_loop import EditLoop
 
 
-def _edit_scheduler(loop: EditLoop) -> None:
+def _edit_scheduler(loop: EditLoop) -> dict[str, Any]:
+    """The edit's scheduler with its timesteps set; returns the family's extra arguments (FLUX's ``mu``)."""
+    x0 = loop.states[0].x0
+    assert x0 is not None
+    extra = loop.editor.scheduler_kwargs(tuple(x0.shape))
     loop.scheduler = loop.editor.edit_scheduler(loop.plan.method)
-    loop.scheduler.set_timesteps(loop.plan.settings.num_inference_steps, device=loop.editor.device)
+    loop.scheduler.set_timesteps(loop.plan.settings.num_inference_steps, device=loop.editor.device, **extra)
+    return extra
 
 
 def invert_start(loop: EditLoop) -> None:
@@ -70,7 +75,7 @@ def flow_invert_start(loop: EditLoop) -> None:
     predictions) is not used. ``on_inversion_step`` fires after each step, for each image.
     """
     editor, states, plan, callbacks = loop.editor, loop.states, loop.plan, loop.callbacks
-    _edit_scheduler(loop)
+    extra = _edit_scheduler(loop)
     inverter = FlowMatchInverter(editor.denoiser, editor.edit_scheduler(plan.method), order=1)
 
     def on_step(index: int, sigma: float, latents: torch.Tensor) -> None:
@@ -82,7 +87,8 @@ def flow_invert_start(loop: EditLoop) -> None:
 
     x0 = torch.cat([state.x0 for state in states])  # type: ignore[misc]
     cond = torch.cat([state.cond for state in states])  # type: ignore[misc]
-    result = inverter.invert(x0, cond, plan.settings.num_inference_steps, callback=on_step, show_progress=False)
+    result = inverter.invert(x0, cond, plan.settings.num_inference_steps, mu=extra.get("mu"), callback=on_step,
+                             show_progress=False)
     for row, state in enumerate(states):
         state.timesteps, state.x_start = loop.scheduler.timesteps, result.latents[row : row + 1]
 
