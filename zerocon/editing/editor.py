@@ -191,7 +191,7 @@ class Editor:
         names = LayerSelector(pattern=pattern, kind=kind).select(self.denoiser.model)  # type: ignore[arg-type]
         if not names:
             what = "cross_attention_layers" if kind == "cross" else "patch_nce_layers"
-            raise ValueError(f"{what}={pattern!r} selects no {kind}-attention layer of the UNet")
+            raise ValueError(f"{what}={pattern!r} selects no {kind}-attention layer of the model")
         return names
 
     def plan(self, settings: EditSettings, method: str | EditMethod | None = None,
