@@ -223,7 +223,8 @@ def test_unsupported_pipelines_are_refused_at_load_time(tmp_path) -> None:
     (flux / "model_index.json").write_text(json.dumps({
         "_class_name": "FluxPipeline", "transformer": ["diffusers", "FluxTransformer2DModel"],
         "vae": ["diffusers", "AutoencoderKL"], "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"]}))
-    with pytest.raises(UnsupportedPipelineError, match=r"FluxPipeline is not supported.*no text_encoder, tokenizer, unet"):
+    with pytest.raises(UnsupportedPipelineError,
+                       match=r"FluxPipeline cannot be edited: its folder has no text_encoder, tokenizer, text_encoder_2"):
         ZeroConPipeline.from_pretrained(flux, local_files_only=True)
 
 

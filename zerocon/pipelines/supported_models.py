@@ -88,6 +88,38 @@ def is_sd3_folder(folder: Path) -> bool:
     return isinstance(transformer, list) and len(transformer) == 2 and transformer[1] == "SD3Transformer2DModel"
 
 
+#: Components an SD3 and a FLUX pipeline must have (SD3's T5 is optional).
+TRANSFORMER_REQUIRED = {
+    "SD3Transformer2DModel": ("transformer", "scheduler", "vae", "text_encoder", "tokenizer", "text_encoder_2",
+                              "tokenizer_2"),
+    "FluxTransformer2DModel": ("transformer", "scheduler", "vae", "text_encoder", "tokenizer", "text_encoder_2",
+                               "tokenizer_2"),
+}
+
+
+def check_transformer_folder(folder: Path) -> None:
+    """Refuse an SD3 or FLUX folder that lacks a component, before any weight is loaded.
+
+    Raises:
+        UnsupportedPipelineError: naming the class and the missing components.
+
+    Examples:
+        >>> check_transformer_folder(Path("no-such-folder"))
+    """
+    index_path = folder / "model_index.json"
+    if not index_path.is_file():
+        return
+    index = json.loads(index_path.read_text(encoding="utf-8"))
+    present = {k for k, v in index.items() if isinstance(v, list) and len(v) == 2 and v[0] is not None}
+    transformer = index.get("transformer")
+    kind = transformer[1] if isinstance(transformer, list) and len(transformer) == 2 else None
+    missing = [name for name in TRANSFORMER_REQUIRED.get(str(kind), ()) if name not in present]
+    if missing:
+        raise UnsupportedPipelineError(
+            f"{index.get('_class_name', 'this pipeline')} cannot be edited: its folder has no {', '.join(missing)}"
+        )
+
+
 def is_flux_folder(folder: Path) -> bool:
     """Whether a diffusers folder holds a FLUX pipeline (a ``FluxTransformer2DModel``).
 

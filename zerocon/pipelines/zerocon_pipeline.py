@@ -41,6 +41,7 @@ from zerocon.pipelines.supported_models import (
     UnsupportedPipelineError,
     check_folder,
     check_pipeline,
+    check_transformer_folder,
     is_flux_folder,
     is_flux_pipeline,
     is_sd3_folder,
@@ -152,6 +153,8 @@ class ZeroConPipeline(DiffusionPipeline):
             >>> pipe = ZeroConPipeline.from_pretrained(embedded_model_path())  # doctest: +SKIP
         """
         folder = Path(str(pretrained_model_name_or_path))
+        if cls is ZeroConPipeline and folder.is_dir() and (is_sd3_folder(folder) or is_flux_folder(folder)):
+            check_transformer_folder(folder)
         if cls is ZeroConPipeline and folder.is_dir() and is_sd3_folder(folder):
             from zerocon.pipelines.zerocon_sd3_pipeline import ZeroConSD3Pipeline
 
