@@ -290,3 +290,53 @@ def test_gradient_checkpointing_of_the_transformer_keeps_the_edit(family) -> Non
                         runtime=RuntimeOptions(gradient_checkpointing=flag)).images for flag in (False, True)]
     torch.testing.assert_close(outs[0], outs[1], rtol=1e-4, atol=1e-5)
     assert not editor.denoiser.model.is_gradient_checkpointing  # switched off again after the edit
+
+
+def test_saved_directions_name_their_encoders_and_another_family_is_refused(tmp_path) -> None:
+    from zerocon.direction import EditDirection
+    from zerocon.direction.edit_direction import check_direction_encoder
+
+    sd3 = _editor()
+    direction = EditDirection.from_words(sd3.text_encoder, sd3.tokenizer, "red", "blue")
+    assert direction.encoder_name.startswith("sd3[") and "no-t5" in direction.encoder_name
+    direction.save(tmp_path / "red-blue.safetensors")
+    loaded = EditDirection.load(tmp_path / "red-blue.safetensors")
+    assert loaded.encoder_name == direction.encoder_name
+    flux = _flux_editor()
+    assert flux.text_encoder.encoder_name.startswith("flux[")
+    with pytest.raises(ValueError, match=r"built by another model's text encoders \(sd3\["):
+        check_direction_encoder(loaded.encoder_name, flux.text_encoder)
+    check_direction_encoder(loaded.encoder_name, sd3.text_encoder)  # its own family: accepted
+    # Through the editor: a direction of the same shape but another family stops the edit.
+    alien = EditDirection(torch.zeros_like(loaded.delta), encoder_name="flux[clip|t5]")
+    with pytest.raises(ValueError, match="another model's text encoders"):
+        sd3.edit([_image()], [EditRequest(TARGET, CAPTION, direction=alien)], EditSettings("ddim", num_inference_steps=2),
+                 show_progress=False)
+
+
+def test_zerocon_evaluate_scores_flow_model_edits(tmp_path) -> None:
+    import json
+
+    from test_cli_evaluate import _pie_dataset, _random_squeezenet, _tiny_dino
+
+    from zerocon.cli.main import main
+    from zerocon.shapes import embedded_model_path
+
+    StableDiffusion3Pipeline(**tiny_sd3_components().as_kwargs()).save_pretrained(tmp_path / "sd3")
+    out = tmp_path / "eval"
+    argv = ["evaluate", str(_pie_dataset(tmp_path / "pie")), "--model", str(tmp_path / "sd3"), "--size", "32",
+            "--out", str(out), "--methods", "zerocon++", "flowedit", "--steps", "3",
+            "--clip", str(embedded_model_path() / "captioner"), "--dino", str(_tiny_dino(tmp_path / "dino")),
+            "--lpips", str(_random_squeezenet(tmp_path / "squeezenet1_1.pth")), "--no-progress"]
+    assert main(argv) == 0
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 and {r["method"] for r in rows} == {"zerocon++", "flowedit"}
+    assert all(np.isfinite(r["background_psnr"]) and r["structure_distance"] >= 0 for r in rows)
+
+
+def test_the_web_page_offers_what_a_flow_model_can_run() -> None:
+    from zerocon.web.app import runnable_methods
+
+    methods = runnable_methods(_sd3_pipe())
+    assert {"pix2pix-zero", "zerocon++", "sdedit", "ddim", "flowedit"} <= set(methods)
+    assert "zerocon" not in methods  # SD3 has no feature taps for PatchNCE

@@ -351,6 +351,12 @@ def _check_direction_fits(direction: EditDirection | None, pipe: Any, path: str 
     """A direction from another text encoder stops the run once, before any image is edited."""
     if direction is None:
         return
+    from zerocon.direction.edit_direction import check_direction_encoder
+
+    try:
+        check_direction_encoder(direction.encoder_name, pipe.prompt_encoder)
+    except ValueError as error:
+        raise CliError(f"direction file {path!r}: {error}") from error
     expected = tuple(pipe.encode_text([""]).shape[1:])
     if tuple(direction.delta.shape[1:]) != expected:
         raise CliError(

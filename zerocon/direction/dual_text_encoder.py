@@ -73,6 +73,13 @@ class DualTextEncoder(nn.Module):
         return self.text_encoder_2.config
 
     @property
+    def encoder_name(self) -> str:
+        """``sdxl[first|second]``: the family and both encoders' names (saved with directions)."""
+        from zerocon.direction.edit_direction import _encoder_name
+
+        return f"sdxl[{_encoder_name(self.text_encoder)}|{_encoder_name(self.text_encoder_2)}]"
+
+    @property
     def pooled_dim(self) -> int:
         """``P``: the width of the pooled, projected embedding."""
         config: Any = self.text_encoder_2.config

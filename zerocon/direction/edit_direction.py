@@ -26,8 +26,45 @@ FORMAT_NAME = "zerocon.EditDirection"
 FORMAT_VERSION = "1"
 
 
+def encoder_family(name: str) -> str | None:
+    """The family a multi-encoder name starts with (``"sd3[...]"`` → ``"sd3"``); ``None`` for a plain name.
+
+    Examples:
+        >>> encoder_family("sd3[clip-l|clip-g|no-t5]"), encoder_family("stable-diffusion-v1-5")
+        ('sd3', None)
+    """
+    head, bracket, _ = str(name).partition("[")
+    return head if bracket and head else None
+
+
+def check_direction_encoder(direction_name: str, text_encoder: nn.Module) -> None:
+    """Refuse a direction built by another family of text encoders (SDXL's, SD3's, FLUX's, or a plain CLIP).
+
+    Names without a family (a plain CLIP encoder, or a direction saved before families were
+    recorded) are left to the shape check of ``apply_to``.
+
+    Raises:
+        ValueError: naming both encoders.
+
+    Examples:
+        >>> check_direction_encoder("sd3[a|b|no-t5]", nn.Identity())  # a plain encoder: no family to compare
+    """
+    ours = _encoder_name(text_encoder)
+    theirs, mine = encoder_family(direction_name), encoder_family(ours)
+    if theirs is not None and mine is not None and theirs != mine:
+        raise ValueError(f"this edit direction was built by another model's text encoders ({direction_name}); "
+                         f"this model encodes with {ours}: build the direction with this model")
+
+
 def _encoder_name(text_encoder: nn.Module) -> str:
-    """The encoder's model name: a hub id as given, a local folder by its last part (never a path)."""
+    """The encoder's model name: a hub id as given, a local folder by its last part (never a path).
+
+    An encoder of several encoders (SDXL's, SD3's, FLUX's) names them all with its family:
+    ``sd3[clip-l|clip-g|t5]``.
+    """
+    own = getattr(text_encoder, "encoder_name", None)
+    if isinstance(own, str) and own:
+        return own
     config = getattr(text_encoder, "config", None)
     name = str(getattr(config, "_name_or_path", "") or "")
     if not name:

@@ -61,6 +61,13 @@ class FluxTextEncoder(nn.Module):
         return self.text_encoder_2.config
 
     @property
+    def encoder_name(self) -> str:
+        """``flux[clip|t5]``: the family and both encoders' names (saved with directions)."""
+        from zerocon.direction.edit_direction import _encoder_name
+
+        return f"flux[{_encoder_name(self.text_encoder)}|{_encoder_name(self.text_encoder_2)}]"
+
+    @property
     def pooled_dim(self) -> int:
         """``P``: the width of CLIP's pooled output."""
         return int(self.text_encoder.config.hidden_size)

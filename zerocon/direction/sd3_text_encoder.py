@@ -75,6 +75,14 @@ class SD3TextEncoder(nn.Module):
         return self.text_encoder_2.config
 
     @property
+    def encoder_name(self) -> str:
+        """``sd3[clip-l|clip-g|t5]``: the family and every encoder's name (saved with directions)."""
+        from zerocon.direction.edit_direction import _encoder_name
+
+        t5 = _encoder_name(self.text_encoder_3) if self.text_encoder_3 is not None else "no-t5"
+        return f"sd3[{_encoder_name(self.text_encoder)}|{_encoder_name(self.text_encoder_2)}|{t5}]"
+
+    @property
     def pooled_dim(self) -> int:
         """``P``: the width of the pooled vector (both CLIP projections side by side)."""
         return sum(int(getattr(e.config, "projection_dim", None) or e.config.hidden_size)

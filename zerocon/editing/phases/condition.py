@@ -6,6 +6,7 @@ import warnings
 from typing import TYPE_CHECKING
 
 from zerocon.direction import EditDirection
+from zerocon.direction.edit_direction import check_direction_encoder
 from zerocon.editing.edit_scope import edit_scope
 from zerocon.editing.latent_checks import EMBEDDING_LIMIT, check_in_range
 from zerocon.editing.words import derive_edit_words, single_words, swap_words
@@ -92,6 +93,8 @@ def condition_phase(editor: Editor, state: ImageState, plan: EditPlan) -> None:
                 direction = EditDirection.from_sentences(
                     editor.text_encoder, editor.tokenizer, [caption], [target_prompt]
                 )
+        if request.direction is not None:  # a given direction must come from this model's encoders
+            check_direction_encoder(direction.encoder_name, editor.text_encoder)
         target_cond = direction.apply_to(cond, scale)
     cause = "the edit direction (its file, or direction_scale)" if direction is not None else "the target prompt"
     check_in_range(target_cond, EMBEDDING_LIMIT, "the edit's conditioning c + Δc", cause, [state.index])
