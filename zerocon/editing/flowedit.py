@@ -78,12 +78,12 @@ class FlowEditMethod(EditMethod):
         first = steps - min(steps, max(1, round(steps * loop.plan.settings.strength)))
         for state in loop.states:
             state.timesteps, state.x_start = loop.scheduler.timesteps[first:], state.x0
-        self.first = first
 
     def step(self, loop: EditLoop, step: StepContext) -> None:
         """One FlowEdit step for every image of the batch."""
         sigmas = loop.scheduler.sigmas
-        sigma, sigma_next = sigmas[self.first + step.index], sigmas[self.first + step.index + 1]
+        first = len(loop.scheduler.timesteps) - len(loop.timesteps)  # the steps FlowEdit skips
+        sigma, sigma_next = sigmas[first + step.index], sigmas[first + step.index + 1]
         x_src = loop.source_x0
         noise = torch.cat([
             randn_tensor(x_src[:1].shape, generator=generator, device=x_src.device, dtype=x_src.dtype)
