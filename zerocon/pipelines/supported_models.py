@@ -74,27 +74,40 @@ def check_supported(
                                        "tokenizer_2 come together)")
 
 
-def is_sd3_folder(folder: Path) -> bool:
-    """Whether a diffusers folder holds a Stable Diffusion 3 pipeline (an ``SD3Transformer2DModel``).
-
-    Examples:
-        >>> is_sd3_folder(Path("no-such-folder"))
-        False
-    """
-    index_path = folder / "model_index.json"
-    if not index_path.is_file():
-        return False
-    transformer = json.loads(index_path.read_text(encoding="utf-8")).get("transformer")
-    return isinstance(transformer, list) and len(transformer) == 2 and transformer[1] == "SD3Transformer2DModel"
-
-
-#: Components an SD3 and a FLUX pipeline must have (SD3's T5 is optional).
+#: Components an SD3 and a FLUX pipeline must have (SD3's T5 is optional), by transformer class.
 TRANSFORMER_REQUIRED = {
     "SD3Transformer2DModel": ("transformer", "scheduler", "vae", "text_encoder", "tokenizer", "text_encoder_2",
                               "tokenizer_2"),
     "FluxTransformer2DModel": ("transformer", "scheduler", "vae", "text_encoder", "tokenizer", "text_encoder_2",
                                "tokenizer_2"),
 }
+
+
+def _model_index(folder: Path) -> dict[str, Any]:
+    index_path = folder / "model_index.json"
+    return json.loads(index_path.read_text(encoding="utf-8")) if index_path.is_file() else {}
+
+
+def folder_transformer(folder: Path) -> str | None:
+    """The class name of a diffusers folder's ``transformer`` (``None`` without one, or without ``model_index.json``).
+
+    Examples:
+        >>> folder_transformer(Path("no-such-folder")) is None
+        True
+    """
+    transformer = _model_index(folder).get("transformer")
+    return str(transformer[1]) if isinstance(transformer, list) and len(transformer) == 2 else None
+
+
+def pipeline_transformer(pipeline: Any) -> str | None:
+    """The class name of a loaded pipeline's ``transformer`` component (``None`` without one).
+
+    Examples:
+        >>> pipeline_transformer(object()) is None
+        True
+    """
+    transformer = dict(getattr(pipeline, "components", {}) or {}).get("transformer")
+    return type(transformer).__name__ if transformer is not None else None
 
 
 def check_transformer_folder(folder: Path) -> None:
@@ -106,54 +119,13 @@ def check_transformer_folder(folder: Path) -> None:
     Examples:
         >>> check_transformer_folder(Path("no-such-folder"))
     """
-    index_path = folder / "model_index.json"
-    if not index_path.is_file():
-        return
-    index = json.loads(index_path.read_text(encoding="utf-8"))
+    index = _model_index(folder)
     present = {k for k, v in index.items() if isinstance(v, list) and len(v) == 2 and v[0] is not None}
-    transformer = index.get("transformer")
-    kind = transformer[1] if isinstance(transformer, list) and len(transformer) == 2 else None
-    missing = [name for name in TRANSFORMER_REQUIRED.get(str(kind), ()) if name not in present]
+    missing = [name for name in TRANSFORMER_REQUIRED.get(str(folder_transformer(folder)), ()) if name not in present]
     if missing:
         raise UnsupportedPipelineError(
             f"{index.get('_class_name', 'this pipeline')} cannot be edited: its folder has no {', '.join(missing)}"
         )
-
-
-def is_flux_folder(folder: Path) -> bool:
-    """Whether a diffusers folder holds a FLUX pipeline (a ``FluxTransformer2DModel``).
-
-    Examples:
-        >>> is_flux_folder(Path("no-such-folder"))
-        False
-    """
-    index_path = folder / "model_index.json"
-    if not index_path.is_file():
-        return False
-    transformer = json.loads(index_path.read_text(encoding="utf-8")).get("transformer")
-    return isinstance(transformer, list) and len(transformer) == 2 and transformer[1] == "FluxTransformer2DModel"
-
-
-def is_flux_pipeline(pipeline: Any) -> bool:
-    """Whether a loaded pipeline's denoiser is a ``FluxTransformer2DModel``.
-
-    Examples:
-        >>> is_flux_pipeline(object())
-        False
-    """
-    components = dict(getattr(pipeline, "components", {}) or {})
-    return type(components.get("transformer")).__name__ == "FluxTransformer2DModel"
-
-
-def is_sd3_pipeline(pipeline: Any) -> bool:
-    """Whether a loaded pipeline's denoiser is an ``SD3Transformer2DModel``.
-
-    Examples:
-        >>> is_sd3_pipeline(object())
-        False
-    """
-    components = dict(getattr(pipeline, "components", {}) or {})
-    return type(components.get("transformer")).__name__ == "SD3Transformer2DModel"
 
 
 def check_folder(folder: Path) -> None:
@@ -164,10 +136,9 @@ def check_folder(folder: Path) -> None:
     Raises:
         UnsupportedPipelineError: see ``check_supported``.
     """
-    index_path = folder / "model_index.json"
-    if not index_path.is_file():
+    if not (folder / "model_index.json").is_file():
         return
-    index = json.loads(index_path.read_text(encoding="utf-8"))
+    index = _model_index(folder)
     components = {k: v for k, v in index.items() if isinstance(v, list) and len(v) == 2 and v[0] is not None}
     unet = components.get("unet")
     in_channels = None

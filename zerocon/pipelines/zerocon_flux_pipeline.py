@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, ClassVar
 
 from diffusers import AutoencoderKL, DiffusionPipeline, FluxTransformer2DModel
 
 from zerocon.captioning import Captioner
 from zerocon.direction import FluxTextEncoder, SentenceSource
-from zerocon.editing import DirectionBuilder, Editor, FluxDenoiser, ModelDefaults
-from zerocon.pipelines.zerocon_pipeline import ZeroConPipeline
+from zerocon.editing import FluxDenoiser
+from zerocon.pipelines.transformer_pipeline import ZeroConTransformerPipeline
 
 #: T5 tokens of FLUX's conditioning (FluxPipeline's default).
 MAX_SEQUENCE_LENGTH = 512
 
 
-class ZeroConFluxPipeline(ZeroConPipeline):
+class ZeroConFluxPipeline(ZeroConTransformerPipeline):
     """Zero-shot image-to-image translation on FLUX.1 (dev and schnell).
 
     The components are ``FluxPipeline``'s; the call is
@@ -49,6 +48,7 @@ class ZeroConFluxPipeline(ZeroConPipeline):
         >>> from diffusers import FluxPipeline
         >>> from PIL import Image
         >>> from zerocon.testing import tiny_flux_components
+        >>> from zerocon.pipelines import ZeroConPipeline
         >>> pipe = ZeroConPipeline.from_pipe(FluxPipeline(**tiny_flux_components(guidance_embeds=True).as_kwargs()))
         >>> type(pipe).__name__
         'ZeroConFluxPipeline'
@@ -77,74 +77,23 @@ class ZeroConFluxPipeline(ZeroConPipeline):
         DiffusionPipeline.__init__(self)
         self.register_modules(scheduler=scheduler, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
                               text_encoder_2=text_encoder_2, tokenizer_2=tokenizer_2, transformer=transformer)
-        self._flux_encoder: FluxTextEncoder | None = None
-        self.captioner = captioner
-        self.sentence_source = sentence_source
-        self.default_guidance_step_size: float | None = None
-        self.model_defaults = ModelDefaults()
-        self._directions: DirectionBuilder | None = None
+        self._init_editing(captioner, sentence_source)
         self._embedded_guidance = 3.5
-
-    @classmethod
-    def from_pretrained(  # type: ignore[override]
-        cls, pretrained_model_name_or_path: str | Path, **kwargs: Any
-    ) -> ZeroConFluxPipeline:
-        """Load from a ``FluxPipeline`` folder or hub id (the scheduler is kept)."""
-        captioner = kwargs.pop("captioner", None)
-        sentence_source = kwargs.pop("sentence_source", None)
-        folder = Path(str(pretrained_model_name_or_path))
-        defaults = ModelDefaults.read(folder) if folder.is_dir() else ModelDefaults()
-        pipe = DiffusionPipeline.from_pretrained.__func__(cls, pretrained_model_name_or_path, **kwargs)  # type: ignore[attr-defined]
-        assert isinstance(pipe, ZeroConFluxPipeline)
-        pipe.apply_model_defaults(defaults, captioner=captioner is None, sentence_source=sentence_source is None)
-        if captioner is not None:
-            pipe.captioner = captioner
-        if sentence_source is not None:
-            pipe.sentence_source = sentence_source
-        return pipe
-
-    @classmethod
-    def from_pipe(cls, pipeline: Any, **kwargs: Any) -> ZeroConFluxPipeline:  # type: ignore[override]
-        """Build from a ``FluxPipeline``'s components (no copy)."""
-        pipe = DiffusionPipeline.from_pipe.__func__(cls, pipeline, **kwargs)  # type: ignore[attr-defined]
-        assert isinstance(pipe, ZeroConFluxPipeline)
-        return pipe
 
     @property
     def prompt_encoder(self) -> FluxTextEncoder:
         """A [`FluxTextEncoder`][zerocon.direction.FluxTextEncoder] of the current encoders (cached)."""
         parts = (self.text_encoder, self.tokenizer, self.text_encoder_2, self.tokenizer_2)
-        cached = self._flux_encoder
-        if cached is None or any(a is not b for a, b in zip(
-                (cached.text_encoder, cached.tokenizer, cached.text_encoder_2, cached.tokenizer_2), parts, strict=True)):
-            cached = FluxTextEncoder(*parts, max_sequence_length=MAX_SEQUENCE_LENGTH)
-            self._flux_encoder = cached
-        return cached
+        return self._cached_encoder(parts, lambda: FluxTextEncoder(*parts, max_sequence_length=MAX_SEQUENCE_LENGTH))
 
     @property
-    def directions(self) -> DirectionBuilder:
-        """The cached direction builder (T5's tokenizer names the tokens)."""
-        encoder = self.prompt_encoder
-        if self._directions is None or self._directions.text_encoder is not encoder:
-            self._directions = DirectionBuilder(encoder, self.tokenizer_2)
-        return self._directions
+    def word_tokenizer(self) -> Any:
+        """T5's tokenizer: FLUX's joint attention sees T5's tokens."""
+        return self.tokenizer_2
 
-    def editor(self) -> Editor:
-        """An [`Editor`][zerocon.editing.Editor] over the transformer, behind a ``FluxDenoiser``."""
-        encoder = self.prompt_encoder
-        return Editor(
-            self.transformer,
-            self.vae,
-            encoder,
-            self.tokenizer_2,
-            self.scheduler,
-            captioner=self.captioner,
-            sentence_source=self.sentence_source,
-            default_guidance_step_size=self.default_guidance_step_size,
-            device=self._execution_device,
-            directions=self.directions,
-            denoiser=FluxDenoiser(self.transformer, encoder.pooled_dim, guidance=self._embedded_guidance),
-        )
+    def make_denoiser(self, encoder: Any) -> FluxDenoiser:
+        """A [`FluxDenoiser`][zerocon.editing.FluxDenoiser] with the call's embedded guidance."""
+        return FluxDenoiser(self.transformer, encoder.pooled_dim, guidance=self._embedded_guidance)
 
     def __call__(self, *args: Any, guidance_scale: float = 3.5, true_cfg_scale: float = 1.0,  # type: ignore[override]
                  **kwargs: Any) -> Any:

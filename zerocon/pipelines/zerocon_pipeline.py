@@ -23,6 +23,7 @@ from zerocon.direction import (
 )
 from zerocon.editing import (
     Callback,
+    Denoiser,
     DirectionBuilder,
     EditMethod,
     Editor,
@@ -41,11 +42,8 @@ from zerocon.pipelines.supported_models import (
     UnsupportedPipelineError,
     check_folder,
     check_pipeline,
-    check_transformer_folder,
-    is_flux_folder,
-    is_flux_pipeline,
-    is_sd3_folder,
-    is_sd3_pipeline,
+    folder_transformer,
+    pipeline_transformer,
 )
 
 
@@ -111,7 +109,10 @@ class ZeroConPipeline(DiffusionPipeline):
         super().__init__()
         self.register_modules(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
                               text_encoder_2=text_encoder_2, tokenizer_2=tokenizer_2)
-        self._prompt_encoder: DualTextEncoder | None = None
+        self._init_editing(captioner, sentence_source)
+
+    def _init_editing(self, captioner: Captioner | None, sentence_source: SentenceSource | None) -> None:
+        """What every zerocon pipeline keeps beside its registered components."""
         self.captioner = captioner
         self.sentence_source = sentence_source
         #: η when a call leaves ``guidance_step_size`` unset (a model folder's ``zerocon.json``
@@ -119,6 +120,7 @@ class ZeroConPipeline(DiffusionPipeline):
         self.default_guidance_step_size: float | None = None
         self.model_defaults = ModelDefaults()
         self._directions: DirectionBuilder | None = None
+        self._encoder: tuple[tuple[Any, ...], Any] | None = None  # (the parts it was built from, the encoder)
 
     # ----------------------------------------------------------------------- construction
     @classmethod
@@ -153,24 +155,17 @@ class ZeroConPipeline(DiffusionPipeline):
             >>> pipe = ZeroConPipeline.from_pretrained(embedded_model_path())  # doctest: +SKIP
         """
         folder = Path(str(pretrained_model_name_or_path))
-        if cls is ZeroConPipeline and folder.is_dir() and (is_sd3_folder(folder) or is_flux_folder(folder)):
-            check_transformer_folder(folder)
-        if cls is ZeroConPipeline and folder.is_dir() and is_sd3_folder(folder):
-            from zerocon.pipelines.zerocon_sd3_pipeline import ZeroConSD3Pipeline
-
-            return ZeroConSD3Pipeline.from_pretrained(pretrained_model_name_or_path, **kwargs)
-        if cls is ZeroConPipeline and folder.is_dir() and is_flux_folder(folder):
-            from zerocon.pipelines.zerocon_flux_pipeline import ZeroConFluxPipeline
-
-            return ZeroConFluxPipeline.from_pretrained(pretrained_model_name_or_path, **kwargs)
+        family = _family_pipeline(folder_transformer(folder)) if cls is ZeroConPipeline and folder.is_dir() else None
+        if family is not None:
+            return family.from_pretrained(pretrained_model_name_or_path, **kwargs)
         captioner = kwargs.pop("captioner", None)
         sentence_source = kwargs.pop("sentence_source", None)
         if folder.is_dir():
-            check_folder(folder)
+            cls._check_folder(folder)
         defaults = ModelDefaults.read(folder) if folder.is_dir() else ModelDefaults()
         pipe = super().from_pretrained(pretrained_model_name_or_path, **kwargs)
-        assert isinstance(pipe, ZeroConPipeline)
-        pipe._use_ddim()
+        assert isinstance(pipe, cls)
+        pipe._prepare_scheduler()
         pipe.apply_model_defaults(defaults, captioner=captioner is None, sentence_source=sentence_source is None)
         if captioner is not None:
             pipe.captioner = captioner
@@ -189,19 +184,29 @@ class ZeroConPipeline(DiffusionPipeline):
         Raises:
             UnsupportedPipelineError: (a ``ValueError``) for a pipeline zerocon cannot edit with.
         """
-        if cls is ZeroConPipeline and is_sd3_pipeline(pipeline):
-            from zerocon.pipelines.zerocon_sd3_pipeline import ZeroConSD3Pipeline
-
-            return ZeroConSD3Pipeline.from_pipe(pipeline, **kwargs)
-        if cls is ZeroConPipeline and is_flux_pipeline(pipeline):
-            from zerocon.pipelines.zerocon_flux_pipeline import ZeroConFluxPipeline
-
-            return ZeroConFluxPipeline.from_pipe(pipeline, **kwargs)
-        check_pipeline(pipeline)
+        family = _family_pipeline(pipeline_transformer(pipeline)) if cls is ZeroConPipeline else None
+        if family is not None:
+            return family.from_pipe(pipeline, **kwargs)
+        cls._check_pipeline(pipeline)
         pipe = super().from_pipe(pipeline, **kwargs)
-        assert isinstance(pipe, ZeroConPipeline)
-        pipe._use_ddim()
+        assert isinstance(pipe, cls)
+        pipe._prepare_scheduler()
         return pipe
+
+    # The steps of loading a family differs in (the transformer families override them).
+    @classmethod
+    def _check_folder(cls, folder: Path) -> None:
+        """Refuse a folder this class cannot edit with, before any weight is read."""
+        check_folder(folder)
+
+    @classmethod
+    def _check_pipeline(cls, pipeline: Any) -> None:
+        """Refuse a loaded pipeline this class cannot edit with."""
+        check_pipeline(pipeline)
+
+    def _prepare_scheduler(self) -> None:
+        """Make the loaded scheduler the one the edit uses (DDIM for the UNet families)."""
+        self._use_ddim()
 
     def _use_ddim(self) -> None:
         """Replace a non-DDIM scheduler by ``DDIMScheduler.from_config`` (with a warning)."""
@@ -264,28 +269,51 @@ class ZeroConPipeline(DiffusionPipeline):
         """``2 ** (len(vae.config.block_out_channels) - 1)``."""
         return vae_scale_factor(self.vae)
 
+    def _cached_encoder(self, parts: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+        """The prompt encoder built from ``parts``, rebuilt only when a part was replaced."""
+        cached = self._encoder
+        if cached is None or len(cached[0]) != len(parts) or any(a is not b for a, b in zip(cached[0], parts, strict=True)):
+            cached = (parts, build())
+            self._encoder = cached
+        return cached[1]
+
     @property
     def prompt_encoder(self) -> Any:
         """What encodes prompts: the text encoder, or for SDXL a ``DualTextEncoder`` of both (cached)."""
         second = getattr(self, "text_encoder_2", None)
         if second is None:
             return self.text_encoder
-        cached = self._prompt_encoder
-        if cached is None or cached.text_encoder is not self.text_encoder or cached.text_encoder_2 is not second \
-                or cached.tokenizer is not self.tokenizer or cached.tokenizer_2 is not self.tokenizer_2:
-            if self.tokenizer_2 is None:
-                raise UnsupportedPipelineError("text_encoder_2 is set but tokenizer_2 is not")
-            cached = DualTextEncoder(self.text_encoder, self.tokenizer, second, self.tokenizer_2)
-            self._prompt_encoder = cached
-        return cached
+        if self.tokenizer_2 is None:
+            raise UnsupportedPipelineError("text_encoder_2 is set but tokenizer_2 is not")
+        parts = (self.text_encoder, self.tokenizer, second, self.tokenizer_2)
+        return self._cached_encoder(parts, lambda: DualTextEncoder(*parts))
+
+    @property
+    def word_tokenizer(self) -> Any:
+        """The tokenizer whose tokens the attention maps are indexed by (FLUX: T5's)."""
+        return self.tokenizer
 
     @property
     def directions(self) -> DirectionBuilder:
         """The cached direction builder of the current text encoder(s)."""
         encoder = self.prompt_encoder
         if self._directions is None or self._directions.text_encoder is not encoder:
-            self._directions = DirectionBuilder(encoder, self.tokenizer)
+            self._directions = DirectionBuilder(encoder, self.word_tokenizer)
         return self._directions
+
+    @property
+    def denoiser_model(self) -> Any:
+        """The network that predicts (the UNet; a transformer family's transformer)."""
+        return self.unet
+
+    def make_denoiser(self, encoder: Any) -> Denoiser | None:
+        """The model seam for ``encoder``'s conditioning (``None``: the editor's ``UNetDenoiser``)."""
+        if needs_added_conditioning(self.unet) and not isinstance(encoder, DualTextEncoder):
+            raise UnsupportedPipelineError(
+                "this UNet is SDXL's (it needs pooled text embeddings and time ids) but the pipeline has no "
+                "text_encoder_2 / tokenizer_2; load the whole SDXL folder or pipeline"
+            )
+        return None
 
     def editor(self) -> Editor:
         """An [`Editor`][zerocon.editing.Editor] over the pipeline's current components.
@@ -294,22 +322,19 @@ class ZeroConPipeline(DiffusionPipeline):
             UnsupportedPipelineError: for an SDXL UNet without the second text encoder.
         """
         encoder = self.prompt_encoder
-        if needs_added_conditioning(self.unet) and not isinstance(encoder, DualTextEncoder):
-            raise UnsupportedPipelineError(
-                "this UNet is SDXL's (it needs pooled text embeddings and time ids) but the pipeline has no "
-                "text_encoder_2 / tokenizer_2; load the whole SDXL folder or pipeline"
-            )
+        denoiser = self.make_denoiser(encoder)
         return Editor(
-            self.unet,
+            self.denoiser_model,
             self.vae,
             encoder,
-            self.tokenizer,
+            self.word_tokenizer,
             self.scheduler,
             captioner=self.captioner,
             sentence_source=self.sentence_source,
             default_guidance_step_size=self.default_guidance_step_size,
             device=self._execution_device,
             directions=self.directions,
+            denoiser=denoiser,
         )
 
     def encode_text(self, prompts: Sequence[str]) -> Float[Tensor, "n l d"]:
@@ -516,6 +541,19 @@ class ZeroConPipeline(DiffusionPipeline):
         ):
             raise TypeError(f"image must be a PIL image or a list of them, got {type(image).__name__}")
         return image, target_prompt
+
+
+def _family_pipeline(transformer: str | None) -> type[ZeroConPipeline] | None:
+    """The pipeline class of a transformer family (``None`` for the UNet families)."""
+    if transformer == "SD3Transformer2DModel":
+        from zerocon.pipelines.zerocon_sd3_pipeline import ZeroConSD3Pipeline
+
+        return ZeroConSD3Pipeline
+    if transformer == "FluxTransformer2DModel":
+        from zerocon.pipelines.zerocon_flux_pipeline import ZeroConFluxPipeline
+
+        return ZeroConFluxPipeline
+    return None
 
 
 def _check_argument_types(**arguments: Any) -> None:

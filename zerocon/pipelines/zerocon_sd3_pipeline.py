@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, ClassVar
 
 from diffusers import AutoencoderKL, DiffusionPipeline, SD3Transformer2DModel
 
 from zerocon.captioning import Captioner
 from zerocon.direction import SD3TextEncoder, SentenceSource
-from zerocon.editing import DirectionBuilder, Editor, ModelDefaults, SD3Denoiser
-from zerocon.pipelines.zerocon_pipeline import ZeroConPipeline
+from zerocon.editing import SD3Denoiser
+from zerocon.pipelines.transformer_pipeline import ZeroConTransformerPipeline
 
 #: T5 tokens of SD3's conditioning (diffusers' default; zeros when T5 is absent).
 MAX_SEQUENCE_LENGTH = 256
 
 
-class ZeroConSD3Pipeline(ZeroConPipeline):
+class ZeroConSD3Pipeline(ZeroConTransformerPipeline):
     """Zero-shot image-to-image translation on Stable Diffusion 3 / 3.5.
 
     The components are ``StableDiffusion3Pipeline``'s; the call is
@@ -53,6 +52,7 @@ class ZeroConSD3Pipeline(ZeroConPipeline):
         >>> from PIL import Image
         >>> from zerocon.testing import tiny_sd3_components
         >>> sd3 = StableDiffusion3Pipeline(**tiny_sd3_components().as_kwargs())
+        >>> from zerocon.pipelines import ZeroConPipeline
         >>> pipe = ZeroConPipeline.from_pipe(sd3)
         >>> type(pipe).__name__
         'ZeroConSD3Pipeline'
@@ -84,65 +84,17 @@ class ZeroConSD3Pipeline(ZeroConPipeline):
         self.register_modules(transformer=transformer, scheduler=scheduler, vae=vae, text_encoder=text_encoder,
                               tokenizer=tokenizer, text_encoder_2=text_encoder_2, tokenizer_2=tokenizer_2,
                               text_encoder_3=text_encoder_3, tokenizer_3=tokenizer_3)
-        self._sd3_encoder: SD3TextEncoder | None = None
-        self.captioner = captioner
-        self.sentence_source = sentence_source
-        self.default_guidance_step_size: float | None = None
-        self.model_defaults = ModelDefaults()
-        self._directions: DirectionBuilder | None = None
-
-    @classmethod
-    def from_pretrained(  # type: ignore[override]
-        cls, pretrained_model_name_or_path: str | Path, **kwargs: Any
-    ) -> ZeroConSD3Pipeline:
-        """Load from a ``StableDiffusion3Pipeline`` folder or hub id (the scheduler is kept)."""
-        captioner = kwargs.pop("captioner", None)
-        sentence_source = kwargs.pop("sentence_source", None)
-        folder = Path(str(pretrained_model_name_or_path))
-        defaults = ModelDefaults.read(folder) if folder.is_dir() else ModelDefaults()
-        pipe = DiffusionPipeline.from_pretrained.__func__(cls, pretrained_model_name_or_path, **kwargs)  # type: ignore[attr-defined]
-        assert isinstance(pipe, ZeroConSD3Pipeline)
-        pipe.apply_model_defaults(defaults, captioner=captioner is None, sentence_source=sentence_source is None)
-        if captioner is not None:
-            pipe.captioner = captioner
-        if sentence_source is not None:
-            pipe.sentence_source = sentence_source
-        return pipe
-
-    @classmethod
-    def from_pipe(cls, pipeline: Any, **kwargs: Any) -> ZeroConSD3Pipeline:  # type: ignore[override]
-        """Build from a ``StableDiffusion3Pipeline``'s components (no copy)."""
-        pipe = DiffusionPipeline.from_pipe.__func__(cls, pipeline, **kwargs)  # type: ignore[attr-defined]
-        assert isinstance(pipe, ZeroConSD3Pipeline)
-        return pipe
+        self._init_editing(captioner, sentence_source)
 
     @property
     def prompt_encoder(self) -> SD3TextEncoder:
         """An [`SD3TextEncoder`][zerocon.direction.SD3TextEncoder] of the current encoders (cached)."""
         parts = (self.text_encoder, self.tokenizer, self.text_encoder_2, self.tokenizer_2, self.text_encoder_3,
                  self.tokenizer_3)
-        cached = self._sd3_encoder
-        if cached is None or any(a is not b for a, b in zip(
-                (cached.text_encoder, cached.tokenizer, cached.text_encoder_2, cached.tokenizer_2,
-                 cached.text_encoder_3, cached.tokenizer_3), parts, strict=True)):
-            cached = SD3TextEncoder(*parts, joint_attention_dim=int(self.transformer.config.joint_attention_dim),
-                                    max_sequence_length=MAX_SEQUENCE_LENGTH)
-            self._sd3_encoder = cached
-        return cached
+        return self._cached_encoder(parts, lambda: SD3TextEncoder(
+            *parts, joint_attention_dim=int(self.transformer.config.joint_attention_dim),
+            max_sequence_length=MAX_SEQUENCE_LENGTH))
 
-    def editor(self) -> Editor:
-        """An [`Editor`][zerocon.editing.Editor] over the transformer, behind an ``SD3Denoiser``."""
-        encoder = self.prompt_encoder
-        return Editor(
-            self.transformer,
-            self.vae,
-            encoder,
-            self.tokenizer,
-            self.scheduler,
-            captioner=self.captioner,
-            sentence_source=self.sentence_source,
-            default_guidance_step_size=self.default_guidance_step_size,
-            device=self._execution_device,
-            directions=self.directions,
-            denoiser=SD3Denoiser(self.transformer, encoder.pooled_dim),
-        )
+    def make_denoiser(self, encoder: Any) -> SD3Denoiser:
+        """An [`SD3Denoiser`][zerocon.editing.SD3Denoiser] over the transformer."""
+        return SD3Denoiser(self.transformer, encoder.pooled_dim)
