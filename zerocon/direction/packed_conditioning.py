@@ -98,6 +98,20 @@ class PackedConditioning:
         return tuple(args), kwargs
 
 
+def split_pooled(packed: torch.Tensor, pooled_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(B, L + 1, D)`` packed conditionings → the token rows ``(B, L, D)`` and the pooled vector ``(B, P)``.
+
+    The packing of [`DualTextEncoder`][zerocon.direction.DualTextEncoder] and of SD3's and FLUX's
+    encoders: the last row holds the pooled vector in its first ``pooled_dim`` features.
+
+    Examples:
+        >>> tokens, pooled = split_pooled(torch.zeros(2, 5, 8), 3)
+        >>> tuple(tokens.shape), tuple(pooled.shape)
+        ((2, 4, 8), (2, 3))
+    """
+    return packed[:, :-1], packed[:, -1, :pooled_dim]
+
+
 def unpack_conditioning(
     packed: torch.Tensor, sample: torch.Tensor, vae_scale_factor: int, pooled_dim: int
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -118,7 +132,7 @@ def unpack_conditioning(
             f"an SDXL UNet called without added_cond_kwargs needs packed conditionings (B, L + 1, D) "
             f"from DualTextEncoder; got {tuple(packed.shape)}"
         )
-    tokens, pooled = packed[:, :-1], packed[:, -1, :pooled_dim]
+    tokens, pooled = split_pooled(packed, pooled_dim)
     height, width = (int(side) * vae_scale_factor for side in sample.shape[-2:])
     time_ids = torch.tensor([height, width, 0, 0, height, width], device=packed.device, dtype=packed.dtype)
     return tokens, {"text_embeds": pooled, "time_ids": time_ids.expand(packed.shape[0], 6)}

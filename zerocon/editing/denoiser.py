@@ -55,6 +55,19 @@ class Denoiser(Protocol):
         ...
 
 
+def batched_timesteps(
+    timestep: Shaped[Tensor, "*t"] | float, batch: int, device: torch.device, dtype: torch.dtype | None = None
+) -> Shaped[Tensor, " b"]:
+    """One timestep per row: a scalar repeated ``batch`` times, or the given per-row timesteps.
+
+    Examples:
+        >>> batched_timesteps(torch.tensor(500.0), 3, torch.device("cpu")).tolist()
+        [500.0, 500.0, 500.0]
+    """
+    steps = torch.as_tensor(timestep, device=device, dtype=dtype).reshape(-1)
+    return steps.expand(batch) if steps.numel() == 1 else steps
+
+
 class UNetDenoiser:
     """A diffusers ``UNet2DConditionModel`` as a [`Denoiser`][zerocon.editing.Denoiser].
 

@@ -289,39 +289,36 @@ class EditLoop:
             latents = feature.after_scheduler_step(self, step, latents)
         return latents
 
-    def end_step(self, step: StepContext, latents: Float[Tensor, "b c h w"]) -> None:
-        """Close a step of a method's own: range check, ``x_edit`` and each ``state.latents``, ``on_edit_step``."""
-        check_in_range(latents, LATENT_LIMIT, f"the latent after step {step.index}",
-                       f"guidance_scale={self.plan.settings.guidance_scale:g}", [s.index for s in self.states])
+    def end_step(self, step: StepContext, latents: Float[Tensor, "b c h w"],
+                 pred_x0: Float[Tensor, "b c h w"] | None = None) -> None:
+        """Close a step: range check, ``x_edit`` and each ``state.latents``, ``on_edit_step`` per image."""
+        check_in_range(
+            latents, LATENT_LIMIT, f"the latent after step {step.index}",
+            f"guidance_scale={self.plan.settings.guidance_scale:g} (or the edit direction)",
+            [state.index for state in self.states],
+        )
         self.set_latents(latents)
-        for state in self.states:
-            self.callbacks.fire("on_edit_step", self.editor, state, step.index, int(step.t), state.latents, None)
-        self.x_edit = torch.cat([state.latents for state in self.states])  # type: ignore[misc]
-
-    def after_step(self, step: StepContext) -> None:
-        """Range checks, each image's losses and skipped steps, ``on_edit_step``; ``x_edit`` moves on."""
-        out, settings, images = step.output, self.plan.settings, [state.index for state in self.states]
-        check_in_range(
-            out.guidance.latents, LATENT_LIMIT, f"the latent after the guidance move of step {step.index}",
-            f"guidance_step_size={self.guided.step_size:g} with lambda_xa={settings.lambda_xa:g}, "
-            f"lambda_nce={settings.lambda_nce:g}", images,
-        )
-        check_in_range(
-            out.prev_sample, LATENT_LIMIT, f"the latent after step {step.index}",
-            f"guidance_scale={settings.guidance_scale:g} (or the edit direction)", images,
-        )
-        x_edit = out.prev_sample
-        pred_x0 = getattr(out.scheduler_output, "pred_original_sample", None)
         for row, state in enumerate(self.states):
-            if self.plan.terms:
-                state.losses.append(out.guidance.sample_losses[row])
-                if row in out.guidance.skipped_rows:
-                    state.skipped.append(step.index)
-            state.latents = x_edit[row : row + 1]
             row_x0 = pred_x0[row : row + 1] if pred_x0 is not None else None
             self.callbacks.fire("on_edit_step", self.editor, state, step.index, int(step.t), state.latents, row_x0)
         # A callback may have replaced an image's latent (diffusers' callback_on_step_end).
         self.x_edit = torch.cat([state.latents for state in self.states])  # type: ignore[misc]
+
+    def after_step(self, step: StepContext) -> None:
+        """The guided step's bookkeeping: the move's range check, each image's losses and skipped steps, then
+        [`end_step`][zerocon.editing.EditLoop.end_step]."""
+        out, settings = step.output, self.plan.settings
+        check_in_range(
+            out.guidance.latents, LATENT_LIMIT, f"the latent after the guidance move of step {step.index}",
+            f"guidance_step_size={self.guided.step_size:g} with lambda_xa={settings.lambda_xa:g}, "
+            f"lambda_nce={settings.lambda_nce:g}", [state.index for state in self.states],
+        )
+        if self.plan.terms:
+            for row, state in enumerate(self.states):
+                state.losses.append(out.guidance.sample_losses[row])
+                if row in out.guidance.skipped_rows:
+                    state.skipped.append(step.index)
+        self.end_step(step, out.prev_sample, getattr(out.scheduler_output, "pred_original_sample", None))
 
     def finish(self) -> None:
         """The default end: the features' ``finish``, then notices of skipped steps."""

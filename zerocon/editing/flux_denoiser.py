@@ -8,6 +8,9 @@ import torch
 from jaxtyping import Float, Shaped
 from torch import Tensor, nn
 
+from zerocon.direction.packed_conditioning import split_pooled
+from zerocon.editing.denoiser import batched_timesteps
+
 
 def pack_latents(latents: Float[Tensor, "b c h w"]) -> Float[Tensor, "b n c4"]:
     """FLUX's tokens: each 2×2 patch of latent pixels as one token of ``4·C`` features (diffusers' order).
@@ -71,12 +74,11 @@ class FluxDenoiser:
         b, _, h, w = sample.shape
         if h % 2 or w % 2:
             raise ValueError(f"FLUX packs 2x2 latent patches: the latent's sides must be even, got {h}x{w}")
-        tokens, pooled = conditioning[:, :-1], conditioning[:, -1, : self.pooled_dim]
+        tokens, pooled = split_pooled(conditioning, self.pooled_dim)
         ids = torch.zeros(h // 2, w // 2, 3, device=sample.device, dtype=sample.dtype)
         ids[..., 1] += torch.arange(h // 2, device=sample.device, dtype=sample.dtype)[:, None]
         ids[..., 2] += torch.arange(w // 2, device=sample.device, dtype=sample.dtype)[None, :]
-        steps = torch.as_tensor(timestep, device=sample.device, dtype=sample.dtype).reshape(-1)
-        steps = (steps.expand(b) if steps.numel() == 1 else steps) / 1000
+        steps = batched_timesteps(timestep, b, sample.device, sample.dtype) / 1000
         config: Any = getattr(self.model, "config", None)
         guidance = (torch.full((b,), self.guidance, device=sample.device, dtype=sample.dtype)
                     if getattr(config, "guidance_embeds", False) else None)

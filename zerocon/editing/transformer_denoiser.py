@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from jaxtyping import Float, Shaped
 from torch import Tensor, nn
+
+from zerocon.direction.packed_conditioning import split_pooled
+from zerocon.editing.denoiser import batched_timesteps
 
 
 class SD3Denoiser:
@@ -28,6 +30,7 @@ class SD3Denoiser:
         ``(B, C, h, w)`` in and out; conditioning ``(B, L + 1, D)``.
 
     Examples:
+        >>> import torch
         >>> from zerocon.testing import tiny_sd3_transformer
         >>> denoiser = SD3Denoiser(tiny_sd3_transformer(), pooled_dim=64)
         >>> with torch.no_grad():
@@ -45,10 +48,8 @@ class SD3Denoiser:
         self, sample: Float[Tensor, "b c h w"], timestep: Shaped[Tensor, "*t"] | int | float,
         conditioning: Float[Tensor, "b l d"],
     ) -> Float[Tensor, "b c h w"]:
-        tokens, pooled = conditioning[:, :-1], conditioning[:, -1, : self.pooled_dim]
-        steps = torch.as_tensor(timestep, device=sample.device).reshape(-1)
-        if steps.numel() == 1:
-            steps = steps.expand(sample.shape[0])
+        tokens, pooled = split_pooled(conditioning, self.pooled_dim)
+        steps = batched_timesteps(timestep, sample.shape[0], sample.device)
         out: Any = self.model(hidden_states=sample, timestep=steps, encoder_hidden_states=tokens,
                               pooled_projections=pooled)
         return out.sample  # type: ignore[no-any-return]

@@ -29,6 +29,25 @@ def _edit_scheduler(loop: EditLoop) -> dict[str, Any]:
     return extra
 
 
+def _rows(loop: EditLoop, name: str) -> torch.Tensor:
+    """One batched tensor of every image's ``state.<name>`` (``x0``, ``cond``)."""
+    return torch.cat([getattr(state, name) for state in loop.states])
+
+
+def _inversion_step(loop: EditLoop, index: int, timestep: int, latents: torch.Tensor) -> None:
+    """After an inversion step: the features see the batch, the callbacks each image."""
+    for feature in loop.features:
+        feature.on_inversion_step(loop, index, timestep, latents)
+    for row, state in enumerate(loop.states):
+        loop.callbacks.fire("on_inversion_step", loop.editor, state, index, timestep, latents[row : row + 1])
+
+
+def _start_at(loop: EditLoop, timesteps: torch.Tensor, latents: torch.Tensor) -> None:
+    """Each image starts from its row of ``latents`` over ``timesteps``."""
+    for row, state in enumerate(loop.states):
+        state.timesteps, state.x_start = timesteps, latents[row : row + 1]
+
+
 def invert_start(loop: EditLoop) -> None:
     """Start from the DDIM inversion of every image of the batch at once.
 
@@ -36,7 +55,7 @@ def invert_start(loop: EditLoop) -> None:
     after each step, for each image, and the features see every step (the reference taken from
     the inversion records it).
     """
-    editor, states, plan, callbacks = loop.editor, loop.states, loop.plan, loop.callbacks
+    editor, states, plan = loop.editor, loop.states, loop.plan
     assert all(state.x0 is not None and state.cond is not None for state in states)
     if editor.flow_matching:
         flow_invert_start(loop)
@@ -47,24 +66,18 @@ def invert_start(loop: EditLoop) -> None:
     inverter = DDIMInverter(editor.denoiser.model, editor.edit_scheduler(plan.method), regularizer, denoiser=editor.denoiser)
 
     def on_step(index: int, timestep: int, latents: torch.Tensor) -> None:
-        for feature in loop.features:
-            feature.on_inversion_step(loop, index, timestep, latents)
-        for row, state in enumerate(states):
-            callbacks.fire("on_inversion_step", editor, state, index, timestep, latents[row : row + 1])
+        _inversion_step(loop, index, timestep, latents)
 
-    x0 = torch.cat([state.x0 for state in states])  # type: ignore[misc]
-    cond = torch.cat([state.cond for state in states])  # type: ignore[misc]
     with ExitStack() as stack:
         for feature in loop.features:
             context = feature.inversion_context(loop)
             if context is not None:
                 stack.enter_context(context)
-        result = inverter.invert(x0, cond, steps, generator=list(loop.generators), callback=on_step,
-                                 show_progress=False)
+        result = inverter.invert(_rows(loop, "x0"), _rows(loop, "cond"), steps, generator=list(loop.generators),
+                                 callback=on_step, show_progress=False)
     for feature in loop.features:
         feature.on_inversion_end(loop, list(result.trajectory))
-    for row, state in enumerate(states):
-        state.timesteps, state.x_start = loop.scheduler.timesteps, result.latents[row : row + 1]
+    _start_at(loop, loop.scheduler.timesteps, result.latents)
 
 
 def flow_invert_start(loop: EditLoop) -> None:
@@ -74,23 +87,15 @@ def flow_invert_start(loop: EditLoop) -> None:
     as the loop's Euler sampler integrates downwards; the noise regulariser (made for ε
     predictions) is not used. ``on_inversion_step`` fires after each step, for each image.
     """
-    editor, states, plan, callbacks = loop.editor, loop.states, loop.plan, loop.callbacks
     extra = _edit_scheduler(loop)
-    inverter = FlowMatchInverter(editor.denoiser, editor.edit_scheduler(plan.method), order=1)
+    inverter = FlowMatchInverter(loop.editor.denoiser, loop.editor.edit_scheduler(loop.plan.method), order=1)
 
     def on_step(index: int, sigma: float, latents: torch.Tensor) -> None:
-        timestep = round(sigma * loop.scheduler.config.num_train_timesteps)
-        for feature in loop.features:
-            feature.on_inversion_step(loop, index, timestep, latents)
-        for row, state in enumerate(states):
-            callbacks.fire("on_inversion_step", editor, state, index, timestep, latents[row : row + 1])
+        _inversion_step(loop, index, round(sigma * loop.scheduler.config.num_train_timesteps), latents)
 
-    x0 = torch.cat([state.x0 for state in states])  # type: ignore[misc]
-    cond = torch.cat([state.cond for state in states])  # type: ignore[misc]
-    result = inverter.invert(x0, cond, plan.settings.num_inference_steps, mu=extra.get("mu"), callback=on_step,
-                             show_progress=False)
-    for row, state in enumerate(states):
-        state.timesteps, state.x_start = loop.scheduler.timesteps, result.latents[row : row + 1]
+    result = inverter.invert(_rows(loop, "x0"), _rows(loop, "cond"), loop.plan.settings.num_inference_steps,
+                             mu=extra.get("mu"), callback=on_step, show_progress=False)
+    _start_at(loop, loop.scheduler.timesteps, result.latents)
 
 
 def noise_start(loop: EditLoop) -> None:
@@ -102,7 +107,7 @@ def noise_start(loop: EditLoop) -> None:
     steps = settings.num_inference_steps
     start = steps - min(steps, max(1, round(steps * settings.strength)))
     timesteps = loop.scheduler.timesteps[start:]
-    x0 = torch.cat([state.x0 for state in states])  # type: ignore[misc]
+    x0 = _rows(loop, "x0")
     noise = torch.cat([
         randn_tensor(state.x0.shape, generator=generator, device=editor.device, dtype=x0.dtype)  # type: ignore[union-attr]
         for state, generator in zip(states, loop.generators, strict=True)
@@ -111,5 +116,4 @@ def noise_start(loop: EditLoop) -> None:
         x_start = loop.scheduler.scale_noise(x0, timesteps[:1], noise)
     else:
         x_start = loop.scheduler.add_noise(x0, noise, timesteps[:1])
-    for row, state in enumerate(states):
-        state.timesteps, state.x_start = timesteps, x_start[row : row + 1]
+    _start_at(loop, timesteps, x_start)
